@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// Curate the security dataset (SQLite store, import/export, split, check, generate).
     Data(cmd::data::DataArgs),
+    /// Fetch, list and inspect models (`vigil model pull` fetches the default model).
+    Model(cmd::model::ModelArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -26,6 +28,7 @@ fn main() -> std::process::ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Data(args) => cmd::data::run(args),
+        Command::Model(args) => cmd::model::run(args),
     };
     match result {
         Ok(code) => code,
