@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Side-by-side inference speed benchmark: vigil vs llama.cpp (llama-cpp-python).
+
+For every model and thread count it runs, each in a fresh child process:
+
+  * llama.cpp: a fixed 128-token prompt (llama.cpp's token count, BOS included when the
+    model adds one) is evaluated in one batch (prefill), then 64 tokens are generated
+    greedily with EOS ignored, one eval per token (decode). Timed with perf_counter;
+    1 warm-up + N repeats (default 3) inside the child, median reported.
+  * vigil: `<vigil> generate --model PATH --threads N --raw --max-tokens 64 --ignore-eos
+    --temperature 0 --stats --prompt-file FILE` with the same prompt text; the last stderr
+    line `prefill: N tok, X tok/s; decode: M tok, Y tok/s` is parsed. 1 warm-up + N
+    repeats, each a fresh process, median reported.
+
+Peak RSS is the child's own ru_maxrss, read with os.wait4 on that one child (the
+per-child form of getrusage(RUSAGE_CHILDREN)); for llama.cpp it includes the Python
+interpreter and numpy (~30 MB). Prints a Markdown table with vigil/llama.cpp ratios.
+
+Usage (after tools/setup-reference.sh; vigil built with cargo build --release):
+
+  tools/.venv/bin/python tools/bench_runtime.py \\
+      --model smollm2-135m-instruct=/tmp/models/SmolLM2-135M-Instruct.Q4_1.gguf \\
+      --model gemma3-270m=/tmp/models/gemma-3-270m-q4_k_m.gguf \\
+      --threads 1 2 [--vigil target/release/vigil] [--no-vigil] [--json out.json]
+
+If vigil is missing or fails, the reason is printed and llama.cpp's numbers still are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+PROMPT_TOKENS = 128
+GEN_TOKENS = 64
+
+STATS_RE = re.compile(
+    r"prefill:\s*(\d+)\s*tok,\s*([0-9.]+)\s*tok/s;\s*decode:\s*(\d+)\s*tok,\s*([0-9.]+)\s*tok/s")
+
+# Long, fixed source text; the prompt is its first PROMPT_TOKENS tokens for each model.
+SOURCE_TEXT = (
+    "You are reviewing an API endpoint for security problems. Here is the handler:\n\n"
+    "@app.route(\"/api/users/<user_id>/orders\", methods=[\"GET\"])\n"
+    "def list_orders(user_id):\n"
+    "    token = request.headers.get(\"Authorization\", \"\")\n"
+    "    if not token:\n"
+    "        return jsonify({\"error\": \"missing token\"}), 401\n"
+    "    query = \"SELECT id, total, status FROM orders WHERE user_id = '\" + user_id + \"'\"\n"
+    "    rows = db.execute(query).fetchall()\n"
+    "    return jsonify([dict(r) for r in rows])\n\n"
+    "And here is a response it produced:\n\n"
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nServer: gunicorn/20.0.4\r\n"
+    "Access-Control-Allow-Origin: *\r\n\r\n[{\"id\": 1, \"total\": 19.99, \"status\": \"paid\"}]\n\n"
+    "Describe every vulnerability you find, give its CWE identifier and OWASP API Security "
+    "category, rate its severity, explain how an attacker would exploit it, and then write a "
+    "corrected version of the handler that uses parameterized queries, checks that the caller "
+    "owns the requested orders, and sends safe response headers. Be precise and complete.\n"
+) * 3
+
+
+# ---------------------------------------------------------------------------
+# Child: llama.cpp measurement (runs in its own process)
+# ---------------------------------------------------------------------------
+
+def child_llama(model: str, threads: int, prompt_file: str, repeats: int, warmup: int) -> None:
+    import numpy as np
+    import llama_cpp
+    from llama_cpp import Llama
+
+    text = open(prompt_file, encoding="utf-8").read()
+    llm = Llama(model_path=model, n_ctx=512, n_batch=512, n_threads=threads,
+                n_threads_batch=threads, logits_all=False, verbose=False)
+    add_bos = bool(llama_cpp.llama_vocab_get_add_bos(llama_cpp.llama_model_get_vocab(llm.model)))
+    ids = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+    n_vocab = llm.n_vocab()
+
+    def last_logits():
+        # With logits_all=False llama-cpp-python no longer copies logits into llm.scores;
+        # read llama.cpp's buffer for the last evaluated token directly.
+        ptr = llama_cpp.llama_get_logits_ith(llm._ctx.ctx, -1)
+        return np.ctypeslib.as_array(ptr, shape=(n_vocab,))
+
+    runs = []
+    for i in range(warmup + repeats):
+        llm.reset()
+        t0 = time.perf_counter()
+        llm.eval(ids)
+        t1 = time.perf_counter()
+        for _ in range(GEN_TOKENS):
+            tok = int(np.argmax(last_logits()))
+            llm.eval([tok])
+        t2 = time.perf_counter()
+        if i >= warmup:
+            runs.append({"prefill_tok_s": len(ids) / (t1 - t0), "decode_tok_s": GEN_TOKENS / (t2 - t1)})
+    print(json.dumps({"prompt_tokens": len(ids), "runs": runs}))
+
+
+# ---------------------------------------------------------------------------
+# Parent
+# ---------------------------------------------------------------------------
+
+def run_measured(cmd: list[str], env: dict | None = None) -> tuple[int, str, str, float]:
+    """Run cmd to completion; return (exit code, stdout, stderr, peak RSS in MB of that child)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    bufs = {"out": b"", "err": b""}
+
+    def pump(stream, key):
+        bufs[key] = stream.read()
+
+    ts = [threading.Thread(target=pump, args=(p.stdout, "out")),
+          threading.Thread(target=pump, args=(p.stderr, "err"))]
+    for t in ts:
+        t.start()
+    _, status, ru = os.wait4(p.pid, 0)
+    for t in ts:
+        t.join()
+    p.returncode = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen from waiting
+    return (p.returncode, bufs["out"].decode("utf-8", "replace"),
+            bufs["err"].decode("utf-8", "replace"), ru.ru_maxrss / 1024.0)
+
+
+def make_prompt(model: str) -> tuple[str, int]:
+    """First PROMPT_TOKENS llama.cpp tokens of SOURCE_TEXT, as text that re-tokenizes to them."""
+    import llama_cpp
+    from llama_cpp import Llama
+
+    voc = Llama(model_path=model, vocab_only=True, verbose=False)
+    add_bos = bool(llama_cpp.llama_vocab_get_add_bos(llama_cpp.llama_model_get_vocab(voc.model)))
+    ids = voc.tokenize(SOURCE_TEXT.encode("utf-8"), add_bos=False, special=False)
+    want = PROMPT_TOKENS - (1 if add_bos else 0)
+    # Cutting at a token boundary can merge differently on re-tokenization; trim until exact.
+    for n in range(want, want - 16, -1):
+        text = voc.detokenize(ids[:n]).decode("utf-8", "replace")
+        got = len(voc.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True))
+        if got == PROMPT_TOKENS:
+            return text, got
+    return text, got
+
+
+def bench_llama(model: str, threads: int, prompt_file: str, repeats: int, warmup: int) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--child-llama", model,
+           "--threads", str(threads), "--prompt-file", prompt_file,
+           "--repeats", str(repeats), "--warmup", str(warmup)]
+    code, out, err, rss = run_measured(cmd)
+    if code != 0:
+        return {"ok": False, "error": f"llama.cpp child exited {code}: {err.strip()[-400:]}"}
+    data = json.loads(out.strip().splitlines()[-1])
+    return {"ok": True, "prompt_tokens": data["prompt_tokens"],
+            "prefill": statistics.median(r["prefill_tok_s"] for r in data["runs"]),
+            "decode": statistics.median(r["decode_tok_s"] for r in data["runs"]),
+            "rss_mb": rss}
+
+
+def bench_vigil(vigil: str, model: str, threads: int, prompt_file: str,
+                repeats: int, warmup: int) -> dict:
+    if not (os.path.isfile(vigil) and os.access(vigil, os.X_OK)):
+        return {"ok": False, "error": f"vigil binary not found or not executable: {vigil}"}
+    cmd = [vigil, "generate", "--model", model, "--threads", str(threads), "--raw",
+           "--max-tokens", str(GEN_TOKENS), "--ignore-eos", "--temperature", "0", "--stats",
+           "--prompt-file", prompt_file]
+    runs, rss = [], []
+    for i in range(warmup + repeats):
+        code, _out, err, peak = run_measured(cmd)
+        lines = [l for l in err.strip().splitlines() if l.strip()]
+        m = STATS_RE.search(lines[-1]) if lines else None
+        if code != 0 or m is None:
+            why = f"exit {code}" if code != 0 else "no stats line on stderr"
+            tail = "\n".join(lines[-3:])
+            return {"ok": False, "error": f"vigil failed ({why}): {' '.join(cmd)}\n{tail}"}
+        if i >= warmup:
+            runs.append((int(m.group(1)), float(m.group(2)), int(m.group(3)), float(m.group(4))))
+            rss.append(peak)
+    return {"ok": True, "prompt_tokens": runs[0][0], "decode_tokens": runs[0][2],
+            "prefill": statistics.median(r[1] for r in runs),
+            "decode": statistics.median(r[3] for r in runs), "rss_mb": max(rss)}
+
+
+def fmt(x, spec=".1f"):
+    return "–" if x is None else format(x, spec)
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description="vigil vs llama.cpp inference benchmark")
+    ap.add_argument("--model", action="append", metavar="[NAME=]PATH",
+                    help="GGUF to benchmark; repeatable")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--vigil", default="target/release/vigil")
+    ap.add_argument("--no-vigil", action="store_true", help="measure llama.cpp only")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--child-llama", help=argparse.SUPPRESS)
+    ap.add_argument("--prompt-file", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.child_llama:
+        child_llama(args.child_llama, args.threads[0], args.prompt_file, args.repeats, args.warmup)
+        return 0
+    if not args.model:
+        ap.error("give at least one --model")
+
+    results = []
+    errors = []
+    with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
+        for spec in args.model:
+            name, sep, path = spec.partition("=")
+            if not sep:
+                name, path = os.path.basename(spec), spec
+            prompt, n_tok = make_prompt(path)
+            prompt_file = os.path.join(tmp, f"{name}.prompt.txt")
+            with open(prompt_file, "w", encoding="utf-8") as f:
+                f.write(prompt)
+            for th in args.threads:
+                print(f"# {name}, {th} thread(s): llama.cpp ...", file=sys.stderr, flush=True)
+                ll = bench_llama(path, th, prompt_file, args.repeats, args.warmup)
+                vg = None
+                if not args.no_vigil:
+                    print(f"# {name}, {th} thread(s): vigil ...", file=sys.stderr, flush=True)
+                    vg = bench_vigil(args.vigil, path, th, prompt_file, args.repeats, args.warmup)
+                for engine, r in (("llama.cpp", ll), ("vigil", vg)):
+                    if r is not None and not r["ok"]:
+                        errors.append(f"{name} / {th} thread(s) / {engine}: {r['error']}")
+                results.append({"model": name, "threads": th, "prompt_tokens_llama_cpp": n_tok,
+                                "llama.cpp": ll, "vigil": vg})
+
+    print("| model | threads | engine | prompt tok | prefill tok/s | decode tok/s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        for engine in ("llama.cpp", "vigil"):
+            e = r[engine]
+            if e is None:
+                continue
+            if e["ok"]:
+                print(f"| {r['model']} | {r['threads']} | {engine} | {e['prompt_tokens']} | "
+                      f"{fmt(e['prefill'])} | {fmt(e['decode'])} | {fmt(e['rss_mb'], '.0f')} |")
+            else:
+                print(f"| {r['model']} | {r['threads']} | {engine} | – | failed | failed | – |")
+        ll, vg = r["llama.cpp"], r["vigil"]
+        if vg and vg["ok"] and ll["ok"]:
+            print(f"| {r['model']} | {r['threads']} | **vigil / llama.cpp** | | "
+                  f"**{vg['prefill'] / ll['prefill']:.2f}×** | **{vg['decode'] / ll['decode']:.2f}×** | "
+                  f"{vg['rss_mb'] / ll['rss_mb']:.2f}× |")
+    print(f"\nPrompt: {PROMPT_TOKENS} llama.cpp tokens per model (same text to both engines); "
+          f"{GEN_TOKENS} greedy tokens, EOS ignored; median of {args.repeats} after "
+          f"{args.warmup} warm-up.")
+    if errors:
+        print("\nProblems:")
+        for e in errors:
+            print(f"- {e}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
