@@ -21,6 +21,12 @@ enum Command {
     Data(cmd::data::DataArgs),
     /// Fetch, list and inspect models (`vigil model pull` fetches the default model).
     Model(cmd::model::ModelArgs),
+    /// Generate text from a prompt (streamed; --stats prints speed).
+    Generate(cmd::generate::GenerateArgs),
+    /// Chat with a model in the terminal.
+    Chat(cmd::chat::ChatArgs),
+    /// Print teacher-forced next-token logits for text on stdin, as JSON.
+    Score(cmd::score::ScoreArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -29,6 +35,9 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Data(args) => cmd::data::run(args),
         Command::Model(args) => cmd::model::run(args),
+        Command::Generate(args) => cmd::generate::run(args),
+        Command::Chat(args) => cmd::chat::run(args),
+        Command::Score(args) => cmd::score::run(args),
     };
     match result {
         Ok(code) => code,

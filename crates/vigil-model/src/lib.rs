@@ -1,1 +1,28 @@
-//! placeholder
+//! The vigil model runtime.
+//!
+//! A [`WeightSource`] (a GGUF file or Hugging Face safetensors) and a [`ModelConfig`] (read
+//! from the same file's metadata or `config.json`) build one [`Decoder`] — the same code for
+//! Llama, Qwen2 and Gemma 3. Its layers are [`layers::Linear`] (dense or quantised storage),
+//! [`layers::RmsNorm`] and [`layers::RotaryEmbedding`]. A forward pass runs a left-padded
+//! batch against a [`KvState`] (the KV cache of that batch) and returns the logits and any
+//! hidden states asked for. [`Model`] bundles the decoder with its tokenizer and chat
+//! template; [`sampling::Sampler`] picks tokens and [`generate::Generator`] runs the
+//! prefill / decode loop with stop strings and streaming.
+
+pub mod config;
+pub mod decoder;
+pub mod error;
+pub mod layers;
+pub mod weights;
+
+pub use config::{Family, ModelConfig};
+pub use decoder::{Decoder, ForwardOptions, ForwardOutput, KvState, LogitsFor};
+pub use error::{ModelError, Result};
+pub use weights::{Weight, WeightSource};
+pub mod generate;
+pub mod model;
+pub mod sampling;
+
+pub use generate::{GenerateRequest, Generation, GenerationStats, Generator, StopReason};
+pub use model::{Model, ModelInfo};
+pub use sampling::{Sampler, SamplingParams};

@@ -1,3 +1,7 @@
-//! One module per subcommand.
+//! One module per subcommand; `common` holds the options shared by model commands.
+pub mod chat;
+pub mod common;
 pub mod data;
+pub mod generate;
 pub mod model;
+pub mod score;

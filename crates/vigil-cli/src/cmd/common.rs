@@ -1,0 +1,54 @@
+//! Options and helpers shared by every subcommand that runs a model.
+
+use anyhow::Context;
+use clap::Args;
+use vigil_model::Model;
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelOpts {
+    /// Model: a known name (pulled on first use), a GGUF file, a Hugging Face model
+    /// directory, or hf:owner/repo[:file].
+    #[arg(long, short = 'm', env = "VIGIL_MODEL", default_value = "smollm2-135m-instruct")]
+    pub model: String,
+    /// CPU threads for the model (default: all physical cores).
+    #[arg(long, short = 't', env = "VIGIL_THREADS")]
+    pub threads: Option<usize>,
+}
+
+impl ModelOpts {
+    /// Resolves (pulling if needed) and loads the model.
+    pub fn load(&self) -> anyhow::Result<Model> {
+        set_threads(self.threads);
+        let resolved = vigil_hub::resolve(&self.model)
+            .with_context(|| format!("cannot find model '{}'", self.model))?;
+        let started = std::time::Instant::now();
+        let model = Model::load(&resolved.path)
+            .with_context(|| format!("cannot load model '{}'", self.model))?;
+        tracing::info!(
+            "loaded {} ({}) in {:.2}s",
+            resolved.path.display(),
+            model.info.architecture,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(model)
+    }
+}
+
+/// Thread counts must be set before the first parallel section creates the pools.
+pub fn set_threads(threads: Option<usize>) {
+    if let Some(n) = threads.filter(|&n| n > 0) {
+        // Safe in edition 2021; called before any other thread is spawned.
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+        std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+    }
+}
+
+/// Reads all of stdin as UTF-8, with a clear error otherwise.
+pub fn read_stdin() -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .context("cannot read standard input")?;
+    String::from_utf8(bytes).context("standard input is not valid UTF-8")
+}

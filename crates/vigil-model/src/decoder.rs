@@ -1,0 +1,528 @@
+//! `Decoder`: one pre-norm transformer decoder for every supported family.
+//!
+//! Reads top to bottom like the papers: embed → N × (attention block, MLP block) → norm →
+//! output projection. Llama / Mistral / SmolLM2, Qwen2 and Gemma 3 differ only in what the
+//! [`ModelConfig`] switches on (biases, q/k norms, sandwich norms, GeGLU, scaled
+//! embeddings, sliding windows, rope layout and bases).
+//!
+//! Batches are left-padded: every row ends at the same slot, and a row's pad slots are
+//! masked out as keys. A [`KvState`] holds the cache and the pad counts of one batch, so
+//! one loaded decoder can serve many independent sequences.
+
+use crate::config::{Activation, ModelConfig};
+use crate::error::{ModelError, Result};
+use crate::layers::{softmax_last, Embedding, Linear, Precision, RmsNorm, RotaryEmbedding};
+use crate::weights::{Weight, WeightSource};
+use candle_core::{DType, Device, Tensor};
+use candle_nn::kv_cache::KvCache;
+
+/// Self-attention with grouped key/value heads.
+#[derive(Debug, Clone)]
+pub struct Attention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub o_proj: Linear,
+    pub q_norm: Option<RmsNorm>,
+    pub k_norm: Option<RmsNorm>,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+    scale: f64,
+}
+
+/// Gated feed-forward network: down(act(gate(x)) * up(x)).
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    pub gate_proj: Linear,
+    pub up_proj: Linear,
+    pub down_proj: Linear,
+    activation: Activation,
+}
+
+/// One decoder layer.
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub attn_norm: RmsNorm,
+    pub attn: Attention,
+    pub post_attn_norm: Option<RmsNorm>,
+    pub ffn_norm: RmsNorm,
+    pub mlp: Mlp,
+    pub post_ffn_norm: Option<RmsNorm>,
+    /// Sliding-window layer (local rope base, windowed mask).
+    pub local: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    pub config: ModelConfig,
+    pub embed: Embedding,
+    pub blocks: Vec<Block>,
+    pub norm: RmsNorm,
+    pub lm_head: Linear,
+    rope_global: RotaryEmbedding,
+    rope_local: RotaryEmbedding,
+    /// Which kernels forward passes use (the trainer switches to differentiable ones).
+    pub precision: Precision,
+}
+
+/// Which positions need logits: computing the output head (vocab × hidden) for every
+/// position of a prompt is wasted work when only the next token is wanted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogitsFor {
+    None,
+    #[default]
+    Last,
+    All,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ForwardOptions {
+    pub logits: LogitsFor,
+    /// Hidden states to return, numbered as in Hugging Face's `hidden_states`: 0 is the
+    /// embedding output, `i` the output of layer `i - 1`, and `num_layers` the final
+    /// output after the last norm.
+    pub hidden_layers: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ForwardOutput {
+    /// `[b, 1, vocab]` for `LogitsFor::Last`, `[b, t, vocab]` for `All`.
+    pub logits: Option<Tensor>,
+    /// `(index, [b, t, hidden])`, in the order asked for.
+    pub hidden: Vec<(usize, Tensor)>,
+}
+
+/// The per-sequence state of a batch: KV cache per layer, pad count per row, length so far.
+#[derive(Debug, Clone)]
+pub struct KvState {
+    caches: Vec<KvCache>,
+    pad: Vec<usize>,
+    len: usize,
+}
+
+impl KvState {
+    /// A state for `pad.len()` rows whose first `pad[r]` slots are padding.
+    pub fn new(config: &ModelConfig, pad: Vec<usize>) -> Self {
+        // The cache grows in steps of this many slots.
+        const GROW: usize = 512;
+        KvState {
+            caches: (0..config.num_layers)
+                .map(|_| KvCache::new(2, GROW))
+                .collect(),
+            pad,
+            len: 0,
+        }
+    }
+    pub fn batch_size(&self) -> usize {
+        self.pad.len()
+    }
+    /// Slots used so far (including padding).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn pad(&self) -> &[usize] {
+        &self.pad
+    }
+    pub fn reset(&mut self) {
+        self.caches.iter_mut().for_each(KvCache::reset);
+        self.len = 0;
+    }
+}
+
+impl Attention {
+    fn load(src: &mut WeightSource, cfg: &ModelConfig, i: usize) -> Result<Self> {
+        let (h, kv, d, e) = (
+            cfg.num_heads,
+            cfg.num_kv_heads,
+            cfg.head_dim,
+            cfg.hidden_size,
+        );
+        let linear = |src: &mut WeightSource, name: &str, out: usize, inp: usize, bias: bool| {
+            let w = src.get(&format!("blk.{i}.{name}.weight"), &[out, inp])?;
+            let b = if bias {
+                Some(crate::layers::vector(
+                    src.get(&format!("blk.{i}.{name}.bias"), &[out])?,
+                )?)
+            } else {
+                None
+            };
+            Linear::new(w, b)
+        };
+        let norm = |src: &mut WeightSource, name: &str| -> Result<RmsNorm> {
+            let w = crate::layers::vector(src.get(&format!("blk.{i}.{name}.weight"), &[d])?)?;
+            RmsNorm::new(w, cfg.norm_weight_offset, cfg.rms_norm_eps)
+        };
+        Ok(Attention {
+            q_proj: linear(src, "attn_q", h * d, e, cfg.qkv_bias)?,
+            k_proj: linear(src, "attn_k", kv * d, e, cfg.qkv_bias)?,
+            v_proj: linear(src, "attn_v", kv * d, e, cfg.qkv_bias)?,
+            o_proj: linear(src, "attn_output", e, h * d, false)?,
+            q_norm: cfg.qk_norm.then(|| norm(src, "attn_q_norm")).transpose()?,
+            k_norm: cfg.qk_norm.then(|| norm(src, "attn_k_norm")).transpose()?,
+            num_heads: h,
+            num_kv_heads: kv,
+            head_dim: d,
+            scale: cfg.attn_scale as f64,
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: (&RotaryEmbedding, &Tensor, &Tensor),
+        mask: Option<&Tensor>,
+        cache: &mut KvCache,
+        precision: Precision,
+    ) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let (h, kv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let heads = |y: Tensor, n: usize| -> Result<Tensor> {
+            Ok(y.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous()?)
+        };
+        let mut q = heads(self.q_proj.forward(x)?, h)?;
+        let mut k = heads(self.k_proj.forward(x)?, kv)?;
+        let v = heads(self.v_proj.forward(x)?, kv)?;
+        if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
+            q = qn.forward(&q, precision)?;
+            k = kn.forward(&k, precision)?;
+        }
+        let (rope, cos, sin) = rope;
+        let q = rope.apply(&q, cos, sin, precision)?;
+        let k = rope.apply(&k, cos, sin, precision)?;
+        let (k, v) = cache.append(&k, &v)?;
+        let s = k.dim(2)?;
+        // Grouped-query attention without copying K/V per query head: the query heads that
+        // share a K/V head are stacked along the sequence axis.
+        let group = h / kv;
+        let q = q.reshape((b, kv, group * t, d))?;
+        let scores = (q.matmul(&k.contiguous()?.t()?)? * self.scale)?;
+        let scores = scores.reshape((b, h, t, s))?;
+        let scores = match mask {
+            Some(m) => scores.broadcast_add(m)?,
+            None => scores,
+        };
+        let probs = softmax_last(&scores, precision)?.reshape((b, kv, group * t, s))?;
+        let out = probs.matmul(&v.contiguous()?)?.reshape((b, h, t, d))?;
+        let out = out.transpose(1, 2)?.reshape((b, t, h * d))?;
+        self.o_proj.forward(&out)
+    }
+}
+
+impl Mlp {
+    fn load(src: &mut WeightSource, cfg: &ModelConfig, i: usize) -> Result<Self> {
+        let (e, f) = (cfg.hidden_size, cfg.intermediate_size);
+        let mut linear = |name: &str, out: usize, inp: usize| {
+            Linear::new(src.get(&format!("blk.{i}.{name}.weight"), &[out, inp])?, None)
+        };
+        Ok(Mlp {
+            gate_proj: linear("ffn_gate", f, e)?,
+            up_proj: linear("ffn_up", f, e)?,
+            down_proj: linear("ffn_down", e, f)?,
+            activation: cfg.activation,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let gate = self.gate_proj.forward(x)?;
+        let gate = match self.activation {
+            Activation::Silu => candle_nn::ops::silu(&gate)?,
+            Activation::GeluTanh => gate.gelu()?,
+        };
+        let up = self.up_proj.forward(x)?;
+        self.down_proj.forward(&(gate * up)?)
+    }
+}
+
+impl Block {
+    fn load(src: &mut WeightSource, cfg: &ModelConfig, i: usize) -> Result<Self> {
+        let norm = |src: &mut WeightSource, name: &str| -> Result<RmsNorm> {
+            let w = crate::layers::vector(
+                src.get(&format!("blk.{i}.{name}.weight"), &[cfg.hidden_size])?,
+            )?;
+            RmsNorm::new(w, cfg.norm_weight_offset, cfg.rms_norm_eps)
+        };
+        Ok(Block {
+            attn_norm: norm(src, "attn_norm")?,
+            attn: Attention::load(src, cfg, i)?,
+            post_attn_norm: cfg
+                .sandwich_norms
+                .then(|| norm(src, "post_attention_norm"))
+                .transpose()?,
+            ffn_norm: norm(src, "ffn_norm")?,
+            mlp: Mlp::load(src, cfg, i)?,
+            post_ffn_norm: cfg
+                .sandwich_norms
+                .then(|| norm(src, "post_ffw_norm"))
+                .transpose()?,
+            local: cfg.layer_is_local[i],
+        })
+    }
+
+    fn forward(
+        &self,
+        x: &Tensor,
+        rope: (&RotaryEmbedding, &Tensor, &Tensor),
+        mask: Option<&Tensor>,
+        cache: &mut KvCache,
+        precision: Precision,
+    ) -> Result<Tensor> {
+        let h = self.attn_norm.forward(x, precision)?;
+        let mut h = self.attn.forward(&h, rope, mask, cache, precision)?;
+        if let Some(n) = &self.post_attn_norm {
+            h = n.forward(&h, precision)?;
+        }
+        let x = (x + h)?;
+        let h = self.ffn_norm.forward(&x, precision)?;
+        let mut h = self.mlp.forward(&h)?;
+        if let Some(n) = &self.post_ffn_norm {
+            h = n.forward(&h, precision)?;
+        }
+        Ok((x + h)?)
+    }
+}
+
+impl Decoder {
+    /// Builds the decoder from a weight source, checking every tensor's shape.
+    pub fn load(config: ModelConfig, src: &mut WeightSource) -> Result<Self> {
+        let (v, e) = (config.vocab_size, config.hidden_size);
+        let embed = Embedding::new(src.get("token_embd.weight", &[v, e])?);
+        let blocks = (0..config.num_layers)
+            .map(|i| Block::load(src, &config, i))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::new(
+            crate::layers::vector(src.get("output_norm.weight", &[e])?)?,
+            config.norm_weight_offset,
+            config.rms_norm_eps,
+        )?;
+        let lm_head = if config.tie_embeddings {
+            embed.as_linear()?
+        } else {
+            Linear::new(src.get("output.weight", &[v, e])?, None)?
+        };
+        let freq_factors = if src.has("rope_freqs.weight") {
+            let w = src.get("rope_freqs.weight", &[config.head_dim / 2])?;
+            Some(w.to_dense()?.to_vec1::<f32>()?)
+        } else {
+            None
+        };
+        let rope_global =
+            RotaryEmbedding::new(&config, config.rope_theta, freq_factors.as_deref());
+        let rope_local =
+            RotaryEmbedding::new(&config, config.rope_theta_local, freq_factors.as_deref());
+        Ok(Decoder {
+            config,
+            embed,
+            blocks,
+            norm,
+            lm_head,
+            rope_global,
+            rope_local,
+            precision: Precision::Inference,
+        })
+    }
+
+    pub fn new_state(&self, pad: Vec<usize>) -> KvState {
+        KvState::new(&self.config, pad)
+    }
+
+    /// Runs `tokens` (`[b, t]` u32) after what `state` already holds.
+    pub fn forward(
+        &self,
+        tokens: &Tensor,
+        state: &mut KvState,
+        opts: &ForwardOptions,
+    ) -> Result<ForwardOutput> {
+        let (b, t) = tokens.dims2()?;
+        if b != state.batch_size() {
+            return Err(ModelError::Generation(format!(
+                "batch of {b} rows for a state of {} rows",
+                state.batch_size()
+            )));
+        }
+        if t == 0 {
+            return Err(ModelError::Generation("empty input".into()));
+        }
+        if let Some(&bad) = opts
+            .hidden_layers
+            .iter()
+            .find(|&&l| l > self.config.num_layers)
+        {
+            return Err(ModelError::Generation(format!(
+                "hidden state {bad} asked for; the model has {} layers",
+                self.config.num_layers
+            )));
+        }
+        let offset = state.len;
+        let positions: Vec<Vec<u32>> = state
+            .pad
+            .iter()
+            .map(|&p| {
+                (offset..offset + t)
+                    .map(|slot| slot.saturating_sub(p) as u32)
+                    .collect()
+            })
+            .collect();
+        let (cos_g, sin_g) = self.rope_global.tables(&positions)?;
+        let (cos_l, sin_l) = if self.config.rope_theta_local != self.config.rope_theta {
+            self.rope_local.tables(&positions)?
+        } else {
+            (cos_g.clone(), sin_g.clone())
+        };
+        let mask_global = attention_mask(&state.pad, offset, t, None)?;
+        let mask_local = match self.config.sliding_window {
+            Some(w) => attention_mask(&state.pad, offset, t, Some(w))?,
+            None => mask_global.clone(),
+        };
+
+        let mut hidden = Vec::new();
+        let want = |i: usize| opts.hidden_layers.contains(&i);
+        let mut x = self.embed.forward(tokens)?;
+        if let Some(scale) = self.config.embed_scale {
+            x = (x * scale as f64)?;
+        }
+        if want(0) {
+            hidden.push((0, x.clone()));
+        }
+        for (i, (block, cache)) in self.blocks.iter().zip(state.caches.iter_mut()).enumerate() {
+            let (rope, mask) = if block.local {
+                ((&self.rope_local, &cos_l, &sin_l), mask_local.as_ref())
+            } else {
+                ((&self.rope_global, &cos_g, &sin_g), mask_global.as_ref())
+            };
+            x = block.forward(&x, rope, mask, cache, self.precision)?;
+            if i + 1 < self.config.num_layers && want(i + 1) {
+                hidden.push((i + 1, x.clone()));
+            }
+        }
+        state.len += t;
+        let x = self.norm.forward(&x, self.precision)?;
+        if want(self.config.num_layers) {
+            hidden.push((self.config.num_layers, x.clone()));
+        }
+        // Keep the caller's order.
+        hidden.sort_by_key(|(i, _)| {
+            opts.hidden_layers
+                .iter()
+                .position(|l| l == i)
+                .unwrap_or(usize::MAX)
+        });
+        let logits = match opts.logits {
+            LogitsFor::None => None,
+            LogitsFor::Last => Some(self.project(&x.narrow(1, t - 1, 1)?.contiguous()?)?),
+            LogitsFor::All => Some(self.project(&x)?),
+        };
+        Ok(ForwardOutput { logits, hidden })
+    }
+
+    fn project(&self, x: &Tensor) -> Result<Tensor> {
+        let logits = self.lm_head.forward(x)?;
+        Ok(match self.config.final_logit_softcap {
+            Some(cap) => ((logits / cap as f64)?.tanh()? * cap as f64)?,
+            None => logits,
+        })
+    }
+}
+
+/// Additive mask `[b, 1, t, offset + t]`: 0 where query slot `offset + i` may see key slot
+/// `j`, −∞ elsewhere. A key is visible when it is not in the future, not padding, and (for
+/// sliding-window layers) less than `window` positions back. Query rows that are themselves
+/// padding see only earlier padding, so their (discarded) softmax never divides by zero.
+/// Returns `None` when nothing needs masking (one unpadded row, one new token).
+pub fn attention_mask(
+    pad: &[usize],
+    offset: usize,
+    t: usize,
+    window: Option<usize>,
+) -> Result<Option<Tensor>> {
+    let s = offset + t;
+    let unpadded = pad.iter().all(|&p| p == 0);
+    if t == 1 && unpadded && window.is_none_or(|w| s <= w) {
+        return Ok(None);
+    }
+    let b = pad.len();
+    let mut data = vec![0f32; b * t * s];
+    for (r, &p) in pad.iter().enumerate() {
+        for i in 0..t {
+            let q = offset + i;
+            let row = &mut data[(r * t + i) * s..(r * t + i + 1) * s];
+            for (k, m) in row.iter_mut().enumerate() {
+                let visible = k <= q
+                    && (k >= p || q < p)
+                    && window.is_none_or(|w| q - k < w);
+                if !visible {
+                    *m = f32::NEG_INFINITY;
+                }
+            }
+        }
+    }
+    Ok(Some(Tensor::from_vec(data, (b, 1, t, s), &Device::Cpu)?))
+}
+
+/// A left-padded `[b, t]` batch from token rows; returns the tensor and the pad counts.
+pub fn left_padded_batch(rows: &[Vec<u32>], pad_id: u32) -> Result<(Tensor, Vec<usize>)> {
+    let t = rows.iter().map(Vec::len).max().unwrap_or(0);
+    if t == 0 {
+        return Err(ModelError::Generation("empty batch".into()));
+    }
+    let mut data = Vec::with_capacity(rows.len() * t);
+    let mut pad = Vec::with_capacity(rows.len());
+    for row in rows {
+        let p = t - row.len();
+        pad.push(p);
+        data.extend(std::iter::repeat_n(pad_id, p));
+        data.extend_from_slice(row);
+    }
+    Ok((Tensor::from_vec(data, (rows.len(), t), &Device::Cpu)?, pad))
+}
+
+/// Converts a weight to an f32 tensor; shared helper for code outside this module.
+pub fn dense(weight: &Weight) -> Result<Tensor> {
+    Ok(weight.to_dense()?.to_dtype(DType::F32)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mask_rows(m: &Tensor) -> Vec<Vec<Vec<bool>>> {
+        let (b, _, t, s) = m.dims4().unwrap();
+        let v = m.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        (0..b)
+            .map(|r| {
+                (0..t)
+                    .map(|i| (0..s).map(|k| v[(r * t + i) * s + k] == 0.0).collect())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn mask_is_causal_and_hides_padding() {
+        let m = attention_mask(&[0, 2], 0, 3, None).unwrap().unwrap();
+        let rows = mask_rows(&m);
+        assert_eq!(rows[0][0], vec![true, false, false]);
+        assert_eq!(rows[0][2], vec![true, true, true]);
+        // Row 1 has two pad slots: its real token (slot 2) sees only itself.
+        assert_eq!(rows[1][2], vec![false, false, true]);
+        // Pad query rows see earlier padding only (finite softmax).
+        assert_eq!(rows[1][1], vec![true, true, false]);
+    }
+
+    #[test]
+    fn sliding_window_limits_lookback() {
+        let m = attention_mask(&[0], 3, 1, Some(2)).unwrap().unwrap();
+        assert_eq!(mask_rows(&m)[0][0], vec![false, false, true, true]);
+        assert!(attention_mask(&[0], 3, 1, None).unwrap().is_none());
+    }
+
+    #[test]
+    fn left_padding_aligns_row_ends() {
+        let (t, pad) = left_padded_batch(&[vec![5, 6, 7], vec![9]], 0).unwrap();
+        assert_eq!(pad, vec![0, 2]);
+        assert_eq!(t.to_vec2::<u32>().unwrap(), vec![vec![5, 6, 7], vec![0, 0, 9]]);
+    }
+}

@@ -1,0 +1,334 @@
+//! `Generator`: prefill, then decode token by token until a stop condition.
+//!
+//! Stop conditions: an end-of-sequence / end-of-turn token, a stop string (the text is cut
+//! before it and never streamed), or the token budget. Streaming hands out text deltas as
+//! soon as they cannot be the start of a stop string.
+
+use crate::decoder::{left_padded_batch, ForwardOptions, LogitsFor};
+use crate::error::{ModelError, Result};
+use crate::model::Model;
+use crate::sampling::{Sampler, SamplingParams};
+use candle_core::{Device, Tensor};
+use std::time::Instant;
+
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    pub prompt_ids: Vec<u32>,
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// End-of-sequence tokens are forbidden before this many tokens.
+    pub min_tokens: usize,
+    pub stop_strings: Vec<String>,
+    pub sampling: SamplingParams,
+    /// Keep going through end-of-sequence tokens (benchmarks).
+    pub ignore_eos: bool,
+}
+
+impl GenerateRequest {
+    pub fn new(prompt_ids: Vec<u32>, max_tokens: usize) -> Self {
+        GenerateRequest {
+            prompt_ids,
+            max_tokens,
+            min_tokens: 0,
+            stop_strings: Vec::new(),
+            sampling: SamplingParams::default(),
+            ignore_eos: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    EndOfSequence,
+    StopString,
+    MaxTokens,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct GenerationStats {
+    pub prompt_tokens: usize,
+    pub prefill_seconds: f64,
+    pub generated_tokens: usize,
+    pub decode_seconds: f64,
+}
+
+impl GenerationStats {
+    pub fn prefill_tokens_per_second(&self) -> f64 {
+        self.prompt_tokens as f64 / self.prefill_seconds.max(1e-9)
+    }
+    /// Decode speed counts the tokens after the first, which comes from the prefill.
+    pub fn decode_tokens_per_second(&self) -> f64 {
+        self.generated_tokens.saturating_sub(1) as f64 / self.decode_seconds.max(1e-9)
+    }
+    /// The `--stats` line: `prefill: N tok, X tok/s; decode: M tok, Y tok/s`.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "prefill: {} tok, {:.1} tok/s; decode: {} tok, {:.1} tok/s",
+            self.prompt_tokens,
+            self.prefill_tokens_per_second(),
+            self.generated_tokens,
+            self.decode_tokens_per_second()
+        )
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Generation {
+    pub text: String,
+    pub token_ids: Vec<u32>,
+    pub stop_reason: StopReason,
+    pub stats: GenerationStats,
+}
+
+pub struct Generator<'m> {
+    model: &'m Model,
+}
+
+impl<'m> Generator<'m> {
+    pub fn new(model: &'m Model) -> Self {
+        Generator { model }
+    }
+
+    /// Generates a continuation of `req.prompt_ids`, calling `on_text` with each new piece
+    /// of text as it becomes final.
+    pub fn generate(
+        &self,
+        req: &GenerateRequest,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Generation> {
+        Device::Cpu.with_context(|| self.generate_inner(req, on_text))
+    }
+
+    fn generate_inner(
+        &self,
+        req: &GenerateRequest,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Generation> {
+        if req.prompt_ids.is_empty() {
+            return Err(ModelError::Generation("the prompt has no tokens".into()));
+        }
+        let model = self.model;
+        let tok = &model.tokenizer;
+        let vocab = model.config().vocab_size;
+        if let Some(bad) = req.prompt_ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(ModelError::Generation(format!(
+                "prompt token {bad} is outside the vocabulary ({vocab})"
+            )));
+        }
+        let ctx = model.config().max_position;
+        if req.prompt_ids.len() + req.max_tokens > ctx {
+            return Err(ModelError::Generation(format!(
+                "prompt ({} tokens) plus max tokens ({}) exceeds the context length {ctx}",
+                req.prompt_ids.len(),
+                req.max_tokens
+            )));
+        }
+        let mut sampler = Sampler::new(req.sampling.clone());
+        let mut state = model.decoder.new_state(vec![0]);
+        let opts = ForwardOptions {
+            logits: LogitsFor::Last,
+            hidden_layers: vec![],
+        };
+        let mut stats = GenerationStats {
+            prompt_tokens: req.prompt_ids.len(),
+            ..Default::default()
+        };
+        let mut history = req.prompt_ids.clone();
+        let mut out_ids = Vec::new();
+        let mut text = StopStringFilter::new(&req.stop_strings);
+        let mut stream = tok.decode_stream(true);
+        let stop_ids: Vec<u32> = tok.stop_ids().to_vec();
+
+        let start = Instant::now();
+        let (input, _) = left_padded_batch(std::slice::from_ref(&req.prompt_ids), 0)?;
+        let mut logits = model.decoder.forward(&input, &mut state, &opts)?;
+        stats.prefill_seconds = start.elapsed().as_secs_f64();
+        let decode_start = Instant::now();
+        let mut reason = StopReason::MaxTokens;
+        while out_ids.len() < req.max_tokens {
+            let row: Vec<f32> = logits
+                .logits
+                .as_ref()
+                .expect("asked for logits")
+                .flatten_all()?
+                .to_vec1()?;
+            let banned: &[u32] = if out_ids.len() < req.min_tokens {
+                &stop_ids
+            } else {
+                &[]
+            };
+            let next = sampler.sample(&row, &history, banned);
+            if !req.ignore_eos && stop_ids.contains(&next) {
+                reason = StopReason::EndOfSequence;
+                break;
+            }
+            out_ids.push(next);
+            history.push(next);
+            if let Some(delta) = stream
+                .push(next)
+                .map_err(|e| ModelError::Tokenizer(e.to_string()))?
+            {
+                if text.push(&delta, on_text) {
+                    reason = StopReason::StopString;
+                    break;
+                }
+            }
+            if out_ids.len() >= req.max_tokens {
+                break;
+            }
+            let input = Tensor::new(&[[next]], &Device::Cpu)?;
+            logits = model.decoder.forward(&input, &mut state, &opts)?;
+        }
+        if reason != StopReason::StopString {
+            if let Some(rest) = stream.finish() {
+                if text.push(&rest, on_text) {
+                    reason = StopReason::StopString;
+                }
+            }
+            if reason != StopReason::StopString {
+                text.flush(on_text);
+            }
+        }
+        stats.decode_seconds = decode_start.elapsed().as_secs_f64();
+        stats.generated_tokens = out_ids.len();
+        Ok(Generation {
+            text: text.into_text(),
+            token_ids: out_ids,
+            stop_reason: reason,
+            stats,
+        })
+    }
+}
+
+/// Accumulates generated text, holding back any tail that could still become a stop
+/// string so that a stop string is never streamed.
+pub struct StopStringFilter<'a> {
+    stops: &'a [String],
+    text: String,
+    emitted: usize,
+    stopped: bool,
+}
+
+impl<'a> StopStringFilter<'a> {
+    pub fn new(stops: &'a [String]) -> Self {
+        StopStringFilter {
+            stops,
+            text: String::new(),
+            emitted: 0,
+            stopped: false,
+        }
+    }
+
+    /// Adds text; returns true when a stop string has been reached (the text is cut there).
+    pub fn push(&mut self, delta: &str, on_text: &mut (dyn FnMut(&str) + Send)) -> bool {
+        if self.stopped {
+            return true;
+        }
+        let search_from = self
+            .emitted
+            .saturating_sub(self.stops.iter().map(String::len).max().unwrap_or(0));
+        self.text.push_str(delta);
+        let hit = self
+            .stops
+            .iter()
+            .filter(|s| !s.is_empty())
+            .filter_map(|s| {
+                let from = floor_char_boundary(&self.text, search_from);
+                self.text[from..].find(s.as_str()).map(|i| from + i)
+            })
+            .min();
+        if let Some(cut) = hit {
+            self.text.truncate(cut);
+            self.stopped = true;
+            self.flush(on_text);
+            return true;
+        }
+        // Hold back the longest tail that is a prefix of some stop string.
+        let hold = self
+            .stops
+            .iter()
+            .map(|s| longest_suffix_prefix(&self.text, s))
+            .max()
+            .unwrap_or(0);
+        let upto = floor_char_boundary(&self.text, self.text.len() - hold);
+        if upto > self.emitted {
+            on_text(&self.text[self.emitted..upto]);
+            self.emitted = upto;
+        }
+        false
+    }
+
+    pub fn flush(&mut self, on_text: &mut (dyn FnMut(&str) + Send)) {
+        if self.text.len() > self.emitted {
+            on_text(&self.text[self.emitted..]);
+            self.emitted = self.text.len();
+        }
+    }
+
+    pub fn into_text(self) -> String {
+        self.text
+    }
+}
+
+/// Length of the longest suffix of `text` that is a proper prefix of `stop`.
+fn longest_suffix_prefix(text: &str, stop: &str) -> usize {
+    let max = stop.len().saturating_sub(1).min(text.len());
+    (1..=max)
+        .rev()
+        .find(|&n| text.is_char_boundary(text.len() - n) && stop.as_bytes().starts_with(&text.as_bytes()[text.len() - n..]))
+        .unwrap_or(0)
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(stops: &[&str], deltas: &[&str]) -> (String, Vec<String>, bool) {
+        let stops: Vec<String> = stops.iter().map(|s| s.to_string()).collect();
+        let mut f = StopStringFilter::new(&stops);
+        let mut out = Vec::new();
+        let mut stopped = false;
+        for d in deltas {
+            let mut sink = |s: &str| out.push(s.to_string());
+            if f.push(d, &mut sink) {
+                stopped = true;
+                break;
+            }
+        }
+        if !stopped {
+            let mut sink = |s: &str| out.push(s.to_string());
+            f.flush(&mut sink);
+        }
+        (f.into_text(), out, stopped)
+    }
+
+    #[test]
+    fn stop_string_split_across_deltas_is_never_streamed() {
+        let (text, out, stopped) = run(&["</answer>"], &["The fix ", "is here</an", "swer> more"]);
+        assert!(stopped);
+        assert_eq!(text, "The fix is here");
+        assert_eq!(out.concat(), "The fix is here");
+        assert!(out.iter().all(|s| !s.contains('<')));
+    }
+
+    #[test]
+    fn near_misses_are_released() {
+        let (text, out, stopped) = run(&["STOP"], &["ST", "OP", "S"]);
+        assert!(stopped);
+        assert_eq!(text, "");
+        assert!(out.is_empty());
+        let (text, out, stopped) = run(&["STOP"], &["ST", "AR", "T ok é"]);
+        assert!(!stopped);
+        assert_eq!(text, "START ok é");
+        assert_eq!(out.concat(), text);
+    }
+}

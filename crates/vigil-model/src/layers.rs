@@ -1,0 +1,291 @@
+//! The building blocks of a decoder block: `Linear`, `Embedding`, `RmsNorm` and
+//! `RotaryEmbedding`.
+//!
+//! Each has a fused fast path for inference and, where candle's fused op has no backward
+//! pass (rms_norm, rope, softmax — see REFERENCE.md), a differentiable path selected by
+//! [`Precision::Differentiable`], so the trainer can use the same types.
+
+use crate::config::{ModelConfig, RopeLayout, RopeScaling};
+use crate::error::Result;
+use crate::weights::Weight;
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{DType, Device, Module, Tensor, D};
+use std::sync::Arc;
+
+/// Which kernels a forward pass may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// Fused kernels without backward passes: fastest, for inference.
+    #[default]
+    Inference,
+    /// Only ops whose gradients candle computes: for training.
+    Differentiable,
+}
+
+/// Weight storage of a frozen linear layer, dense or block-quantised. Faster kernels and
+/// memory-mapped storage slot in here without touching the model code.
+#[derive(Debug, Clone)]
+pub enum LinearWeight {
+    /// `[out, in]` f32.
+    Dense(Tensor),
+    /// `[out, in]` in a GGML block format, multiplied without dequantising.
+    Quantized { tensor: Arc<QTensor>, matmul: QMatMul },
+}
+
+/// `y = x Wᵀ + b` over the last dimension of `x`.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    pub weight: LinearWeight,
+    pub bias: Option<Tensor>,
+    pub in_dim: usize,
+    pub out_dim: usize,
+}
+
+impl Linear {
+    pub fn new(weight: Weight, bias: Option<Tensor>) -> Result<Self> {
+        let dims = weight.dims();
+        let (out_dim, in_dim) = (dims[0], dims[1]);
+        let weight = match weight {
+            Weight::Dense(t) => LinearWeight::Dense(t.contiguous()?),
+            Weight::Quantized(q) => LinearWeight::Quantized {
+                matmul: QMatMul::from_arc(q.clone())?,
+                tensor: q,
+            },
+        };
+        Ok(Linear {
+            weight,
+            bias,
+            in_dim,
+            out_dim,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = match &self.weight {
+            LinearWeight::Quantized { matmul, .. } => matmul.forward(x)?,
+            LinearWeight::Dense(w) => {
+                // Fold leading dimensions into rows: one GEMM instead of a batched one.
+                let dims = x.dims().to_vec();
+                let rows: usize = dims[..dims.len() - 1].iter().product();
+                let y = x.reshape((rows, self.in_dim))?.matmul(&w.t()?)?;
+                let mut out = dims;
+                *out.last_mut().expect("x has at least one dimension") = self.out_dim;
+                y.reshape(out)?
+            }
+        };
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+
+    /// The weight as a dense `[out, in]` f32 tensor.
+    pub fn dense_weight(&self) -> Result<Tensor> {
+        Ok(match &self.weight {
+            LinearWeight::Dense(w) => w.clone(),
+            LinearWeight::Quantized { tensor, .. } => tensor.dequantize(&Device::Cpu)?,
+        })
+    }
+}
+
+/// Token embeddings; quantised tables are looked up row by row without an f32 copy.
+#[derive(Debug, Clone)]
+pub enum Embedding {
+    Dense(Tensor),
+    Quantized(Arc<QTensor>),
+}
+
+impl Embedding {
+    pub fn new(weight: Weight) -> Self {
+        match weight {
+            Weight::Dense(t) => Embedding::Dense(t),
+            Weight::Quantized(q) => Embedding::Quantized(q),
+        }
+    }
+
+    /// `ids`: `[b, t]` u32 → `[b, t, hidden]`.
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Embedding::Quantized(q) => q.embedding(ids)?,
+            Embedding::Dense(w) => {
+                let (b, t) = ids.dims2()?;
+                w.index_select(&ids.flatten_all()?, 0)?
+                    .reshape((b, t, w.dim(1)?))?
+            }
+        })
+    }
+
+    /// The same matrix used as the output projection (tied embeddings).
+    pub fn as_linear(&self) -> Result<Linear> {
+        match self {
+            Embedding::Dense(w) => Linear::new(Weight::Dense(w.clone()), None),
+            Embedding::Quantized(q) => Linear::new(Weight::Quantized(q.clone()), None),
+        }
+    }
+}
+
+/// Root-mean-square layer norm: `x / rms(x) * w`.
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    pub weight: Tensor,
+    pub eps: f64,
+}
+
+impl RmsNorm {
+    pub fn new(weight: Tensor, offset: f32, eps: f64) -> Result<Self> {
+        let weight = if offset != 0.0 {
+            (weight + offset as f64)?
+        } else {
+            weight
+        };
+        Ok(RmsNorm { weight, eps })
+    }
+
+    pub fn forward(&self, x: &Tensor, precision: Precision) -> Result<Tensor> {
+        Ok(match precision {
+            Precision::Inference => candle_nn::ops::rms_norm(x, &self.weight, self.eps as f32)?,
+            Precision::Differentiable => {
+                candle_nn::ops::rms_norm_slow(x, &self.weight, self.eps as f32)?
+            }
+        })
+    }
+}
+
+/// Rotary position embedding with per-row positions (rows of a left-padded batch start at
+/// different offsets).
+#[derive(Debug, Clone)]
+pub struct RotaryEmbedding {
+    /// `[head_dim / 2]` inverse frequencies.
+    inv_freq: Vec<f32>,
+    layout: RopeLayout,
+}
+
+impl RotaryEmbedding {
+    /// `freq_factors`: llama.cpp's optional `rope_freqs` tensor (Llama 3.1 scaling).
+    pub fn new(cfg: &ModelConfig, theta: f32, freq_factors: Option<&[f32]>) -> Self {
+        let half = cfg.head_dim / 2;
+        let mut inv_freq: Vec<f32> = (0..half)
+            .map(|i| 1.0 / theta.powf(2.0 * i as f32 / cfg.head_dim as f32))
+            .collect();
+        match cfg.rope_scaling {
+            RopeScaling::None => {}
+            RopeScaling::Linear { factor } => inv_freq.iter_mut().for_each(|f| *f /= factor),
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position,
+            } if freq_factors.is_none() => {
+                let old = original_max_position as f32;
+                let low_wavelen = old / low_freq_factor;
+                let high_wavelen = old / high_freq_factor;
+                for f in inv_freq.iter_mut() {
+                    let wavelen = 2.0 * std::f32::consts::PI / *f;
+                    if wavelen > low_wavelen {
+                        *f /= factor;
+                    } else if wavelen >= high_wavelen {
+                        let smooth = (old / wavelen - low_freq_factor)
+                            / (high_freq_factor - low_freq_factor);
+                        *f = (1.0 - smooth) * *f / factor + smooth * *f;
+                    }
+                }
+            }
+            RopeScaling::Llama3 { .. } => {}
+        }
+        if let Some(ff) = freq_factors {
+            for (f, d) in inv_freq.iter_mut().zip(ff) {
+                *f /= d;
+            }
+        }
+        RotaryEmbedding {
+            inv_freq,
+            layout: cfg.rope_layout,
+        }
+    }
+
+    /// cos and sin tables `[b, t, head_dim/2]` for the given positions.
+    pub fn tables(&self, positions: &[Vec<u32>]) -> Result<(Tensor, Tensor)> {
+        let b = positions.len();
+        let t = positions.first().map_or(0, Vec::len);
+        let half = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(b * t * half);
+        let mut sin = Vec::with_capacity(b * t * half);
+        for row in positions {
+            for &p in row {
+                for &f in &self.inv_freq {
+                    let angle = p as f32 * f;
+                    cos.push(angle.cos());
+                    sin.push(angle.sin());
+                }
+            }
+        }
+        let cos = Tensor::from_vec(cos, (b, t, half), &Device::Cpu)?;
+        let sin = Tensor::from_vec(sin, (b, t, half), &Device::Cpu)?;
+        Ok((cos, sin))
+    }
+
+    /// Rotates `x`: `[b, heads, t, head_dim]`, contiguous.
+    pub fn apply(
+        &self,
+        x: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        precision: Precision,
+    ) -> Result<Tensor> {
+        use candle_nn::rotary_emb as re;
+        if precision == Precision::Differentiable {
+            return rope_differentiable(x, cos, sin, self.layout);
+        }
+        // candle's fused kernels take `[t, d/2]` tables, or `[b, t, d/2]` for b > 1.
+        let (cos, sin) = if cos.dim(0)? == 1 {
+            (cos.squeeze(0)?, sin.squeeze(0)?)
+        } else {
+            (cos.clone(), sin.clone())
+        };
+        Ok(match self.layout {
+            RopeLayout::Interleaved => re::rope_i(x, &cos, &sin)?,
+            RopeLayout::HalfSplit => re::rope(x, &cos, &sin)?,
+        })
+    }
+}
+
+/// Rope from broadcast primitives, so gradients flow; candle's `rope_slow` variants only
+/// take one table for the whole batch, and batch rows here have their own positions.
+fn rope_differentiable(x: &Tensor, cos: &Tensor, sin: &Tensor, layout: RopeLayout) -> Result<Tensor> {
+    let (b, h, t, d) = x.dims4()?;
+    let half = d / 2;
+    Ok(match layout {
+        RopeLayout::Interleaved => {
+            let cos = cos.reshape((b, 1, t, half, 1))?;
+            let sin = sin.reshape((b, 1, t, half, 1))?;
+            let x = x.reshape((b, h, t, half, 2))?;
+            let x0 = x.narrow(D::Minus1, 0, 1)?;
+            let x1 = x.narrow(D::Minus1, 1, 1)?;
+            let y0 = (x0.broadcast_mul(&cos)? - x1.broadcast_mul(&sin)?)?;
+            let y1 = (x0.broadcast_mul(&sin)? + x1.broadcast_mul(&cos)?)?;
+            Tensor::cat(&[y0, y1], D::Minus1)?.reshape((b, h, t, d))?
+        }
+        RopeLayout::HalfSplit => {
+            let cos = cos.reshape((b, 1, t, half))?;
+            let sin = sin.reshape((b, 1, t, half))?;
+            let x0 = x.narrow(D::Minus1, 0, half)?;
+            let x1 = x.narrow(D::Minus1, half, half)?;
+            let y0 = (x0.broadcast_mul(&cos)? - x1.broadcast_mul(&sin)?)?;
+            let y1 = (x1.broadcast_mul(&cos)? + x0.broadcast_mul(&sin)?)?;
+            Tensor::cat(&[y0, y1], D::Minus1)?
+        }
+    })
+}
+
+/// Softmax over the last dimension, fused or differentiable.
+pub fn softmax_last(x: &Tensor, precision: Precision) -> Result<Tensor> {
+    Ok(match precision {
+        Precision::Inference => candle_nn::ops::softmax_last_dim(x)?,
+        Precision::Differentiable => candle_nn::ops::softmax(x, D::Minus1)?,
+    })
+}
+
+/// A 1-D f32 tensor from a weight (norm weights, biases).
+pub fn vector(weight: Weight) -> Result<Tensor> {
+    Ok(weight.to_dense()?.to_dtype(DType::F32)?)
+}
