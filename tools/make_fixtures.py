@@ -14,7 +14,8 @@ For every model given as NAME=PATH this writes, under OUT/NAME/:
                       chat-templated prompts, with the top1-top2 logit margin per step.
   chat_template.json  the GGUF's tokenizer.chat_template and message lists rendered the way
                       transformers' apply_chat_template renders them (jinja2 sandbox,
-                      trim_blocks, lstrip_blocks, raise_exception, bos/eos_token).
+                      trim_blocks, lstrip_blocks, raise_exception, bos/eos_token), plus
+                      llama.cpp's own C++ formatting of the same messages.
   meta.json           llama-cpp-python version, model sha256, date, command line.
 
 Rerun (after tools/setup-reference.sh):
@@ -22,7 +23,7 @@ Rerun (after tools/setup-reference.sh):
   tools/.venv/bin/python tools/make_fixtures.py \\
       --model smollm2-135m-instruct=/path/SmolLM2-135M-Instruct.Q4_1.gguf \\
       --model gemma3-270m=/path/gemma-3-270m-q4_k_m.gguf \\
-      --out fixtures/llama.cpp
+      --out fixtures/llama.cpp [--threads 1] [--only tokenize chat_template logits greedy]
 
 The inputs are deterministic (tools/fixture_corpus.py); outputs depend only on the
 llama.cpp version and the model file.
