@@ -74,6 +74,9 @@ pub struct CheckReport {
     pub near_across_count: usize,
     /// Samples that have at least one near-duplicate in another group (any split).
     pub samples_with_near_dup: usize,
+    /// Per kind/category/framework: (label, samples with a near-duplicate in another group,
+    /// samples) — shows where a generator or a source lacks variety.
+    pub near_dup_by_category: Vec<(String, usize, usize)>,
     pub repeated_sections: Vec<Issue>,
     pub repeated_sections_count: usize,
     pub empty_or_truncated: Vec<Issue>,
@@ -225,6 +228,28 @@ pub fn check_samples(
         }
     }
     r.samples_with_near_dup = has_dup.iter().filter(|x| **x).count();
+    let mut cat: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for (i, s) in samples.iter().enumerate() {
+        let key = format!(
+            "{} / {} / {}",
+            s.kind.as_str(),
+            s.vuln_type.as_deref().unwrap_or("-"),
+            s.framework.as_deref().unwrap_or("-")
+        );
+        let e = cat.entry(key).or_default();
+        e.1 += 1;
+        if has_dup[i] {
+            e.0 += 1;
+        }
+    }
+    let mut cat: Vec<(String, usize, usize)> =
+        cat.into_iter().map(|(k, (a, b))| (k, a, b)).collect();
+    cat.sort_by(|a, b| {
+        (b.1 * 1000 / b.2.max(1))
+            .cmp(&(a.1 * 1000 / a.2.max(1)))
+            .then(a.0.cmp(&b.0))
+    });
+    r.near_dup_by_category = cat;
 
     // Per-sample checks.
     for (i, s) in samples.iter().enumerate() {

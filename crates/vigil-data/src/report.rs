@@ -240,6 +240,23 @@ pub fn write_report(r: &CheckReport, dir: &Path, max_leakage: f64) -> Result<Pat
         r.samples_with_near_dup,
         r.near_dup_rate() * 100.0
     );
+    let worst: Vec<_> = r
+        .near_dup_by_category
+        .iter()
+        .filter(|c| c.1 > 0)
+        .take(60)
+        .collect();
+    if !worst.is_empty() {
+        md.push_str("Where near-duplicates concentrate (kind / category / framework):\n\n| group | with near-duplicate | samples | share |\n|---|---:|---:|---:|\n");
+        for (k, a, b) in worst {
+            let _ = writeln!(
+                md,
+                "| {k} | {a} | {b} | {:.1}% |",
+                100.0 * *a as f64 / (*b).max(1) as f64
+            );
+        }
+        md.push('\n');
+    }
     md.push_str("## Quality\n\n");
     issues(
         &mut md,

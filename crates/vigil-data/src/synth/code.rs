@@ -309,6 +309,9 @@ pub struct Ctx {
     pub comment: bool,
     pub log: bool,
     pub style: usize,
+    /// Independent style selectors for boilerplate (package, class and field names,
+    /// injection style, import order); each in 0..6.
+    pub knobs: [usize; 6],
     pub fw: Fw,
 }
 
@@ -379,6 +382,14 @@ impl Ctx {
             comment: rng.chance(0.4),
             log: rng.chance(0.35),
             style: rng.below(3),
+            knobs: [
+                rng.below(6),
+                rng.below(6),
+                rng.below(6),
+                rng.below(6),
+                rng.below(6),
+                rng.below(6),
+            ],
             fw,
         }
     }
@@ -789,45 +800,94 @@ fn route_path(c: &Ctx, r: Route) -> String {
     }
 }
 
+const PY_IMPORTS: &[(&str, &str)] = &[
+    ("base64.", "import base64"),
+    ("hashlib.", "import hashlib"),
+    ("json.", "import json"),
+    ("os.", "import os"),
+    ("pickle.", "import pickle"),
+    ("re.", "import re"),
+    ("sqlite3.", "import sqlite3"),
+    ("subprocess.", "import subprocess"),
+    ("escape(", "from html import escape"),
+    ("urlparse(", "from urllib.parse import urlparse"),
+    ("bcrypt.", "import bcrypt"),
+    ("requests.", "import requests"),
+];
+
 fn py_file(c: &Ctx, s: &Snip, fixed: bool) -> String {
-    let fw = c.fw;
-    let unit = " ".repeat(c.indent);
-    let mut out = String::new();
-    let mut imports = s.imports.clone();
-    match fw {
+    let out = py_rest(c, s, fixed);
+    let k = c.knobs;
+    let mut imports = imports_by_usage(&out, PY_IMPORTS);
+    let names = |module: &str, cands: &[&str]| -> Option<String> {
+        let used: Vec<&str> = cands
+            .iter()
+            .copied()
+            .filter(|n| imports_by_usage(&out, &[(n, "x")]).len() == 1)
+            .collect();
+        (!used.is_empty()).then(|| format!("from {module} import {}", used.join(", ")))
+    };
+    match c.fw {
         Fw::Flask => {
-            imports.push("from flask import Flask, Response, jsonify, redirect, request".into());
-            if s.needs_user {
-                imports.push("from flask_login import current_user, login_required".into());
-            }
+            imports.extend(names(
+                "flask",
+                &["Flask", "Response", "jsonify", "redirect", "request"],
+            ));
+            imports.extend(names("flask_login", &["current_user", "login_required"]));
         }
         Fw::FastApi => {
-            imports.push("from fastapi import Body, Depends, FastAPI, HTTPException".into());
-            imports.push("from fastapi.responses import HTMLResponse, RedirectResponse".into());
+            imports.extend(names(
+                "fastapi",
+                &["Body", "Depends", "FastAPI", "HTTPException"],
+            ));
+            imports.extend(names(
+                "fastapi.responses",
+                &["HTMLResponse", "RedirectResponse"],
+            ));
         }
         _ => {
-            imports.push("import json".into());
-            imports.push(
-                "from django.http import HttpResponse, HttpResponseRedirect, JsonResponse".into(),
-            );
-            if s.needs_user {
-                imports.push("from django.contrib.auth.decorators import login_required".into());
-            }
+            imports.extend(names(
+                "django.http",
+                &["HttpResponse", "HttpResponseRedirect", "JsonResponse"],
+            ));
+            imports.extend(names("django.contrib.auth.decorators", &["login_required"]));
         }
     }
-    imports.sort();
-    imports.dedup();
-    for i in &imports {
-        out.push_str(i);
-        out.push('\n');
+    if k[1].is_multiple_of(2) {
+        imports.sort();
     }
-    out.push('\n');
+    let future = if k[4] == 0 {
+        "from __future__ import annotations\n\n"
+    } else {
+        ""
+    };
+    format!("{future}{}\n\n{out}", imports.join("\n"))
+}
+
+fn py_rest(c: &Ctx, s: &Snip, fixed: bool) -> String {
+    let fw = c.fw;
+    let unit = " ".repeat(c.indent);
+    let k = c.knobs;
+    let app = ["app", "app", "api", "application", "service", "server"][k[2]];
+    let mut out = String::new();
     match fw {
-        Fw::Flask => out.push_str("app = Flask(__name__)\n"),
-        Fw::FastApi => out.push_str("app = FastAPI()\n"),
+        Fw::Flask => out.push_str(&format!("{app} = Flask(__name__)\n")),
+        Fw::FastApi => out.push_str(&format!("{app} = FastAPI()\n")),
         _ => {}
     }
-    out.push_str(&format!("DB_PATH = \"{}.db\"\n", c.entities));
+    let body_has_db = if fixed { &s.fixed } else { &s.vuln }
+        .iter()
+        .any(|l| l.contains("DB_PATH"));
+    if body_has_db {
+        let path = match k[3] {
+            0 | 1 => format!("{}.db", c.entities),
+            2 => "/var/lib/app/data.db".to_string(),
+            3 => format!("instance/{}.sqlite3", c.entity),
+            4 => "app.db".to_string(),
+            _ => format!("/srv/{}/db.sqlite", c.entities),
+        };
+        out.push_str(&format!("DB_PATH = \"{path}\"\n"));
+    }
     for l in if fixed { &s.top_fixed } else { &s.top_vuln } {
         out.push_str(l);
         out.push('\n');
@@ -842,7 +902,7 @@ fn py_file(c: &Ctx, s: &Snip, fixed: bool) -> String {
         Fw::Flask => {
             let r = route.replace("{id}", "<int:item_id>");
             out.push_str(&format!(
-                "@app.route(\"{r}\", methods=[\"{}\"])\n",
+                "@{app}.route(\"{r}\", methods=[\"{}\"])\n",
                 s.method
             ));
             if s.needs_user {
@@ -864,7 +924,7 @@ fn py_file(c: &Ctx, s: &Snip, fixed: bool) -> String {
         }
         Fw::FastApi => {
             out.push_str(&format!(
-                "@app.{}(\"{}\")\n",
+                "@{app}.{}(\"{}\")\n",
                 s.method.to_lowercase(),
                 route.replace("{id}", "{item_id}")
             ));
@@ -1268,19 +1328,41 @@ fn js_file(c: &Ctx, s: &Snip, fixed: bool) -> String {
         pro.push(format!("logger.info(\"{name} called\");"));
     }
     if c.fw == Fw::Express {
+        let k = c.knobs;
+        let router = ["router", "router", "routes", "api", "r", "router"][k[2]];
+        if k[0] == 0 {
+            out.push_str("\"use strict\";\n\n");
+        }
         out.push_str("const express = require(\"express\");\n");
-        for i in &s.imports {
+        let mut imports = s.imports.clone();
+        if k[1].is_multiple_of(2) {
+            imports.sort();
+        }
+        for i in &imports {
             out.push_str(i);
             out.push('\n');
         }
-        out.push_str(&format!("const {} = require(\"../db\");\n", c.db));
+        let db_uses = if fixed { &s.fixed } else { &s.vuln }
+            .iter()
+            .any(|l| l.contains(&format!("{}.", c.db)));
+        if db_uses {
+            let from = [
+                "../db",
+                "../lib/db",
+                "./db",
+                "../services/database",
+                "../db/pool",
+                "../../db",
+            ][k[3]];
+            out.push_str(&format!("const {} = require(\"{from}\");\n", c.db));
+        }
         if s.needs_user && s.name.starts_with("update") {
             out.push_str(&format!(
                 "const {{ {} }} = require(\"../models\");\n",
                 pascal(&c.entity)
             ));
         }
-        out.push_str("\nconst router = express.Router();\n");
+        out.push_str(&format!("\nconst {router} = express.Router();\n"));
         for l in if fixed { &s.top_fixed } else { &s.top_vuln } {
             out.push_str(l);
             out.push('\n');
@@ -1288,8 +1370,13 @@ fn js_file(c: &Ctx, s: &Snip, fixed: bool) -> String {
         out.push('\n');
         let r = route.replace("{id}", ":id");
         let mw = if s.needs_user { "requireLogin, " } else { "" };
+        let handler = if k[4].is_multiple_of(2) {
+            "async (req, res) =>"
+        } else {
+            "async function (req, res)"
+        };
         out.push_str(&format!(
-            "router.{}({}, {mw}async (req, res) => {{\n",
+            "{router}.{}({}, {mw}{handler} {{\n",
             s.method.to_lowercase(),
             c.s(&r)
         ));
@@ -1317,7 +1404,7 @@ fn js_file(c: &Ctx, s: &Snip, fixed: bool) -> String {
             s.vuln.clone()
         });
         out.push_str(&indent_lines(&body, 1, &unit));
-        out.push_str("});\n\nmodule.exports = router;\n");
+        out.push_str(&format!("}});\n\nmodule.exports = {router};\n"));
     } else {
         out.push_str("import { BadRequestException, Body, Controller, Delete, ForbiddenException, Get, Header, NotFoundException, Param, Post, Put, Query, Redirect, Req, UseGuards } from \"@nestjs/common\";\n");
         for i in &s.imports {
@@ -1658,64 +1745,208 @@ fn java_snip(t: &str, c: &Ctx) -> Option<Snip> {
     Some(s)
 }
 
+/// Import lines whose trigger text occurs in `code`, deduplicated, in table order.
+fn imports_by_usage(code: &str, table: &[(&str, &str)]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let used = |trigger: &str| {
+        let starts_ident = trigger
+            .chars()
+            .next()
+            .is_some_and(|ch| ch.is_alphanumeric() || ch == '_');
+        code.match_indices(trigger).any(|(i, _)| {
+            !starts_ident
+                || !code[..i]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|ch| ch.is_alphanumeric() || ch == '_')
+        })
+    };
+    for (trigger, line) in table {
+        if used(trigger) && !out.iter().any(|l| l == line) {
+            out.push(line.to_string());
+        }
+    }
+    out
+}
+
+const JAVA_IMPORTS: &[(&str, &str)] = &[
+    ("ObjectInputStream", "import java.io.ObjectInputStream;"),
+    (
+        "ByteArrayInputStream",
+        "import java.io.ByteArrayInputStream;",
+    ),
+    ("URI", "import java.net.URI;"),
+    (
+        "StandardCharsets",
+        "import java.nio.charset.StandardCharsets;",
+    ),
+    ("Files.", "import java.nio.file.Files;"),
+    ("Path ", "import java.nio.file.Path;"),
+    ("Paths.", "import java.nio.file.Paths;"),
+    ("MessageDigest", "import java.security.MessageDigest;"),
+    ("Base64", "import java.util.Base64;"),
+    ("HashMap", "import java.util.HashMap;"),
+    ("HexFormat", "import java.util.HexFormat;"),
+    ("List<", "import java.util.List;"),
+    ("Map<", "import java.util.Map;"),
+    ("Map.of", "import java.util.Map;"),
+    ("Set<", "import java.util.Set;"),
+    ("Set.of", "import java.util.Set;"),
+    (
+        "TypeReference",
+        "import com.fasterxml.jackson.core.type.TypeReference;",
+    ),
+    (
+        "ObjectMapper",
+        "import com.fasterxml.jackson.databind.ObjectMapper;",
+    ),
+    (
+        "@Autowired",
+        "import org.springframework.beans.factory.annotation.Autowired;",
+    ),
+    ("HttpEntity", "import org.springframework.http.HttpEntity;"),
+    (
+        "HttpHeaders",
+        "import org.springframework.http.HttpHeaders;",
+    ),
+    ("MediaType", "import org.springframework.http.MediaType;"),
+    (
+        "ResponseEntity",
+        "import org.springframework.http.ResponseEntity;",
+    ),
+    (
+        "JdbcTemplate",
+        "import org.springframework.jdbc.core.JdbcTemplate;",
+    ),
+    (
+        "@AuthenticationPrincipal",
+        "import org.springframework.security.core.annotation.AuthenticationPrincipal;",
+    ),
+    (
+        "BCryptPasswordEncoder",
+        "import org.springframework.security.crypto.bcrypt.BCryptPasswordEncoder;",
+    ),
+    (
+        "@RestController",
+        "import org.springframework.web.bind.annotation.*;",
+    ),
+    (
+        "RestTemplate",
+        "import org.springframework.web.client.RestTemplate;",
+    ),
+    (
+        "HtmlUtils",
+        "import org.springframework.web.util.HtmlUtils;",
+    ),
+    (
+        "@RequiredArgsConstructor",
+        "import lombok.RequiredArgsConstructor;",
+    ),
+    ("@Slf4j", "import lombok.extern.slf4j.Slf4j;"),
+];
+
 fn java_file(c: &Ctx, s: &Snip, fixed: bool) -> String {
     let unit = " ".repeat(c.indent);
     let p = camel(&c.param);
-    let mut out = String::from("package com.example.api;\n\n");
-    for i in [
-        "import java.io.*;",
-        "import java.net.URI;",
-        "import java.nio.charset.StandardCharsets;",
-        "import java.nio.file.*;",
-        "import java.security.MessageDigest;",
-        "import java.util.*;",
-        "import org.springframework.http.*;",
-        "import org.springframework.jdbc.core.JdbcTemplate;",
-        "import org.springframework.web.bind.annotation.*;",
-        "import org.springframework.web.client.RestTemplate;",
-        "import org.springframework.web.util.HtmlUtils;",
-        "import org.springframework.security.crypto.bcrypt.BCryptPasswordEncoder;",
-        "import com.fasterxml.jackson.core.type.TypeReference;",
-        "import com.fasterxml.jackson.databind.ObjectMapper;",
-    ] {
-        out.push_str(i);
-        out.push('\n');
+    let k = c.knobs;
+    let pkg = match k[0] {
+        0 => "com.example.api".to_string(),
+        1 => format!("com.acme.{}", c.entities),
+        2 => "io.shop.web".to_string(),
+        3 => "org.demo.controller".to_string(),
+        4 => format!("net.app.{}.web", c.entity),
+        _ => "com.company.service.rest".to_string(),
+    };
+    let ctrl = match k[1] {
+        0 | 1 => format!("{}Controller", pascal(&c.entity)),
+        2 => format!("{}Resource", pascal(&c.entity)),
+        3 => format!("{}Api", pascal(&c.entities)),
+        4 => format!("{}Endpoint", pascal(&c.entity)),
+        _ => format!("{}RestController", pascal(&c.entities)),
+    };
+    let jdbc = ["jdbc", "jdbcTemplate", "template", "db", "sql", "jdbc"][k[2]];
+    let rest = ["rest", "restTemplate", "http", "client", "outbound", "rest"][k[3]];
+    let mapper = ["mapper", "objectMapper", "json", "mapper", "om", "jackson"][k[4]];
+    let rename = |l: &String| {
+        l.replace("jdbc.", &format!("{jdbc}."))
+            .replace("rest.", &format!("{rest}."))
+            .replace("mapper.", &format!("{mapper}."))
+    };
+    let mut body: Vec<String> = Vec::new();
+    if c.log {
+        body.push(format!("log.info(\"{} called\");", camel(&s.name)));
     }
-    let ctrl = format!("{}Controller", pascal(&c.entity));
-    out.push_str(&format!(
-        "\n@RestController\n@RequestMapping(\"{}/{}\")\npublic class {ctrl} {{\n",
+    body.extend(if fixed { s.fixed.iter() } else { s.vuln.iter() }.map(rename));
+    let body_text = body.join("\n");
+    let repo = s.name.starts_with("update");
+    // dependencies actually used, and how they are injected
+    let mut deps: Vec<(String, String, bool)> = Vec::new(); // (type, name, injected)
+    if body_text.contains(&format!("{jdbc}.")) {
+        deps.push(("JdbcTemplate".into(), jdbc.into(), true));
+    }
+    if repo {
+        deps.push((
+            format!("{}Repository", pascal(&c.entity)),
+            "repository".into(),
+            true,
+        ));
+    }
+    if body_text.contains(&format!("{rest}.")) {
+        deps.push(("RestTemplate".into(), rest.into(), false));
+    }
+    if body_text.contains(&format!("{mapper}.")) {
+        deps.push(("ObjectMapper".into(), mapper.into(), false));
+    }
+    let inject = k[5] % 3; // 0 constructor, 1 @Autowired fields, 2 lombok
+    let mut class = String::new();
+    if c.log {
+        class.push_str("@Slf4j\n");
+    }
+    class.push_str("@RestController\n");
+    if inject == 2 {
+        class.push_str("@RequiredArgsConstructor\n");
+    }
+    class.push_str(&format!(
+        "@RequestMapping(\"{}/{}\")\npublic class {ctrl} {{\n",
         c.prefix, c.entities
     ));
-    let mut fields = vec![
-        "private final JdbcTemplate jdbc;".to_string(),
-        "private final RestTemplate rest = new RestTemplate();".into(),
-        "private final ObjectMapper mapper = new ObjectMapper();".into(),
-    ];
-    if s.name.starts_with("update") {
-        fields.push(format!(
-            "private final {}Repository repository;",
-            pascal(&c.entity)
-        ));
+    let mut fields = Vec::new();
+    for (ty, name, injected) in &deps {
+        if !injected {
+            fields.push(format!("private final {ty} {name} = new {ty}();"));
+        } else if inject == 1 {
+            fields.push(format!("@Autowired\nprivate {ty} {name};"));
+        } else {
+            fields.push(format!("private final {ty} {name};"));
+        }
     }
     fields.extend(if fixed {
         s.top_fixed.clone()
     } else {
         s.top_vuln.clone()
     });
-    out.push_str(&indent_lines(&fields, 1, &unit));
-    out.push('\n');
-    let mut ctor_args = vec!["JdbcTemplate jdbc".to_string()];
-    let mut ctor_body = vec!["this.jdbc = jdbc;".to_string()];
-    if s.name.starts_with("update") {
-        ctor_args.push(format!("{}Repository repository", pascal(&c.entity)));
-        ctor_body.push("this.repository = repository;".into());
+    let fields: Vec<String> = fields
+        .iter()
+        .flat_map(|f| f.lines().map(String::from).collect::<Vec<_>>())
+        .collect();
+    if !fields.is_empty() {
+        class.push_str(&indent_lines(&fields, 1, &unit));
+        class.push('\n');
     }
-    out.push_str(&format!(
-        "{unit}public {ctrl}({}) {{\n",
-        ctor_args.join(", ")
-    ));
-    out.push_str(&indent_lines(&ctor_body, 2, &unit));
-    out.push_str(&format!("{unit}}}\n\n"));
+    let injected: Vec<&(String, String, bool)> = deps.iter().filter(|d| d.2).collect();
+    if inject == 0 && !injected.is_empty() {
+        let args: Vec<String> = injected
+            .iter()
+            .map(|(t, n, _)| format!("{t} {n}"))
+            .collect();
+        let sets: Vec<String> = injected
+            .iter()
+            .map(|(_, n, _)| format!("this.{n} = {n};"))
+            .collect();
+        class.push_str(&format!("{unit}public {ctrl}({}) {{\n", args.join(", ")));
+        class.push_str(&indent_lines(&sets, 2, &unit));
+        class.push_str(&format!("{unit}}}\n\n"));
+    }
     let sub = match s.route {
         Route::Collection => String::new(),
         Route::Item => "/{id}".into(),
@@ -1728,9 +1959,9 @@ fn java_file(c: &Ctx, s: &Snip, fixed: bool) -> String {
         _ => "GetMapping",
     };
     if c.comment {
-        out.push_str(&format!("{unit}// {} {}{}\n", s.method, c.entities, sub));
+        class.push_str(&format!("{unit}// {} {}{}\n", s.method, c.entities, sub));
     }
-    out.push_str(&format!("{unit}@{m}(\"{sub}\")\n"));
+    class.push_str(&format!("{unit}@{m}(\"{sub}\")\n"));
     let mut sig = Vec::new();
     if s.route == Route::Item {
         sig.push("@PathVariable long id".to_string());
@@ -1744,23 +1975,18 @@ fn java_file(c: &Ctx, s: &Snip, fixed: bool) -> String {
     if s.needs_user {
         sig.push("@AuthenticationPrincipal AppUser principal".into());
     }
-    out.push_str(&format!(
+    class.push_str(&format!(
         "{unit}public ResponseEntity<?> {}({}) throws Exception {{\n",
         camel(&s.name),
         sig.join(", ")
     ));
-    let mut body = Vec::new();
-    if c.log {
-        body.push(format!("log.info(\"{} called\");", camel(&s.name)));
+    class.push_str(&indent_lines(&body, 2, &unit));
+    class.push_str(&format!("{unit}}}\n}}\n"));
+    let mut imports = imports_by_usage(&class, JAVA_IMPORTS);
+    if k[3] % 2 == 1 {
+        imports.sort();
     }
-    body.extend(if fixed {
-        s.fixed.clone()
-    } else {
-        s.vuln.clone()
-    });
-    out.push_str(&indent_lines(&body, 2, &unit));
-    out.push_str(&format!("{unit}}}\n}}\n"));
-    out
+    format!("package {pkg};\n\n{}\n\n{class}", imports.join("\n"))
 }
 
 // ---------------------------------------------------------------- PHP (Laravel)
@@ -2321,41 +2547,29 @@ fn go_snip(t: &str, c: &Ctx) -> Option<Snip> {
     Some(s)
 }
 
+const GO_IMPORTS: &[(&str, &str)] = &[
+    ("md5.", "crypto/md5"),
+    ("sha1.", "crypto/sha1"),
+    ("hex.", "encoding/hex"),
+    ("fmt.", "fmt"),
+    ("html.", "html"),
+    ("logger.", "log"),
+    ("http.", "net/http"),
+    ("url.", "net/url"),
+    ("os.", "os"),
+    ("exec.", "os/exec"),
+    ("filepath.", "path/filepath"),
+    ("regexp.", "regexp"),
+    ("strconv.", "strconv"),
+    ("strings.", "strings"),
+];
+
 fn go_file(c: &Ctx, s: &Snip, fixed: bool) -> String {
     let p = camel(&c.param);
-    let mut out = String::from("package handlers\n\nimport (\n");
-    for i in [
-        "crypto/md5",
-        "crypto/sha1",
-        "encoding/hex",
-        "fmt",
-        "html",
-        "net/http",
-        "net/url",
-        "os",
-        "os/exec",
-        "path/filepath",
-        "regexp",
-        "strconv",
-        "strings",
-    ] {
-        out.push_str(&format!("\t\"{i}\"\n"));
-    }
-    out.push_str("\n\t\"github.com/gin-gonic/gin\"\n\t\"golang.org/x/crypto/bcrypt\"\n)\n\n");
-    for l in if fixed { &s.top_fixed } else { &s.top_vuln } {
-        out.push_str(l);
-        out.push('\n');
-    }
+    let k = c.knobs;
+    let ctx = "c";
     let fname = pascal(&s.name);
     let route = route_path(c, s.route).replace("{id}", ":id");
-    out.push_str(&format!(
-        "\n// Register{fname} wires the handler.\nfunc Register{fname}(r *gin.Engine) {{\n\tr.{}(\"{route}\", {fname})\n}}\n\n",
-        s.method
-    ));
-    if c.comment {
-        out.push_str(&format!("// {fname} handles {} {route}.\n", s.method));
-    }
-    out.push_str(&format!("func {fname}(c *gin.Context) {{\n"));
     let mut body = Vec::new();
     if s.route == Route::Item {
         body.push("id, _ := strconv.ParseInt(c.Param(\"id\"), 10, 64)".to_string());
@@ -2386,8 +2600,38 @@ fn go_file(c: &Ctx, s: &Snip, fixed: bool) -> String {
     } else {
         s.vuln.clone()
     });
-    out.push_str(&indent_lines(&body, 1, "\t"));
-    out.push_str("}\n");
+
+    let mut rest = String::new();
+    for l in if fixed { &s.top_fixed } else { &s.top_vuln } {
+        rest.push_str(l);
+        rest.push('\n');
+    }
+    if k[0].is_multiple_of(2) {
+        rest.push_str(&format!(
+            "\n// Register{fname} wires the handler.\nfunc Register{fname}(r *gin.Engine) {{\n\tr.{}(\"{route}\", {fname})\n}}\n",
+            s.method
+        ));
+    }
+    rest.push('\n');
+    if c.comment {
+        rest.push_str(&format!("// {fname} handles {} {route}.\n", s.method));
+    }
+    rest.push_str(&format!("func {fname}({ctx} *gin.Context) {{\n"));
+    rest.push_str(&indent_lines(&body, 1, "\t"));
+    rest.push_str("}\n");
+    let pkg = ["handlers", "api", "routes", "web", "controllers", "httpapi"][k[0]];
+    let mut std_imports: Vec<String> = imports_by_usage(&rest, GO_IMPORTS);
+    std_imports.sort();
+    let mut out = format!("package {pkg}\n\nimport (\n");
+    for i in std_imports {
+        out.push_str(&format!("\t\"{i}\"\n"));
+    }
+    out.push_str("\n\t\"github.com/gin-gonic/gin\"\n");
+    if rest.contains("bcrypt.") {
+        out.push_str("\t\"golang.org/x/crypto/bcrypt\"\n");
+    }
+    out.push_str(")\n\n");
+    out.push_str(&rest);
     out
 }
 
@@ -2914,85 +3158,62 @@ fn cs_snip(t: &str, c: &Ctx) -> Option<Snip> {
     Some(s)
 }
 
+const CS_USINGS: &[(&str, &str)] = &[
+    ("ProcessStartInfo", "System.Diagnostics"),
+    ("AuthenticationHeaderValue", "System.Net.Http.Headers"),
+    ("PostAsJsonAsync", "System.Net.Http.Json"),
+    (
+        "BinaryFormatter",
+        "System.Runtime.Serialization.Formatters.Binary",
+    ),
+    ("RandomNumberGenerator", "System.Security.Cryptography"),
+    ("MD5.", "System.Security.Cryptography"),
+    ("SHA1.", "System.Security.Cryptography"),
+    ("Encoding.", "System.Text"),
+    ("HtmlEncoder", "System.Text.Encodings.Web"),
+    ("JsonSerializer", "System.Text.Json"),
+    ("Regex.", "System.Text.RegularExpressions"),
+    ("[Authorize]", "Microsoft.AspNetCore.Authorization"),
+    ("ControllerBase", "Microsoft.AspNetCore.Mvc"),
+    ("FirstOrDefaultAsync", "Microsoft.EntityFrameworkCore"),
+    ("FromSqlRaw", "Microsoft.EntityFrameworkCore"),
+    ("ExecuteSqlRawAsync", "Microsoft.EntityFrameworkCore"),
+];
+
 fn cs_file(c: &Ctx, s: &Snip, fixed: bool) -> String {
     let unit = " ".repeat(c.indent);
     let p = camel(&c.param);
     let m = pascal(&c.entity);
-    let mut out = String::new();
-    for u in [
-        "System.Diagnostics",
-        "System.Net.Http.Headers",
-        "System.Net.Http.Json",
-        "System.Runtime.Serialization.Formatters.Binary",
-        "System.Security.Cryptography",
-        "System.Text",
-        "System.Text.Encodings.Web",
-        "System.Text.Json",
-        "System.Text.RegularExpressions",
-        "Microsoft.AspNetCore.Authorization",
-        "Microsoft.AspNetCore.Mvc",
-        "Microsoft.EntityFrameworkCore",
-    ] {
-        out.push_str(&format!("using {u};\n"));
-    }
-    out.push_str("\nnamespace Api.Controllers;\n\n[ApiController]\n");
-    out.push_str(&format!(
-        "[Route(\"{}/{}\")]\n",
-        c.prefix.trim_start_matches('/'),
-        c.entities
-    ));
-    if s.needs_user {
-        out.push_str("[Authorize]\n");
-    }
-    let ctrl = format!("{}Controller", pascal(&c.entities));
-    out.push_str(&format!("public class {ctrl} : ControllerBase\n{{\n"));
-    let mut fields = vec![
-        "private readonly AppDbContext _db;".to_string(),
-        "private readonly HttpClient _http;".into(),
-    ];
-    fields.extend(if fixed {
-        s.top_fixed.clone()
-    } else {
-        s.top_vuln.clone()
-    });
-    out.push_str(&indent_lines(&fields, 1, &unit));
-    out.push('\n');
-    out.push_str(&format!("{unit}public {ctrl}(AppDbContext db, HttpClient http)\n{unit}{{\n{unit}{unit}_db = db;\n{unit}{unit}_http = http;\n{unit}}}\n\n"));
-    let sub = match s.route {
-        Route::Collection => String::new(),
-        Route::Item => "{id}".into(),
-        Route::Action(a) => a.to_string(),
+    let k = c.knobs;
+    let db = ["_db", "_context", "_dbContext", "_store", "_db", "_data"][k[2]];
+    let http = [
+        "_http",
+        "_client",
+        "_httpClient",
+        "_http",
+        "_web",
+        "_upstream",
+    ][k[3]];
+    let ctx_ty = [
+        "AppDbContext",
+        "ShopContext",
+        "ApiDbContext",
+        "DataContext",
+        "AppDbContext",
+        "MainDbContext",
+    ][k[4]];
+    let ns = [
+        "Api.Controllers",
+        "Shop.Web.Controllers",
+        "Company.Service.Api",
+        "App.Endpoints",
+        "Backend.Controllers",
+        "Portal.Api.Controllers",
+    ][k[0]];
+    let ctrl = match k[1] {
+        0..=3 => format!("{}Controller", pascal(&c.entities)),
+        _ => format!("{}ApiController", pascal(&c.entity)),
     };
-    let attr = match s.method {
-        "POST" => "HttpPost",
-        "PUT" => "HttpPut",
-        "DELETE" => "HttpDelete",
-        _ => "HttpGet",
-    };
-    if c.comment {
-        out.push_str(&format!("{unit}// {} {}/{sub}\n", s.method, c.entities));
-    }
-    out.push_str(&format!("{unit}[{attr}(\"{sub}\")]\n"));
-    let mut sig = Vec::new();
-    if s.route == Route::Item {
-        sig.push("long id".to_string());
-    }
-    if s.needs_param {
-        let from = if s.method == "GET" {
-            "FromQuery"
-        } else {
-            "FromForm"
-        };
-        sig.push(format!("[{from}] string {p}"));
-    }
-    if s.needs_body {
-        sig.push(format!("[FromBody] {m}Input payload"));
-    }
-    out.push_str(&format!(
-        "{unit}public async Task<IActionResult> {}({})\n{unit}{{\n",
-        pascal(&s.name),
-        sig.join(", ")
-    ));
     let mut body = Vec::new();
     if c.log {
         body.push(format!(
@@ -3008,8 +3229,100 @@ fn cs_file(c: &Ctx, s: &Snip, fixed: bool) -> String {
     if !body.iter().any(|l| l.contains("await ")) {
         body.insert(0, "await Task.CompletedTask;".into());
     }
-    out.push_str(&indent_lines(&body, 2, &unit));
-    out.push_str(&format!("{unit}}}\n}}\n"));
+    let body: Vec<String> = body
+        .iter()
+        .map(|l| {
+            l.replace("_db.", &format!("{db}."))
+                .replace("_http.", &format!("{http}."))
+        })
+        .collect();
+    let text = body.join("\n");
+    let uses_db = text.contains(&format!("{db}."));
+    let uses_http = text.contains(&format!("{http}."));
+    let mut cls = String::from("[ApiController]\n");
+    cls.push_str(&format!(
+        "[Route(\"{}/{}\")]\n",
+        c.prefix.trim_start_matches('/'),
+        c.entities
+    ));
+    if s.needs_user {
+        cls.push_str("[Authorize]\n");
+    }
+    cls.push_str(&format!("public class {ctrl} : ControllerBase\n{{\n"));
+    let mut fields = Vec::new();
+    let mut args = Vec::new();
+    let mut sets = Vec::new();
+    if uses_db {
+        fields.push(format!("private readonly {ctx_ty} {db};"));
+        args.push(format!("{ctx_ty} db"));
+        sets.push(format!("{db} = db;"));
+    }
+    if uses_http {
+        fields.push(format!("private readonly HttpClient {http};"));
+        args.push("HttpClient http".to_string());
+        sets.push(format!("{http} = http;"));
+    }
+    fields.extend(if fixed {
+        s.top_fixed.clone()
+    } else {
+        s.top_vuln.clone()
+    });
+    if !fields.is_empty() {
+        cls.push_str(&indent_lines(&fields, 1, &unit));
+        cls.push('\n');
+    }
+    if !args.is_empty() {
+        cls.push_str(&format!(
+            "{unit}public {ctrl}({})\n{unit}{{\n",
+            args.join(", ")
+        ));
+        cls.push_str(&indent_lines(&sets, 2, &unit));
+        cls.push_str(&format!("{unit}}}\n\n"));
+    }
+    let sub = match s.route {
+        Route::Collection => String::new(),
+        Route::Item => "{id}".into(),
+        Route::Action(a) => a.to_string(),
+    };
+    let attr = match s.method {
+        "POST" => "HttpPost",
+        "PUT" => "HttpPut",
+        "DELETE" => "HttpDelete",
+        _ => "HttpGet",
+    };
+    if c.comment {
+        cls.push_str(&format!("{unit}// {} {}/{sub}\n", s.method, c.entities));
+    }
+    cls.push_str(&format!("{unit}[{attr}(\"{sub}\")]\n"));
+    let mut sig = Vec::new();
+    if s.route == Route::Item {
+        sig.push("long id".to_string());
+    }
+    if s.needs_param {
+        let from = if s.method == "GET" {
+            "FromQuery"
+        } else {
+            "FromForm"
+        };
+        sig.push(format!("[{from}] string {p}"));
+    }
+    if s.needs_body {
+        sig.push(format!("[FromBody] {m}Input payload"));
+    }
+    cls.push_str(&format!(
+        "{unit}public async Task<IActionResult> {}({})\n{unit}{{\n",
+        pascal(&s.name),
+        sig.join(", ")
+    ));
+    cls.push_str(&indent_lines(&body, 2, &unit));
+    cls.push_str(&format!("{unit}}}\n}}\n"));
+    let usings = imports_by_usage(&cls, CS_USINGS);
+    let mut out = String::new();
+    for u in usings {
+        out.push_str(&format!("using {u};\n"));
+    }
+    out.push_str(&format!("\nnamespace {ns};\n\n"));
+    out.push_str(&cls);
     out
 }
 
