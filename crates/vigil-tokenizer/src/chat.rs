@@ -118,7 +118,13 @@ fn write_py_str(s: &str, out: &mut String) {
     out.push('"');
 }
 
-fn write_py_json(v: &serde_json::Value, indent: Option<usize>, sort: bool, depth: usize, out: &mut String) {
+fn write_py_json(
+    v: &serde_json::Value,
+    indent: Option<usize>,
+    sort: bool,
+    depth: usize,
+    out: &mut String,
+) {
     use serde_json::Value as J;
     let newline = |out: &mut String, depth: usize| {
         if let Some(n) = indent {
@@ -173,7 +179,43 @@ fn write_py_json(v: &serde_json::Value, indent: Option<usize>, sort: bool, depth
     }
 }
 
+/// llama.cpp's built-in "gemma" format (system text folded into the first
+/// user turn, `assistant` spelled `model`), written as Jinja.
+const GEMMA: &str = r#"{%- set ns = namespace(system='') -%}
+{%- for m in messages -%}
+{%- if m['role'] == 'system' -%}
+{%- set ns.system = ns.system + (m['content'] | trim) -%}
+{%- else -%}
+{%- set role = 'model' if m['role'] == 'assistant' else m['role'] -%}
+{{- '<start_of_turn>' + role + '\n' -}}
+{%- if ns.system and role != 'model' -%}
+{{- ns.system + '\n\n' -}}
+{%- set ns.system = '' -%}
+{%- endif -%}
+{{- (m['content'] | trim) + '<end_of_turn>\n' -}}
+{%- endif -%}
+{%- endfor -%}
+{%- if add_generation_prompt -%}{{- '<start_of_turn>model\n' -}}{%- endif -%}"#;
+
+/// Plain ChatML, as llama.cpp's built-in "chatml".
+const CHATML: &str = r#"{%- for m in messages -%}
+{{- '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' -}}
+{%- endfor -%}
+{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\n' -}}{%- endif -%}"#;
+
 impl ChatTemplate {
+    /// A built-in template for models that ship none (e.g. Gemma 3 base):
+    /// `"gemma"` or `"chatml"`, matching llama.cpp's formatters of the same
+    /// name.
+    pub fn builtin(name: &str, bos: &str, eos: &str) -> Result<Self> {
+        let source = match name {
+            "gemma" => GEMMA,
+            "chatml" => CHATML,
+            other => return Err(Error::UnknownTemplate(other.to_string())),
+        };
+        Self::new(source, bos, eos)
+    }
+
     /// Compiles `source`; `bos` / `eos` are the texts the template sees as
     /// `bos_token` / `eos_token`. A syntax error names its line.
     pub fn new(source: &str, bos: &str, eos: &str) -> Result<Self> {
@@ -244,7 +286,10 @@ mod tests {
         let src = "{% for m in messages %}\n{{ m['role'] | upper }}: {{ m['content'].strip() }}\n{% endfor %}";
         let t = ChatTemplate::new(src, "<s>", "</s>").unwrap();
         let out = t
-            .render(&[ChatMessage::user("  hi  "), ChatMessage::assistant("yo")], false)
+            .render(
+                &[ChatMessage::user("  hi  "), ChatMessage::assistant("yo")],
+                false,
+            )
             .unwrap();
         assert_eq!(out, "USER: hi\nASSISTANT: yo\n");
     }
@@ -270,7 +315,9 @@ mod tests {
         let t = ChatTemplate::new("{{ x | tojson }}|{{ x | tojson(indent=2) }}", "", "").unwrap();
         let mut extra = serde_json::Map::new();
         extra.insert("x".into(), serde_json::json!({"a": [1, "é<"], "b": {}}));
-        let out = t.render_with(&serde_json::json!([]), false, &extra).unwrap();
+        let out = t
+            .render_with(&serde_json::json!([]), false, &extra)
+            .unwrap();
         assert_eq!(
             out,
             "{\"a\": [1, \"é<\"], \"b\": {}}|{\n  \"a\": [\n    1,\n    \"é<\"\n  ],\n  \"b\": {}\n}"

@@ -56,12 +56,22 @@ pub enum Error {
 
     /// The chat template does not parse.
     #[error("chat template syntax error{}: {message}", line_suffix(*.line))]
-    TemplateSyntax { line: Option<usize>, message: String },
+    TemplateSyntax {
+        line: Option<usize>,
+        message: String,
+    },
+
+    /// No built-in chat template has this name.
+    #[error("no built-in chat template named `{0}` (known: gemma, chatml)")]
+    UnknownTemplate(String),
 
     /// The chat template parsed but failed while rendering (this includes
     /// the template's own `raise_exception(...)`).
     #[error("chat template render error{}: {message}", line_suffix(*.line))]
-    TemplateRender { line: Option<usize>, message: String },
+    TemplateRender {
+        line: Option<usize>,
+        message: String,
+    },
 }
 
 fn line_suffix(line: Option<usize>) -> String {

@@ -69,29 +69,26 @@ pub(crate) const STOP_TEXTS: &[&str] = &[
 /// matcher implies it; a general regex engine needs it spelled out.
 fn pre_regexes(pre: &str) -> Option<(&'static [&'static str], bool, bool)> {
     // (regexes, ignore_merges, clean_spaces)
-    const GPT2: &str = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+    const GPT2: &str =
+        r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
     const LLAMA3: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
     const QWEN2: &str = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
-    static DEFAULT: [&str; 4] = [
-        r"[\p{P}\$\+<=>\^~\|]+",
-        GPT2,
-        r"\p{N}+",
-        r"[0-9][0-9][0-9]",
-    ];
+    static DEFAULT: [&str; 4] = [r"[\p{P}\$\+<=>\^~\|]+", GPT2, r"\p{N}+", r"[0-9][0-9][0-9]"];
     static DIGITS_THEN_GPT2: [&str; 2] = [r"\p{N}", GPT2];
     static ONLY_GPT2: [&str; 1] = [GPT2];
     static ONLY_LLAMA3: [&str; 1] = [LLAMA3];
     static ONLY_QWEN2: [&str; 1] = [QWEN2];
     Some(match pre {
         "default" | "" => (&DEFAULT[..], false, true),
-        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0" | "lfm2" => {
-            (&ONLY_LLAMA3[..], true, true)
-        }
+        "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0"
+        | "lfm2" => (&ONLY_LLAMA3[..], true, true),
         "dbrx" | "smaug-bpe" => (&ONLY_LLAMA3[..], false, true),
         "smollm" | "command-r" => (&DIGITS_THEN_GPT2[..], false, false),
-        "starcoder" | "refact" | "codeshell" | "exaone" | "minerva-7b" => (&DIGITS_THEN_GPT2[..], false, true),
-        "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es" | "jina-v2-de" | "mpt" | "olmo"
-        | "jais" | "mellum" | "exaone4" => (&ONLY_GPT2[..], false, true),
+        "starcoder" | "refact" | "codeshell" | "exaone" | "minerva-7b" => {
+            (&DIGITS_THEN_GPT2[..], false, true)
+        }
+        "gpt-2" | "phi-2" | "jina-es" | "jina-de" | "gigachat" | "jina-v2-es" | "jina-v2-de"
+        | "mpt" | "olmo" | "jais" | "mellum" | "exaone4" => (&ONLY_GPT2[..], false, true),
         "qwen2" | "deepseek-r1-qwen" | "kormo" => (&ONLY_QWEN2[..], false, false),
         "megrez" | "stablelm2" => (&ONLY_QWEN2[..], false, true),
         _ => return None,
@@ -104,7 +101,9 @@ fn token_texts(tokens: Vec<&str>) -> Result<(Vec<String>, AHashMap<String, u32>)
         return Err(Error::InvalidMetadata(format!("`{KEY_TOKENS}` is empty")));
     }
     if tokens.len() > u32::MAX as usize {
-        return Err(Error::InvalidMetadata(format!("`{KEY_TOKENS}` has too many entries")));
+        return Err(Error::InvalidMetadata(format!(
+            "`{KEY_TOKENS}` has too many entries"
+        )));
     }
     let mut texts = Vec::with_capacity(tokens.len());
     let mut ids: AHashMap<String, u32> = AHashMap::with_capacity(tokens.len());
@@ -127,13 +126,15 @@ fn token_texts(tokens: Vec<&str>) -> Result<(Vec<String>, AHashMap<String, u32>)
 /// Every way to write each token as two shorter tokens, ranked by the score
 /// of the token they make (best first). This is the SentencePiece merge
 /// order llama.cpp applies at run time, written as a BPE merge list.
-fn merges_from_scores(texts: &[String], ids: &AHashMap<String, u32>, scores: &[f32]) -> Vec<(String, String)> {
-    // Lookups by &str without allocating.
-    let by_str: AHashMap<&str, u32> = ids.iter().map(|(k, &v)| (k.as_str(), v)).collect();
+fn merges_from_scores(
+    texts: &[String],
+    ids: &AHashMap<String, u32>,
+    scores: &[f32],
+) -> Vec<(String, String)> {
     let mut found: Vec<(f32, u32, u32)> = Vec::with_capacity(texts.len() * 2);
     for (id, text) in texts.iter().enumerate() {
         for cut in text.char_indices().map(|(i, _)| i).skip(1) {
-            if by_str.contains_key(&text[..cut]) && by_str.contains_key(&text[cut..]) {
+            if ids.contains_key(&text[..cut]) && ids.contains_key(&text[cut..]) {
                 found.push((scores[id], id as u32, cut as u32));
             }
         }
@@ -158,8 +159,15 @@ fn parse_merges(merges: Vec<&str>, ids: &AHashMap<String, u32>) -> Vec<(String, 
     let mut out = Vec::with_capacity(merges.len());
     let mut dropped = 0usize;
     for m in merges {
-        // As llama.cpp: split at the first space after the first byte.
-        let Some(pos) = m.get(1..).and_then(|rest| rest.find(' ')).map(|p| p + 1) else {
+        // As llama.cpp: split at the first space after the first byte (a
+        // byte search: the first byte may start a multi-byte char).
+        let Some(pos) = m
+            .as_bytes()
+            .iter()
+            .skip(1)
+            .position(|&b| b == b' ')
+            .map(|p| p + 1)
+        else {
             dropped += 1;
             continue;
         };
@@ -172,7 +180,10 @@ fn parse_merges(merges: Vec<&str>, ids: &AHashMap<String, u32>) -> Vec<(String, 
         }
     }
     if dropped > 0 {
-        tracing::warn!(dropped, "GGUF merges referring to tokens outside the vocabulary were skipped");
+        tracing::warn!(
+            dropped,
+            "GGUF merges referring to tokens outside the vocabulary were skipped"
+        );
     }
     out
 }
@@ -220,7 +231,10 @@ impl Tokenizer {
         for (i, kind) in kinds.iter_mut().enumerate() {
             if let TokenKind::Byte(_) = kind {
                 let b = pieces::parse_byte_token(&texts[i]).ok_or_else(|| {
-                    Error::InvalidMetadata(format!("byte token {i} has text {:?}, expected <0xAB>", texts[i]))
+                    Error::InvalidMetadata(format!(
+                        "byte token {i} has text {:?}, expected <0xAB>",
+                        texts[i]
+                    ))
                 })?;
                 *kind = TokenKind::Byte(b);
             }
@@ -235,13 +249,25 @@ impl Tokenizer {
             cleanup = Cleanup::None;
             (bos_default, eos_default, unk_default) = (Some(1), Some(2), Some(0));
         } else {
-            let (_, _, clean) = pre_regexes(pre).ok_or_else(|| Error::UnsupportedPreTokenizer(pre.into()))?;
+            let (_, _, clean) =
+                pre_regexes(pre).ok_or_else(|| Error::UnsupportedPreTokenizer(pre.into()))?;
             add_bos = matches!(
                 pre,
-                "llama3" | "llama-v3" | "llama-bpe" | "falcon3" | "falcon-h1" | "pixtral" | "midm-2.0" | "lfm2"
+                "llama3"
+                    | "llama-v3"
+                    | "llama-bpe"
+                    | "falcon3"
+                    | "falcon-h1"
+                    | "pixtral"
+                    | "midm-2.0"
+                    | "lfm2"
             );
             (add_eos, add_space_prefix) = (false, false);
-            cleanup = if clean { Cleanup::LlamaCpp } else { Cleanup::None };
+            cleanup = if clean {
+                Cleanup::LlamaCpp
+            } else {
+                Cleanup::None
+            };
             (bos_default, eos_default, unk_default) = (Some(11), Some(11), None);
         }
         if let Some(v) = meta.bool("tokenizer.ggml.add_space_prefix")? {
@@ -272,11 +298,15 @@ impl Tokenizer {
             ));
         }
         if eot.is_none() {
-            eot = EOT_TEXTS.iter().filter_map(|t| ids.get(*t).copied()).min();
+            // First in list order, so ChatML's <|im_end|> wins over <|endoftext|>.
+            eot = EOT_TEXTS.iter().find_map(|t| ids.get(*t).copied());
         }
         // Like llama.cpp: end-of-turn-looking tokens are control tokens even
         // when a converter forgot to mark them.
-        let mut stop_ids: Vec<u32> = STOP_TEXTS.iter().filter_map(|t| ids.get(*t).copied()).collect();
+        let mut stop_ids: Vec<u32> = STOP_TEXTS
+            .iter()
+            .filter_map(|t| ids.get(*t).copied())
+            .collect();
         stop_ids.extend(eos.into_iter().chain(eot).chain(eom));
         stop_ids.sort_unstable();
         stop_ids.dedup();
@@ -296,7 +326,9 @@ impl Tokenizer {
                 )));
             }
             let merges = merges_from_scores(&texts, &ids, &scores);
-            let mut builder = BpeBuilder::new().vocab_and_merges(ids, merges).byte_fallback(true);
+            let mut builder = BpeBuilder::new()
+                .vocab_and_merges(ids, merges)
+                .byte_fallback(true);
             if let Some(u) = unk {
                 builder = builder.unk_token(texts[u as usize].clone());
             }
@@ -304,7 +336,9 @@ impl Tokenizer {
             let mut pipeline = tokenizers::Tokenizer::new(bpe);
             // Spaces become ▁ before merging, as llama.cpp's escape step.
             let normalizer = Replace::new(" ", "\u{2581}").map_err(Error::tok)?;
-            pipeline.with_normalizer(Some(normalizer)).map_err(Error::tok)?;
+            pipeline
+                .with_normalizer(Some(normalizer))
+                .map_err(Error::tok)?;
             pipeline
         } else {
             let merges = meta.require(KEY_MERGES, meta.strings(KEY_MERGES))?;
@@ -318,8 +352,12 @@ impl Tokenizer {
                 .map_err(Error::tok)?;
             let mut steps: Vec<PreTokenizerWrapper> = Vec::with_capacity(regexes.len() + 1);
             for r in regexes {
-                let split = Split::new(SplitPattern::Regex((*r).to_string()), SplitDelimiterBehavior::Isolated, false)
-                    .map_err(Error::tok)?;
+                let split = Split::new(
+                    SplitPattern::Regex((*r).to_string()),
+                    SplitDelimiterBehavior::Isolated,
+                    false,
+                )
+                .map_err(Error::tok)?;
                 steps.push(split.into());
             }
             // Bytes → GPT-2 chars only; the splitting was done above.
@@ -333,7 +371,9 @@ impl Tokenizer {
             .iter()
             .enumerate()
             .filter_map(|(i, k)| match k {
-                TokenKind::Control | TokenKind::Unknown => Some((i as u32, texts[i].as_str(), false)),
+                TokenKind::Control | TokenKind::Unknown => {
+                    Some((i as u32, texts[i].as_str(), false))
+                }
                 TokenKind::UserDefined => Some((i as u32, texts[i].as_str(), true)),
                 _ => None,
             })

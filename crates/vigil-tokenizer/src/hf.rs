@@ -32,7 +32,10 @@ fn parse_json(path: &Path, text: &str) -> Result<J> {
 fn token_text(v: Option<&J>) -> Option<String> {
     match v? {
         J::String(s) => Some(s.clone()),
-        J::Object(o) => o.get("content").and_then(|c| c.as_str()).map(str::to_string),
+        J::Object(o) => o
+            .get("content")
+            .and_then(|c| c.as_str())
+            .map(str::to_string),
         _ => None,
     }
 }
@@ -62,7 +65,9 @@ fn config_template(config: &J) -> Option<String> {
                 .iter()
                 .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
                 .or_else(|| list.first())?;
-            pick.get("template").and_then(|t| t.as_str()).map(str::to_string)
+            pick.get("template")
+                .and_then(|t| t.as_str())
+                .map(str::to_string)
         }
         _ => None,
     }

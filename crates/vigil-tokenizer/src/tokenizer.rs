@@ -205,11 +205,16 @@ impl Tokenizer {
         // llama.cpp drops one leading space of the first piece for
         // add_space_prefix vocabularies, unless a BOS came first.
         let mut strip_space = inner.add_space_prefix;
-        if skip_special && inner.add_bos && ids.first().is_some() && ids.first() == inner.bos.as_ref() {
+        if skip_special
+            && inner.add_bos
+            && ids.first().is_some()
+            && ids.first() == inner.bos.as_ref()
+        {
             strip_space = false;
             ids = &ids[1..];
         }
-        if skip_special && inner.add_eos && ids.last().is_some() && ids.last() == inner.eos.as_ref() {
+        if skip_special && inner.add_eos && ids.last().is_some() && ids.last() == inner.eos.as_ref()
+        {
             ids = &ids[..ids.len() - 1];
         }
         let mut bytes = Vec::with_capacity(ids.len() * 4);
@@ -225,7 +230,9 @@ impl Tokenizer {
         }
         Ok(match inner.cleanup {
             Cleanup::None => String::from_utf8_lossy(&bytes).into_owned(),
-            Cleanup::LlamaCpp => String::from_utf8_lossy(&pieces::llama_clean_spaces(&bytes)).into_owned(),
+            Cleanup::LlamaCpp => {
+                String::from_utf8_lossy(&pieces::llama_clean_spaces(&bytes)).into_owned()
+            }
             Cleanup::Transformers => pieces::hf_clean_spaces(&String::from_utf8_lossy(&bytes)),
         })
     }
@@ -244,7 +251,9 @@ impl Tokenizer {
     /// Appends the bytes `id` renders as.
     fn push_piece(&self, id: u32, show_special: bool, out: &mut Vec<u8>) -> Result<()> {
         let inner = &*self.inner;
-        let (Some(text), Some(kind)) = (inner.tokens.get(id as usize), inner.kinds.get(id as usize)) else {
+        let (Some(text), Some(kind)) =
+            (inner.tokens.get(id as usize), inner.kinds.get(id as usize))
+        else {
             return Err(Error::UnknownTokenId {
                 id,
                 vocab_size: inner.tokens.len(),
@@ -330,7 +339,11 @@ impl Tokenizer {
     /// Id of an exact vocabulary entry text (linear scan; for set-up code,
     /// not hot loops).
     pub fn token_id(&self, text: &str) -> Option<u32> {
-        self.inner.tokens.iter().position(|t| t == text).map(|i| i as u32)
+        self.inner
+            .tokens
+            .iter()
+            .position(|t| t == text)
+            .map(|i| i as u32)
     }
 
     pub fn token_kind(&self, id: u32) -> Option<TokenKind> {
@@ -343,7 +356,12 @@ impl Tokenizer {
             .kinds
             .iter()
             .enumerate()
-            .filter(|(_, k)| matches!(k, TokenKind::Control | TokenKind::Unknown | TokenKind::UserDefined))
+            .filter(|(_, k)| {
+                matches!(
+                    k,
+                    TokenKind::Control | TokenKind::Unknown | TokenKind::UserDefined
+                )
+            })
             .map(|(i, _)| (i as u32, self.inner.tokens[i].clone()))
             .collect()
     }
@@ -387,7 +405,8 @@ impl DecodeStream<'_> {
             }
         }
         let start = self.pending.len();
-        self.tokenizer.push_piece(id, !self.skip_special, &mut self.pending)?;
+        self.tokenizer
+            .push_piece(id, !self.skip_special, &mut self.pending)?;
         if self.strip_space && self.pending.len() > start {
             if self.pending[start] == b' ' {
                 self.pending.remove(start);

@@ -22,7 +22,11 @@ const SAMPLES: &[&str] = &[
 fn roundtrip(tok: &Tokenizer) {
     for s in SAMPLES {
         let ids = tok.encode(s, false, false).unwrap();
-        assert_eq!(&tok.decode(&ids, false).unwrap(), s, "round trip of {s:?} via {ids:?}");
+        assert_eq!(
+            &tok.decode(&ids, false).unwrap(),
+            s,
+            "round trip of {s:?} via {ids:?}"
+        );
         // Streaming gives the same text, one complete character at a time.
         let mut stream = tok.decode_stream(false);
         let mut text = String::new();
@@ -38,7 +42,9 @@ fn roundtrip(tok: &Tokenizer) {
 
 #[test]
 fn smollm2_basics() {
-    let Some(path) = common::smollm2() else { return };
+    let Some(path) = common::smollm2() else {
+        return;
+    };
     let (tok, took) = common::load(&path);
     eprintln!("SmolLM2 tokenizer built in {took:?}");
     assert_eq!(tok.vocab_size(), 49152);
@@ -52,13 +58,18 @@ fn smollm2_basics() {
     roundtrip(&tok);
 
     // Special tokens are parsed only on request.
-    let with = tok.encode("<|im_start|>user\nhi<|im_end|>", true, true).unwrap();
+    let with = tok
+        .encode("<|im_start|>user\nhi<|im_end|>", true, true)
+        .unwrap();
     assert_eq!(with[0], 1);
     assert_eq!(*with.last().unwrap(), 2);
     let without = tok.encode("<|im_start|>user", true, false).unwrap();
     assert!(!without.contains(&1));
     assert_eq!(tok.decode(&with, true).unwrap(), "user\nhi");
-    assert_eq!(tok.decode(&with, false).unwrap(), "<|im_start|>user\nhi<|im_end|>");
+    assert_eq!(
+        tok.decode(&with, false).unwrap(),
+        "<|im_start|>user\nhi<|im_end|>"
+    );
 
     // Digits are split one by one (smollm pre-tokenizer).
     let ids = tok.encode("2024", false, false).unwrap();
@@ -87,7 +98,9 @@ fn gemma3_basics() {
     assert_eq!(tok.token_kind(107), Some(TokenKind::UserDefined));
     roundtrip(&tok);
 
-    let ids = tok.encode("<start_of_turn>user\nHi<end_of_turn>", true, true).unwrap();
+    let ids = tok
+        .encode("<start_of_turn>user\nHi<end_of_turn>", true, true)
+        .unwrap();
     assert_eq!(&ids[..2], &[2, 105]);
     assert_eq!(*ids.last().unwrap(), 106);
     // "\n" is a user-defined token: cut out even without parse_special.
@@ -96,7 +109,10 @@ fn gemma3_basics() {
     // Streaming never splits a multi-byte character across byte tokens.
     let ids = tok.encode("\u{10FFFF}🦀", false, false).unwrap();
     let mut stream = tok.decode_stream(true);
-    let deltas: Vec<String> = ids.iter().filter_map(|&i| stream.push(i).unwrap()).collect();
+    let deltas: Vec<String> = ids
+        .iter()
+        .filter_map(|&i| stream.push(i).unwrap())
+        .collect();
     assert!(deltas.iter().all(|d| !d.contains('\u{FFFD}')), "{deltas:?}");
     assert_eq!(deltas.concat(), "\u{10FFFF}🦀");
     // The base model ships no chat template.

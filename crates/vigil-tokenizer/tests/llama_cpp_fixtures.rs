@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use vigil_tokenizer::{ChatTemplate, Tokenizer};
+use vigil_tokenizer::ChatTemplate;
 
 #[derive(Deserialize)]
 struct TokenizeFixture {
@@ -32,7 +32,10 @@ struct Entry {
 
 #[derive(Deserialize)]
 struct TemplateFixture {
-    chat_template: String,
+    /// None when the model ships no template (Gemma 3 base).
+    chat_template: Option<String>,
+    /// llama.cpp's built-in formatter used for such models.
+    llama_cpp_builtin_template: Option<String>,
     bos_token: String,
     eos_token: String,
     cases: Vec<Case>,
@@ -44,6 +47,7 @@ struct Case {
     add_generation_prompt: bool,
     rendered: Option<String>,
     error: Option<String>,
+    llama_cpp_builtin: Option<String>,
 }
 
 fn load_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Option<T> {
@@ -73,7 +77,11 @@ fn check_tokenize(model: &str, model_path: Option<PathBuf>) {
     for (i, e) in fx.entries.iter().enumerate() {
         let ids = tok.encode(&e.text, e.add_bos, e.special).unwrap();
         if ids != e.ids {
-            let first = ids.iter().zip(&e.ids).position(|(a, b)| a != b).unwrap_or(ids.len().min(e.ids.len()));
+            let first = ids
+                .iter()
+                .zip(&e.ids)
+                .position(|(a, b)| a != b)
+                .unwrap_or(ids.len().min(e.ids.len()));
             id_mismatch.push(format!(
                 "#{i} text={:?} add_bos={} special={}\n   first difference at {first}\n   ours:     {:?}\n   llama.cpp: {:?}",
                 e.text, e.add_bos, e.special, ids, e.ids
@@ -86,10 +94,14 @@ fn check_tokenize(model: &str, model_path: Option<PathBuf>) {
             text == e.detokenized
         } else {
             // The fixture holds lossy text; compare the same way.
-            text == e.detokenized || text.replace('\u{FFFD}', "") == e.detokenized.replace('\u{FFFD}', "")
+            text == e.detokenized
+                || text.replace('\u{FFFD}', "") == e.detokenized.replace('\u{FFFD}', "")
         };
         if !expected_ok {
-            detok_mismatch.push(format!("#{i} ids={:?}\n   ours:      {text:?}\n   llama.cpp: {:?}", e.ids, e.detokenized));
+            detok_mismatch.push(format!(
+                "#{i} ids={:?}\n   ours:      {text:?}\n   llama.cpp: {:?}",
+                e.ids, e.detokenized
+            ));
         }
     }
     let n = fx.entries.len();
@@ -105,17 +117,55 @@ fn check_tokenize(model: &str, model_path: Option<PathBuf>) {
 }
 
 fn check_template(model: &str, model_path: Option<PathBuf>) {
-    let Some(fx) = load_json::<TemplateFixture>(&common::fixture(model, "chat_template.json")) else {
+    let Some(fx) = load_json::<TemplateFixture>(&common::fixture(model, "chat_template.json"))
+    else {
         return;
     };
-    // The GGUF's own template must be the one the fixture rendered.
+    // The GGUF's own template must be the one the fixture rendered (or
+    // absent when the fixture has none).
     if let Some(path) = model_path {
         let (tok, _) = common::load(&path);
-        if let Some(t) = tok.chat_template() {
-            assert_eq!(t.source(), fx.chat_template, "GGUF template differs from the fixture's");
-        }
+        assert_eq!(
+            tok.chat_template().map(|t| t.source()),
+            fx.chat_template.as_deref()
+        );
     }
-    let t = ChatTemplate::new(&fx.chat_template, &fx.bos_token, &fx.eos_token).unwrap();
+    let Some(src) = &fx.chat_template else {
+        // No template of its own: compare our built-in with llama.cpp's.
+        let name = fx
+            .llama_cpp_builtin_template
+            .as_deref()
+            .expect("builtin name");
+        let t = ChatTemplate::builtin(name, &fx.bos_token, &fx.eos_token).unwrap();
+        let mut bad = Vec::new();
+        for (i, c) in fx.cases.iter().enumerate() {
+            let Some(expected) = &c.llama_cpp_builtin else {
+                continue;
+            };
+            let ours = t.render_with(&c.messages, c.add_generation_prompt, &Default::default());
+            if ours.as_ref().ok() != Some(expected) {
+                bad.push(format!(
+                    "#{i} messages={}\n   ours:      {ours:?}\n   llama.cpp: {expected:?}",
+                    c.messages
+                ));
+            }
+        }
+        let n = fx
+            .cases
+            .iter()
+            .filter(|c| c.llama_cpp_builtin.is_some())
+            .count();
+        eprintln!(
+            "{model}: built-in `{name}` template matches llama.cpp on {}/{n} cases",
+            n - bad.len()
+        );
+        for b in &bad {
+            eprintln!("{b}");
+        }
+        assert!(bad.is_empty());
+        return;
+    };
+    let t = ChatTemplate::new(src, &fx.bos_token, &fx.eos_token).unwrap();
     let mut bad = Vec::new();
     for (i, c) in fx.cases.iter().enumerate() {
         let ours = t.render_with(&c.messages, c.add_generation_prompt, &Default::default());
@@ -129,7 +179,10 @@ fn check_template(model: &str, model_path: Option<PathBuf>) {
         }
     }
     let n = fx.cases.len();
-    eprintln!("{model}: chat template matches on {}/{n} cases", n - bad.len());
+    eprintln!(
+        "{model}: chat template matches on {}/{n} cases",
+        n - bad.len()
+    );
     for b in &bad {
         eprintln!("{b}");
     }

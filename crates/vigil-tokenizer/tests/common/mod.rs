@@ -23,7 +23,10 @@ pub fn model_path(env: &str, fallback: &str) -> Option<PathBuf> {
 }
 
 pub fn smollm2() -> Option<PathBuf> {
-    model_path("VIGIL_TEST_SMOLLM2", "/tmp/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    model_path(
+        "VIGIL_TEST_SMOLLM2",
+        "/tmp/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+    )
 }
 
 pub fn gemma3() -> Option<PathBuf> {
