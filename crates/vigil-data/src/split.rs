@@ -112,7 +112,23 @@ pub fn assign_with(
     let Some(threshold) = near_dup else {
         return assign(store, fractions, salt);
     };
-    let samples = store.samples(&crate::store::Filter::default())?;
+    // stream the rows: keep only (id, group, split) and the MinHash index, not the texts
+    struct Row {
+        id: i64,
+        group_id: String,
+        split: Option<Split>,
+    }
+    let mut samples: Vec<Row> = Vec::new();
+    let mut idx = crate::dedup::NearDupIndex::new();
+    store.for_each(&crate::store::Filter::default(), |s| {
+        idx.add(&s.input_text());
+        samples.push(Row {
+            id: s.id.unwrap_or_default(),
+            group_id: s.group_id,
+            split: s.split,
+        });
+        Ok(())
+    })?;
     let n = samples.len();
     // union-find over rows; rows of one group and near-duplicate rows are joined
     let mut parent: Vec<usize> = (0..n).collect();
@@ -124,10 +140,6 @@ pub fn assign_with(
         } else {
             first_of_group.insert(s.group_id.as_str(), i);
         }
-    }
-    let mut idx = crate::dedup::NearDupIndex::new();
-    for s in &samples {
-        idx.add(&s.input_text());
     }
     let mut stats = SplitStats::default();
     for (i, j, _) in idx.pairs(threshold, |i, j| samples[i].group_id != samples[j].group_id) {
@@ -172,7 +184,7 @@ pub fn assign_with(
                     }
                     None => split_for(salt, comp_min_group[&r], fractions),
                 };
-                todo.push((s.id.unwrap_or_default(), sp));
+                todo.push((s.id, sp));
                 stats.assigned += 1;
                 sp
             }

@@ -477,3 +477,92 @@ fn print_stats(store: &Store) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        args: DataArgs,
+    }
+
+    fn run_args(db: &std::path::Path, rest: &[&str]) -> anyhow::Result<ExitCode> {
+        let mut argv = vec!["vigil-data", "--db", db.to_str().unwrap()];
+        argv.extend_from_slice(rest);
+        run(T::try_parse_from(argv)?.args)
+    }
+
+    fn code(c: ExitCode) -> String {
+        format!("{c:?}")
+    }
+
+    #[test]
+    fn generate_split_check_passes_then_planted_leak_fails_with_exit_2() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        let ok = code(ExitCode::SUCCESS);
+        assert_eq!(code(run_args(&db, &["init"]).unwrap()), ok);
+        assert_eq!(
+            code(run_args(&db, &["generate", "--num", "400", "--seed", "3"]).unwrap()),
+            ok
+        );
+        assert_eq!(code(run_args(&db, &["split"]).unwrap()), ok);
+        let out = dir.path().join("report");
+        let out_s = out.to_str().unwrap();
+        assert_eq!(code(run_args(&db, &["check", "--out", out_s]).unwrap()), ok);
+        assert!(out.join("report.md").exists() && out.join("category.png").exists());
+        // plant a near-duplicate of a train sample into test, as an import would (an exact
+        // copy would be dropped by the content hash at import)
+        let store = Store::open(&db).unwrap();
+        let mut s = store
+            .samples(&Filter {
+                split: Some(Split::Train),
+                kind: Some(SampleKind::Code),
+                ..Default::default()
+            })
+            .unwrap()
+            .into_iter()
+            .find(|s| s.code.as_deref().unwrap_or("").len() > 500)
+            .unwrap();
+        s.code = Some(format!(
+            "{}\n// copied from another service\n",
+            s.code.unwrap()
+        ));
+        s.id = None;
+        s.group_id = "planted".into();
+        s.split = Some(Split::Test);
+        s.source = "planted".into();
+        let jsonl = dir.path().join("leak.jsonl");
+        std::fs::write(&jsonl, serde_json::to_string(&s).unwrap()).unwrap();
+        drop(store);
+        assert_eq!(
+            code(run_args(&db, &["import", jsonl.to_str().unwrap()]).unwrap()),
+            ok
+        );
+        assert_eq!(
+            code(run_args(&db, &["check", "--out", out_s]).unwrap()),
+            code(ExitCode::from(2))
+        );
+        assert!(std::fs::read_to_string(out.join("report.md"))
+            .unwrap()
+            .contains("Leakage: FAIL"));
+        // exports work and bad flags are errors, not panics
+        let exp = dir.path().join("train.jsonl");
+        assert_eq!(
+            code(run_args(&db, &["export", exp.to_str().unwrap(), "--split", "train"]).unwrap()),
+            ok
+        );
+        assert!(std::fs::read_to_string(&exp).unwrap().lines().count() > 200);
+        assert!(run_args(&db, &["export", "x", "--format", "csv"]).is_err());
+        assert!(run_args(
+            &db,
+            &["split", "--train", "0.9", "--valid", "0.3", "--test", "0.1"]
+        )
+        .is_err());
+        assert!(run_args(&db, &["generate", "--vuln", "nope"]).is_err());
+        assert!(run_args(&dir.path().join("missing.db"), &["stats"]).is_err());
+    }
+}
