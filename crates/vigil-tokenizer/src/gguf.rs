@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::meta::Meta;
 use crate::pieces::{self, PieceStyle};
 use crate::special::SpecialSplitter;
-use crate::tokenizer::{Cleanup, Engine, Inner, TokenKind, Tokenizer};
+use crate::tokenizer::{Cleanup, Engine, Inner, Pipeline, TokenKind, Tokenizer};
 
 const KEY_MODEL: &str = "tokenizer.ggml.model";
 const KEY_PRE: &str = "tokenizer.ggml.pre";
@@ -188,6 +188,61 @@ fn parse_merges(merges: Vec<&str>, ids: &AHashMap<String, u32>) -> Vec<(String, 
     out
 }
 
+/// SentencePiece vocabulary → BPE with score-ranked merges and byte
+/// fallback; spaces become ▁ first, as llama.cpp's escape step.
+fn build_spm(
+    texts: &[String],
+    ids: AHashMap<String, u32>,
+    scores: &[f32],
+    unk: Option<String>,
+) -> Result<tokenizers::Tokenizer> {
+    let merges = merges_from_scores(texts, &ids, scores);
+    let mut builder = BpeBuilder::new()
+        .vocab_and_merges(ids, merges)
+        .byte_fallback(true);
+    if let Some(u) = unk {
+        builder = builder.unk_token(u);
+    }
+    let bpe = builder.build().map_err(Error::tok)?;
+    let mut pipeline = tokenizers::Tokenizer::new(bpe);
+    let normalizer = Replace::new(" ", "\u{2581}").map_err(Error::tok)?;
+    pipeline
+        .with_normalizer(Some(normalizer))
+        .map_err(Error::tok)?;
+    Ok(pipeline)
+}
+
+/// Byte-level BPE: llama.cpp's regex splits for `pre`, then bytes → GPT-2
+/// chars, then the file's merges.
+fn build_gpt2(
+    ids: AHashMap<String, u32>,
+    merges: &[String],
+    regexes: &[&str],
+    ignore_merges: bool,
+) -> Result<tokenizers::Tokenizer> {
+    let merges = parse_merges(merges.iter().map(String::as_str).collect(), &ids);
+    let bpe = BpeBuilder::new()
+        .vocab_and_merges(ids, merges)
+        .ignore_merges(ignore_merges)
+        .build()
+        .map_err(Error::tok)?;
+    let mut steps: Vec<PreTokenizerWrapper> = Vec::with_capacity(regexes.len() + 1);
+    for r in regexes {
+        let split = Split::new(
+            SplitPattern::Regex((*r).to_string()),
+            SplitDelimiterBehavior::Isolated,
+            false,
+        )
+        .map_err(Error::tok)?;
+        steps.push(split.into());
+    }
+    // Bytes → GPT-2 chars only; the splitting was done above.
+    steps.push(ByteLevel::new(false, false, false).into());
+    let mut pipeline = tokenizers::Tokenizer::new(bpe);
+    pipeline.with_pre_tokenizer(Some(Sequence::new(steps)));
+    Ok(pipeline)
+}
+
 fn checked_id(meta: &Meta<'_>, key: &str, default: Option<u32>, n: usize) -> Result<Option<u32>> {
     let default = default.filter(|&d| (d as usize) < n);
     match meta.u32(key)? {
@@ -317,6 +372,7 @@ impl Tokenizer {
             }
         }
 
+        let texts = Arc::new(texts);
         let pipeline = if spm {
             let scores = meta.require(KEY_SCORES, meta.scores(KEY_SCORES))?;
             if scores.len() < n {
@@ -325,46 +381,18 @@ impl Tokenizer {
                     scores.len()
                 )));
             }
-            let merges = merges_from_scores(&texts, &ids, &scores);
-            let mut builder = BpeBuilder::new()
-                .vocab_and_merges(ids, merges)
-                .byte_fallback(true);
-            if let Some(u) = unk {
-                builder = builder.unk_token(texts[u as usize].clone());
-            }
-            let bpe = builder.build().map_err(Error::tok)?;
-            let mut pipeline = tokenizers::Tokenizer::new(bpe);
-            // Spaces become ▁ before merging, as llama.cpp's escape step.
-            let normalizer = Replace::new(" ", "\u{2581}").map_err(Error::tok)?;
-            pipeline
-                .with_normalizer(Some(normalizer))
-                .map_err(Error::tok)?;
-            pipeline
+            let unk_text = unk.map(|u| texts[u as usize].clone());
+            let texts = Arc::clone(&texts);
+            Pipeline::in_background(move || build_spm(&texts, ids, &scores, unk_text))?
         } else {
-            let merges = meta.require(KEY_MERGES, meta.strings(KEY_MERGES))?;
-            let merges = parse_merges(merges, &ids);
+            let merges: Vec<String> = meta
+                .require(KEY_MERGES, meta.strings(KEY_MERGES))?
+                .into_iter()
+                .map(str::to_string)
+                .collect();
             let (regexes, ignore_merges, _) =
                 pre_regexes(pre).ok_or_else(|| Error::UnsupportedPreTokenizer(pre.into()))?;
-            let bpe = BpeBuilder::new()
-                .vocab_and_merges(ids, merges)
-                .ignore_merges(ignore_merges)
-                .build()
-                .map_err(Error::tok)?;
-            let mut steps: Vec<PreTokenizerWrapper> = Vec::with_capacity(regexes.len() + 1);
-            for r in regexes {
-                let split = Split::new(
-                    SplitPattern::Regex((*r).to_string()),
-                    SplitDelimiterBehavior::Isolated,
-                    false,
-                )
-                .map_err(Error::tok)?;
-                steps.push(split.into());
-            }
-            // Bytes → GPT-2 chars only; the splitting was done above.
-            steps.push(ByteLevel::new(false, false, false).into());
-            let mut pipeline = tokenizers::Tokenizer::new(bpe);
-            pipeline.with_pre_tokenizer(Some(Sequence::new(steps)));
-            pipeline
+            Pipeline::in_background(move || build_gpt2(ids, &merges, regexes, ignore_merges))?
         };
 
         let specials: Vec<(u32, &str, bool)> = kinds

@@ -209,10 +209,10 @@ impl Tokenizer {
 
         let inner = Inner {
             engine: Engine::Json {
-                parse,
+                parse: Box::new(parse),
                 literal: OnceLock::new(),
             },
-            tokens,
+            tokens: Arc::new(tokens),
             kinds,
             style,
             bos,

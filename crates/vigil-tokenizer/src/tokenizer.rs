@@ -1,7 +1,8 @@
 //! The [`Tokenizer`]: one type whatever the source (GGUF metadata or
 //! `tokenizer.json`), with llama.cpp's encoding rules for GGUF vocabularies.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 
 use crate::chat::ChatTemplate;
 use crate::error::{Error, Result};
@@ -58,13 +59,57 @@ pub(crate) enum Cleanup {
     Transformers,
 }
 
+type Built = std::result::Result<tokenizers::Tokenizer, String>;
+
+/// A `tokenizers` pipeline that may still be under construction on a helper
+/// thread. Building the BPE of a 262k SentencePiece vocabulary (half a
+/// million merges) takes longer than everything else in `from_gguf`; doing
+/// it beside the weight loading hides that cost. Only `encode` waits for it.
+pub(crate) struct Pipeline {
+    built: OnceLock<Built>,
+    job: Mutex<Option<JoinHandle<Built>>>,
+}
+
+impl Pipeline {
+    pub(crate) fn in_background<F>(build: F) -> Result<Self>
+    where
+        F: FnOnce() -> Result<tokenizers::Tokenizer> + Send + 'static,
+    {
+        let handle = std::thread::Builder::new()
+            .name("vigil-tokenizer-build".into())
+            .spawn(move || build().map_err(|e| e.to_string()))
+            .map_err(|e| {
+                Error::Tokenizers(format!("cannot start the tokenizer build thread: {e}"))
+            })?;
+        Ok(Pipeline {
+            built: OnceLock::new(),
+            job: Mutex::new(Some(handle)),
+        })
+    }
+
+    pub(crate) fn get(&self) -> Result<&tokenizers::Tokenizer> {
+        self.built
+            .get_or_init(|| {
+                let job = self.job.lock().unwrap_or_else(|p| p.into_inner()).take();
+                match job {
+                    Some(handle) => handle
+                        .join()
+                        .unwrap_or_else(|_| Err("the tokenizer build thread panicked".into())),
+                    None => Err("the tokenizer build never ran".into()),
+                }
+            })
+            .as_ref()
+            .map_err(|e| Error::Tokenizers(e.clone()))
+    }
+}
+
 /// How raw text becomes ids.
 pub(crate) enum Engine {
     /// GGUF vocabularies: special tokens are cut out llama.cpp's way, each
     /// remaining fragment goes through a `tokenizers` pipeline that has no
     /// added tokens of its own.
     Gguf {
-        pipeline: tokenizers::Tokenizer,
+        pipeline: Pipeline,
         splitter: SpecialSplitter,
         /// SentencePiece rules: prefix a space after BOS/specials when
         /// `add_space_prefix` is set.
@@ -74,7 +119,7 @@ pub(crate) enum Engine {
     /// including its added tokens. A second copy that leaves special tokens
     /// as literal text is built the first time it is needed.
     Json {
-        parse: tokenizers::Tokenizer,
+        parse: Box<tokenizers::Tokenizer>,
         literal: OnceLock<tokenizers::Tokenizer>,
     },
 }
@@ -82,7 +127,7 @@ pub(crate) enum Engine {
 pub(crate) struct Inner {
     pub(crate) engine: Engine,
     /// id → the vocabulary entry's own text (`Ġthe`, `▁the`, `<0x0A>`).
-    pub(crate) tokens: Vec<String>,
+    pub(crate) tokens: Arc<Vec<String>>,
     pub(crate) kinds: Vec<TokenKind>,
     pub(crate) style: PieceStyle,
     pub(crate) bos: Option<u32>,
@@ -149,6 +194,7 @@ impl Tokenizer {
                 splitter,
                 spm,
             } => {
+                let pipeline = pipeline.get()?;
                 let mut prev_special = true;
                 let mut buf = String::new();
                 for piece in splitter.split(text, parse_special) {
@@ -178,7 +224,7 @@ impl Tokenizer {
                     parse
                 } else {
                     literal.get_or_init(|| {
-                        let mut t = parse.clone();
+                        let mut t = (**parse).clone();
                         t.set_encode_special_tokens(true);
                         t
                     })
@@ -205,15 +251,12 @@ impl Tokenizer {
         // llama.cpp drops one leading space of the first piece for
         // add_space_prefix vocabularies, unless a BOS came first.
         let mut strip_space = inner.add_space_prefix;
-        if skip_special
-            && inner.add_bos
-            && ids.first().is_some()
-            && ids.first() == inner.bos.as_ref()
+        if skip_special && inner.add_bos && inner.bos.is_some() && ids.first() == inner.bos.as_ref()
         {
             strip_space = false;
             ids = &ids[1..];
         }
-        if skip_special && inner.add_eos && ids.last().is_some() && ids.last() == inner.eos.as_ref()
+        if skip_special && inner.add_eos && inner.eos.is_some() && ids.last() == inner.eos.as_ref()
         {
             ids = &ids[..ids.len() - 1];
         }
@@ -235,6 +278,17 @@ impl Tokenizer {
             }
             Cleanup::Transformers => pieces::hf_clean_spaces(&String::from_utf8_lossy(&bytes)),
         })
+    }
+
+    /// Waits until the encoder is fully built (GGUF vocabularies build it on
+    /// a helper thread) and reports any error from that build. Call it after
+    /// loading the weights to fail at load time rather than at the first
+    /// `encode`; decoding never waits.
+    pub fn wait_ready(&self) -> Result<()> {
+        match &self.inner.engine {
+            Engine::Gguf { pipeline, .. } => pipeline.get().map(|_| ()),
+            Engine::Json { .. } => Ok(()),
+        }
     }
 
     /// An incremental detokeniser for streaming generated ids.

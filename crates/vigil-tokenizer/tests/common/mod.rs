@@ -39,12 +39,21 @@ pub fn read_content(path: &Path) -> Content {
 }
 
 /// Loads a tokenizer and reports how long construction took (metadata
-/// reading excluded: the model loader does that anyway).
+/// reading excluded: the model loader does that anyway): the time
+/// `from_gguf` blocks, and the time until the encoder built on the helper
+/// thread is ready.
 pub fn load(path: &Path) -> (Tokenizer, Duration) {
     let content = read_content(path);
     let t0 = Instant::now();
     let tok = Tokenizer::from_gguf(&content).expect("tokenizer from GGUF");
-    (tok, t0.elapsed())
+    let returned = t0.elapsed();
+    tok.wait_ready().expect("encoder build");
+    let ready = t0.elapsed();
+    eprintln!(
+        "{}: from_gguf returned after {returned:?}, encoder ready after {ready:?}",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    );
+    (tok, ready)
 }
 
 /// `<repo>/fixtures/llama.cpp/<model>/<file>`.
