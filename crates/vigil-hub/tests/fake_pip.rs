@@ -151,6 +151,11 @@ fn pull_concatenates_parts_verifies_and_is_idempotent() {
         ["fake.gguf", "fake.gguf.sha256"]
     );
     assert_eq!(s.hub.status(m).unwrap(), Verified::Ok);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "model file mode {mode:o}");
+    }
 
     // A second pull is a no-op: it works even with the wheels gone.
     fs::remove_dir_all(&s.wheels).unwrap();

