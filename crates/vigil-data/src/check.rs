@@ -60,6 +60,8 @@ pub struct Issue {
 pub struct CheckReport {
     pub total: usize,
     pub per_split: BTreeMap<String, usize>,
+    /// Per split: (vulnerable, clean) — label balance where it matters, per split.
+    pub per_split_labels: BTreeMap<String, (usize, usize)>,
     /// Exact duplicates (same normalised input) in the same split, different rows.
     pub exact_within: Vec<DupPair>,
     /// Exact duplicates across splits — leakage.
@@ -160,6 +162,12 @@ pub fn check_samples(
     for s in samples {
         let k = s.split.map(|x| x.as_str()).unwrap_or("(unassigned)");
         *r.per_split.entry(k.to_string()).or_default() += 1;
+        let e = r.per_split_labels.entry(k.to_string()).or_default();
+        if s.is_vulnerable {
+            e.0 += 1;
+        } else {
+            e.1 += 1;
+        }
         if s.split.is_none() {
             r.unassigned += 1;
         }

@@ -206,8 +206,18 @@ pub fn write_report(r: &CheckReport, dir: &Path, max_leakage: f64) -> Result<Pat
         r.total, r.vulnerable, r.clean, r.unassigned
     );
     let splits: Vec<(String, usize)> = r.per_split.iter().map(|(k, v)| (k.clone(), *v)).collect();
-    md.push_str("## Splits\n\n");
-    table(&mut md, "split", &splits, r.total);
+    md.push_str("## Splits and label balance\n\n");
+    let _ = writeln!(md, "| split | samples | share | vulnerable | clean | vulnerable share |\n|---|---:|---:|---:|---:|---:|");
+    for (k, v) in &splits {
+        let (vu, cl) = r.per_split_labels.get(k).copied().unwrap_or_default();
+        let _ = writeln!(
+            md,
+            "| {k} | {v} | {:.1}% | {vu} | {cl} | {:.1}% |",
+            100.0 * *v as f64 / r.total.max(1) as f64,
+            100.0 * vu as f64 / (*v).max(1) as f64
+        );
+    }
+    md.push('\n');
     md.push_str("## Duplicates and leakage\n\n");
     let _ = writeln!(md, "Exact: same input after lower-casing and collapsing whitespace. Near: MinHash (128 permutations, token 5-shingles, LSH 32×4) estimated Jaccard ≥ threshold, between different groups (a vulnerable sample and its fixed twin share a group and are not counted).\n");
     pairs(

@@ -156,7 +156,7 @@ fn flaw_check(t: &str, vuln: &str, fixed: &str) -> Result<(), String> {
                 "principal.getId()",
                 "GetInt64(\"userID\")",
                 "CurrentUserId()",
-                "$request->user()->id",
+                "->user()->id",
             ];
             ok(!any(vuln, WHO), "vulnerable code scopes by the caller")?;
             ok(any(fixed, WHO), "fixed code does not scope by the caller")

@@ -2224,43 +2224,73 @@ fn php_snip(t: &str, c: &Ctx) -> Option<Snip> {
     Some(s)
 }
 
+const PHP_USES: &[(&str, &str)] = &[
+    ("Request $request", "use Illuminate\\Http\\Request;"),
+    ("DB::", "use Illuminate\\Support\\Facades\\DB;"),
+    ("Http::", "use Illuminate\\Support\\Facades\\Http;"),
+    ("Log::", "use Illuminate\\Support\\Facades\\Log;"),
+    ("new Process", "use Symfony\\Component\\Process\\Process;"),
+];
+
 fn php_file(c: &Ctx, s: &Snip, fixed: bool) -> String {
     let unit = " ".repeat(c.indent);
     let p = camel(&c.param);
-    let mut out = String::from("<?php\n\nnamespace App\\Http\\Controllers;\n\n");
-    for u in [
-        "use Illuminate\\Http\\Request;",
-        "use Illuminate\\Support\\Facades\\DB;",
-        "use Illuminate\\Support\\Facades\\Http;",
-        "use Symfony\\Component\\Process\\Process;",
-    ] {
-        out.push_str(u);
-        out.push('\n');
-    }
-    out.push_str(&format!("use App\\Models\\{};\n\n", pascal(&c.entity)));
+    let k = c.knobs;
+    let ns = [
+        "App\\Http\\Controllers",
+        "App\\Http\\Controllers\\Api",
+        "App\\Http\\Controllers\\Api\\V1",
+        "App\\Http\\Controllers",
+        "Modules\\Shop\\Http\\Controllers",
+        "App\\Http\\Controllers\\Admin",
+    ][k[0]];
+    let model = pascal(&c.entity);
+    let ctrl = match k[1] {
+        0..=2 => format!("{model}Controller"),
+        3 => format!("{}Controller", pascal(&c.entities)),
+        4 => format!("{model}ApiController"),
+        _ => format!("Manage{}Controller", pascal(&c.entities)),
+    };
+    let req = [
+        "$request",
+        "$request",
+        "$req",
+        "$request",
+        "$r",
+        "$httpRequest",
+    ][k[2]];
     let route = route_path(c, s.route);
-    out.push_str(&format!(
-        "// routes/api.php: Route::{}('{}', [{}Controller::class, '{}']);\n",
-        s.method.to_lowercase(),
-        route,
-        pascal(&c.entity),
-        camel(&s.name)
-    ));
-    out.push_str(&format!(
-        "class {}Controller extends Controller\n{{\n",
-        pascal(&c.entity)
-    ));
+    let mut cls = String::new();
+    if !k[3].is_multiple_of(3) {
+        cls.push_str(&format!(
+            "// routes/api.php: Route::{}('{}', [{ctrl}::class, '{}']);\n",
+            s.method.to_lowercase(),
+            route,
+            camel(&s.name)
+        ));
+    }
+    cls.push_str(&format!("class {ctrl} extends Controller\n{{\n"));
     let top = if fixed { &s.top_fixed } else { &s.top_vuln };
     if !top.is_empty() {
-        out.push_str(&indent_lines(top, 1, &unit));
-        out.push('\n');
+        cls.push_str(&indent_lines(top, 1, &unit));
+        cls.push('\n');
     }
     let mut sig = vec!["Request $request".to_string()];
     if s.route == Route::Item {
         sig.push("int $id".into());
     }
-    out.push_str(&format!(
-        "{unit}public function {}({})\n{unit}{{\n",
+    let ret = if k[4].is_multiple_of(2) {
+        ""
+    } else {
+        ": JsonResponse|Response|RedirectResponse"
+    };
+    let ret = if ret.is_empty() {
+        String::new()
+    } else {
+        ret.to_string()
+    };
+    cls.push_str(&format!(
+        "{unit}public function {}({}){ret}\n{unit}{{\n",
         camel(&s.name),
         sig.join(", ")
     ));
@@ -2272,16 +2302,29 @@ fn php_file(c: &Ctx, s: &Snip, fixed: bool) -> String {
         body.push(format!("${p} = (string) $request->input('{p}', '');"));
     }
     if c.log {
-        body.push(format!("logger()->info('{} called');", camel(&s.name)));
+        body.push(format!("Log::info('{} called');", camel(&s.name)));
     }
     body.extend(if fixed {
         s.fixed.clone()
     } else {
         s.vuln.clone()
     });
-    out.push_str(&indent_lines(&body, 2, &unit));
-    out.push_str(&format!("{unit}}}\n}}\n"));
-    out
+    cls.push_str(&indent_lines(&body, 2, &unit));
+    cls.push_str(&format!("{unit}}}\n}}\n"));
+    let cls = cls.replace("$request", req);
+    let mut uses = imports_by_usage(&cls.replace(req, "$request"), PHP_USES);
+    if !ret.is_empty() {
+        uses.push("use Illuminate\\Http\\JsonResponse;".into());
+        uses.push("use Illuminate\\Http\\RedirectResponse;".into());
+        uses.push("use Illuminate\\Http\\Response;".into());
+    }
+    if cls.contains(&format!("{model}::")) {
+        uses.push(format!("use App\\Models\\{model};"));
+    }
+    if k[5].is_multiple_of(2) {
+        uses.sort();
+    }
+    format!("<?php\n\nnamespace {ns};\n\n{}\n\n{cls}", uses.join("\n"))
 }
 
 // ---------------------------------------------------------------- Go (Gin)
