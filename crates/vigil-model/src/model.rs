@@ -107,6 +107,11 @@ impl Model {
             .get("general.name")
             .and_then(|v| v.to_string().ok().cloned());
         let decoder = Decoder::load(config, &mut src)?;
+        // The encoder is built on a helper thread while the weights load; surface its
+        // errors now rather than at the first encode.
+        tokenizer
+            .wait_ready()
+            .map_err(|e| ModelError::file(path, e))?;
         let info = ModelInfo::new(path, "gguf", name, parameters, tensor_types, &decoder, &tokenizer);
         Ok(Model {
             decoder,

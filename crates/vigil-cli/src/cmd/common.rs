@@ -19,8 +19,7 @@ impl ModelOpts {
     /// Resolves (pulling if needed) and loads the model.
     pub fn load(&self) -> anyhow::Result<Model> {
         set_threads(self.threads);
-        let resolved = vigil_hub::resolve(&self.model)
-            .with_context(|| format!("cannot find model '{}'", self.model))?;
+        let resolved = super::model::resolve_model(&self.model, false)?;
         let started = std::time::Instant::now();
         let model = Model::load(&resolved.path)
             .with_context(|| format!("cannot load model '{}'", self.model))?;

