@@ -44,7 +44,9 @@ pub enum RopeLayout {
 pub enum RopeScaling {
     None,
     /// Positions divided by `factor`.
-    Linear { factor: f32 },
+    Linear {
+        factor: f32,
+    },
     /// Llama 3.1's wavelength-dependent scaling.
     Llama3 {
         factor: f32,
@@ -108,19 +110,32 @@ impl ModelConfig {
 
     fn validate(self) -> Result<Self> {
         let fail = |m: String| Err(ModelError::Config(m));
+        check_layer_count(self.num_layers)?;
+        for (what, v) in [
+            ("hidden size", self.hidden_size),
+            ("intermediate size", self.intermediate_size),
+            ("attention heads", self.num_heads),
+            ("key/value heads", self.num_kv_heads),
+            ("head dimension", self.head_dim),
+            ("vocabulary size", self.vocab_size),
+        ] {
+            if v > MAX_DIM {
+                return fail(format!("{v} {what} is implausible (corrupt config?)"));
+            }
+        }
         if self.num_layers == 0 || self.hidden_size == 0 || self.num_heads == 0 {
             return fail(format!(
                 "layers ({}), hidden size ({}) and heads ({}) must be positive",
                 self.num_layers, self.hidden_size, self.num_heads
             ));
         }
-        if self.num_kv_heads == 0 || self.num_heads % self.num_kv_heads != 0 {
+        if self.num_kv_heads == 0 || !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return fail(format!(
                 "{} attention heads cannot be shared by {} key/value heads",
                 self.num_heads, self.num_kv_heads
             ));
         }
-        if self.head_dim == 0 || self.head_dim % 2 != 0 {
+        if self.head_dim == 0 || !self.head_dim.is_multiple_of(2) {
             return fail(format!("head dimension {} must be even", self.head_dim));
         }
         if self.layer_is_local.len() != self.num_layers {
@@ -143,19 +158,22 @@ impl ModelConfig {
             "gemma3" => Family::Gemma3,
             other => {
                 return Err(ModelError::Config(format!(
-                    "unsupported architecture '{other}' (vigil runs llama, mistral, qwen2 and gemma3)"
-                )))
+                "unsupported architecture '{other}' (vigil runs llama, mistral, qwen2 and gemma3)"
+            )))
             }
         };
         let key = |k: &str| format!("{arch}.{k}");
         let hidden_size = md.usize(&key("embedding_length"))?;
         let num_heads = md.usize(&key("attention.head_count"))?;
-        let num_kv_heads = md.opt_usize(&key("attention.head_count_kv"))?.unwrap_or(num_heads);
+        let num_kv_heads = md
+            .opt_usize(&key("attention.head_count_kv"))?
+            .unwrap_or(num_heads);
         let head_dim = match md.opt_usize(&key("attention.key_length"))? {
             Some(d) => d,
             None => hidden_size / num_heads.max(1),
         };
         let num_layers = md.usize(&key("block_count"))?;
+        check_layer_count(num_layers)?;
         let vocab_size = match md.opt_usize(&key("vocab_size"))? {
             Some(v) => v,
             None => match content.metadata.get("tokenizer.ggml.tokens") {
@@ -233,10 +251,16 @@ impl ModelConfig {
     pub fn from_hf_json(json: &Json) -> Result<Self> {
         let get = |k: &str| json.get(k).filter(|v| !v.is_null());
         let usize_of = |k: &str| -> Result<usize> {
-            get(k)
-                .and_then(Json::as_u64)
-                .map(|v| v as usize)
-                .ok_or_else(|| ModelError::Config(format!("config.json: missing integer '{k}'")))
+            match get(k) {
+                None => Err(ModelError::Config(format!(
+                    "config.json: missing integer '{k}'"
+                ))),
+                Some(v) => v.as_u64().map(|v| v as usize).ok_or_else(|| {
+                    ModelError::Config(format!(
+                        "config.json: '{k}' must be a non-negative integer, found {v}"
+                    ))
+                }),
+            }
         };
         let opt_usize = |k: &str| get(k).and_then(Json::as_u64).map(|v| v as usize);
         let opt_f32 = |k: &str| get(k).and_then(Json::as_f64).map(|v| v as f32);
@@ -266,7 +290,16 @@ impl ModelConfig {
         let num_heads = usize_of("num_attention_heads")?;
         let head_dim = opt_usize("head_dim").unwrap_or(hidden_size / num_heads.max(1));
         let num_layers = usize_of("num_hidden_layers")?;
-        let rope_params = get("rope_parameters");
+        check_layer_count(num_layers)?;
+        // transformers 5 writes `rope_parameters` flat ({rope_theta, rope_type, …}) for
+        // most models, but per layer type for Gemma 3 ({full_attention: {…},
+        // sliding_attention: {…}}): the global layers' entry then plays the flat role.
+        let (rope_params, rope_params_local) = match get("rope_parameters") {
+            Some(p) if p.get("full_attention").is_some() => {
+                (p.get("full_attention"), p.get("sliding_attention"))
+            }
+            p => (p, None),
+        };
         let rope_theta = opt_f32("rope_theta")
             .or_else(|| {
                 rope_params
@@ -297,7 +330,8 @@ impl ModelConfig {
                         original_max_position: s
                             .get("original_max_position_embeddings")
                             .and_then(Json::as_u64)
-                            .unwrap_or(8192) as usize,
+                            .unwrap_or(8192)
+                            as usize,
                     },
                     other => {
                         return Err(ModelError::Config(format!(
@@ -338,7 +372,14 @@ impl ModelConfig {
             norm_weight_offset: if gemma { 1.0 } else { 0.0 },
             rope_theta,
             rope_theta_local: if gemma {
-                opt_f32("rope_local_base_freq").unwrap_or(10_000.0)
+                opt_f32("rope_local_base_freq")
+                    .or_else(|| {
+                        rope_params_local
+                            .and_then(|p| p.get("rope_theta"))
+                            .and_then(Json::as_f64)
+                            .map(|v| v as f32)
+                    })
+                    .unwrap_or(10_000.0)
             } else {
                 rope_theta
             },
@@ -350,7 +391,9 @@ impl ModelConfig {
                 Activation::Silu
             },
             qkv_bias: family == Family::Qwen2
-                || get("attention_bias").and_then(Json::as_bool).unwrap_or(false),
+                || get("attention_bias")
+                    .and_then(Json::as_bool)
+                    .unwrap_or(false),
             qk_norm: gemma,
             sandwich_norms: gemma,
             embed_scale: gemma.then(|| (hidden_size as f32).sqrt()),
@@ -367,6 +410,21 @@ impl ModelConfig {
         };
         cfg.validate()
     }
+}
+
+/// Bounds no real model comes near. Larger values mean a corrupt file; left unchecked they
+/// would overflow shape arithmetic or allocate per-layer state for billions of layers.
+const MAX_LAYERS: usize = 1 << 12;
+const MAX_DIM: usize = 1 << 24;
+
+/// Checked before anything is allocated per layer.
+fn check_layer_count(n: usize) -> Result<()> {
+    if n > MAX_LAYERS {
+        return Err(ModelError::Config(format!(
+            "{n} layers is implausible (corrupt config?)"
+        )));
+    }
+    Ok(())
 }
 
 /// Typed access to GGUF metadata with errors that name the key.
@@ -389,7 +447,8 @@ impl GgufMeta<'_> {
             .transpose()
     }
     pub fn usize(&self, key: &str) -> Result<usize> {
-        self.opt_usize(key)?.ok_or_else(|| Self::bad(key, "missing"))
+        self.opt_usize(key)?
+            .ok_or_else(|| Self::bad(key, "missing"))
     }
     pub fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
         use gguf_file::Value as V;
@@ -415,7 +474,10 @@ impl GgufMeta<'_> {
                 V::F64(x) => Ok(*x as f32),
                 V::U32(x) => Ok(*x as f32),
                 V::I32(x) => Ok(*x as f32),
-                other => Err(Self::bad(key, format!("expected a number, found {other:?}"))),
+                other => Err(Self::bad(
+                    key,
+                    format!("expected a number, found {other:?}"),
+                )),
             })
             .transpose()
     }

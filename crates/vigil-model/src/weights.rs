@@ -64,8 +64,57 @@ impl WeightSource {
     /// Opens a GGUF file and reads its header (metadata and tensor directory).
     pub fn open_gguf(path: &Path) -> Result<Self> {
         let mut file = File::open(path).map_err(|e| ModelError::file(path, e))?;
-        let content = gguf_file::Content::read(&mut file)
-            .map_err(|e| ModelError::file(path, format!("not a readable GGUF file: {e}")))?;
+        let file_len = file
+            .metadata()
+            .map_err(|e| ModelError::file(path, e))?
+            .len();
+        let content = gguf_file::Content::read(&mut file).map_err(|e| {
+            // candle reports running off the end as an I/O error or a bounds check on the
+            // remaining bytes; say what that means.
+            let text = e.to_string();
+            if text.contains("failed to fill whole buffer") || text.contains("remaining") {
+                ModelError::file(
+                    path,
+                    format!(
+                        "truncated or corrupt GGUF file: the header runs past the end of the \
+                         file ({file_len} bytes): {text}"
+                    ),
+                )
+            } else {
+                ModelError::file(path, format!("not a readable GGUF file: {text}"))
+            }
+        })?;
+        // Check every tensor lies inside the file now, so a truncated download fails here
+        // with one clear message rather than on whichever tensor is read first.
+        let mut needed = 0u64;
+        for (name, info) in &content.tensor_infos {
+            let dtype = info.ggml_dtype;
+            let bytes = info
+                .shape
+                .dims()
+                .iter()
+                .try_fold(1usize, |n, &d| n.checked_mul(d))
+                .map(|n| (n / dtype.block_size()).saturating_mul(dtype.type_size()))
+                .ok_or_else(|| {
+                    ModelError::file(
+                        path,
+                        format!("tensor '{name}' has an impossible shape {:?}", info.shape),
+                    )
+                })?;
+            let end = content
+                .tensor_data_offset
+                .saturating_add(info.offset)
+                .saturating_add(bytes as u64);
+            needed = needed.max(end);
+        }
+        if needed > file_len {
+            return Err(ModelError::file(
+                path,
+                format!(
+                    "truncated GGUF file: its tensors need {needed} bytes, the file has {file_len}"
+                ),
+            ));
+        }
         Ok(WeightSource::Gguf {
             path: path.to_path_buf(),
             file,
@@ -104,7 +153,10 @@ impl WeightSource {
         // them not being truncated while the model is loading (tensors are copied out).
         let tensors = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files) }
             .map_err(|e| {
-                ModelError::file(dir, format!("cannot read safetensors ({}): {e}", files.len()))
+                ModelError::file(
+                    dir,
+                    format!("cannot read safetensors ({}): {e}", files.len()),
+                )
             })?;
         Ok(WeightSource::Safetensors {
             dir: dir.to_path_buf(),
@@ -142,11 +194,20 @@ impl WeightSource {
     pub fn get(&mut self, name: &str, expect: &[usize]) -> Result<Weight> {
         let w = self.get_unchecked(name)?;
         if w.dims() != expect {
+            // A safetensors user knows the tensor by its Hugging Face name.
+            let whence = match self {
+                WeightSource::Safetensors { dir, family, .. } => {
+                    match hf_tensor_name(name, *family) {
+                        Some(hf) => format!("{} ('{hf}')", dir.display()),
+                        None => dir.display().to_string(),
+                    }
+                }
+                WeightSource::Gguf { path, .. } => path.display().to_string(),
+            };
             return Err(ModelError::weight(
                 name,
                 format!(
-                    "{}: shape {:?} does not match the configuration's {:?}",
-                    self.path().display(),
+                    "{whence}: shape {:?} does not match the configuration's {:?}",
                     w.dims(),
                     expect
                 ),
@@ -179,7 +240,10 @@ impl WeightSource {
                 tensors,
             } => {
                 let hf = hf_tensor_name(name, *family).ok_or_else(|| {
-                    ModelError::weight(name, "no Hugging Face name for this tensor")
+                    ModelError::weight(
+                        name,
+                        format!("{}: no Hugging Face name for this tensor", dir.display()),
+                    )
                 })?;
                 let t = tensors.load(&hf, &Device::Cpu).map_err(|e| {
                     ModelError::weight(name, format!("{} ('{hf}'): {e}", dir.display()))
