@@ -61,6 +61,14 @@ N_CTX = 512
 # Small helpers around llama.cpp
 # ---------------------------------------------------------------------------
 
+
+# llama.cpp's defaults store the KV cache in f16 and may use flash attention, which rounds
+# q/k/v to f16. On SmolLM2 that alone moves logits by ~1.0 (mean over a row) and flips the
+# top-1 token at ~4 % of positions compared with f32 attention — as much as any bug we want
+# the fixtures to catch. vigil attends in f32, so the reference does too: the remaining
+# difference is then only the (shared) block quantisation of weights and activations.
+EXACT_ATTENTION = dict(type_k=0, type_v=0, flash_attn=False)  # 0 = GGML_TYPE_F32
+
 def sha256_file(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -436,7 +444,7 @@ def run_model(name: str, path: str, out_root: Path, top_k: int, parts: set[str],
     template = compile_template(source) if source else None
     if "logits" in parts:
         llm = Llama(model_path=path, logits_all=True, n_ctx=N_CTX, n_threads=threads,
-                    n_threads_batch=threads, n_batch=N_CTX, verbose=False)
+                    n_threads_batch=threads, n_batch=N_CTX, verbose=False, **EXACT_ATTENTION)
         lg_doc, summary["logits"] = make_logits(llm, template, bos_tok, eos_tok, top_k)
         lg_doc["model"] = name
         sizes["logits.json"] = write_json(out / "logits.json", lg_doc)
@@ -444,7 +452,7 @@ def run_model(name: str, path: str, out_root: Path, top_k: int, parts: set[str],
     if "greedy" in parts:
         # logits_all=False: one output row per eval, so decoding is not slowed by copies.
         llm = Llama(model_path=path, logits_all=False, n_ctx=N_CTX, n_threads=threads,
-                    n_threads_batch=threads, n_batch=N_CTX, verbose=False)
+                    n_threads_batch=threads, n_batch=N_CTX, verbose=False, **EXACT_ATTENTION)
         gr_doc, summary["greedy"] = make_greedy(llm, template, bos_tok, eos_tok)
         gr_doc["model"] = name
         sizes["greedy.json"] = write_json(out / "greedy.json", gr_doc)
