@@ -216,7 +216,10 @@ impl Mlp {
     fn load(src: &mut WeightSource, cfg: &ModelConfig, i: usize) -> Result<Self> {
         let (e, f) = (cfg.hidden_size, cfg.intermediate_size);
         let mut linear = |name: &str, out: usize, inp: usize| {
-            Linear::new(src.get(&format!("blk.{i}.{name}.weight"), &[out, inp])?, None)
+            Linear::new(
+                src.get(&format!("blk.{i}.{name}.weight"), &[out, inp])?,
+                None,
+            )
         };
         Ok(Mlp {
             gate_proj: linear("ffn_gate", f, e)?,
@@ -309,8 +312,7 @@ impl Decoder {
         } else {
             None
         };
-        let rope_global =
-            RotaryEmbedding::new(&config, config.rope_theta, freq_factors.as_deref());
+        let rope_global = RotaryEmbedding::new(&config, config.rope_theta, freq_factors.as_deref());
         let rope_local =
             RotaryEmbedding::new(&config, config.rope_theta_local, freq_factors.as_deref());
         Ok(Decoder {
@@ -450,9 +452,7 @@ pub fn attention_mask(
             let q = offset + i;
             let row = &mut data[(r * t + i) * s..(r * t + i + 1) * s];
             for (k, m) in row.iter_mut().enumerate() {
-                let visible = k <= q
-                    && (k >= p || q < p)
-                    && window.is_none_or(|w| q - k < w);
+                let visible = k <= q && (k >= p || q < p) && window.is_none_or(|w| q - k < w);
                 if !visible {
                     *m = f32::NEG_INFINITY;
                 }
@@ -523,6 +523,9 @@ mod tests {
     fn left_padding_aligns_row_ends() {
         let (t, pad) = left_padded_batch(&[vec![5, 6, 7], vec![9]], 0).unwrap();
         assert_eq!(pad, vec![0, 2]);
-        assert_eq!(t.to_vec2::<u32>().unwrap(), vec![vec![5, 6, 7], vec![0, 0, 9]]);
+        assert_eq!(
+            t.to_vec2::<u32>().unwrap(),
+            vec![vec![5, 6, 7], vec![0, 0, 9]]
+        );
     }
 }

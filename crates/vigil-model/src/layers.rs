@@ -29,7 +29,10 @@ pub enum LinearWeight {
     /// `[out, in]` f32.
     Dense(Tensor),
     /// `[out, in]` in a GGML block format, multiplied without dequantising.
-    Quantized { tensor: Arc<QTensor>, matmul: QMatMul },
+    Quantized {
+        tensor: Arc<QTensor>,
+        matmul: QMatMul,
+    },
 }
 
 /// `y = x Wᵀ + b` over the last dimension of `x`.
@@ -251,7 +254,12 @@ impl RotaryEmbedding {
 
 /// Rope from broadcast primitives, so gradients flow; candle's `rope_slow` variants only
 /// take one table for the whole batch, and batch rows here have their own positions.
-fn rope_differentiable(x: &Tensor, cos: &Tensor, sin: &Tensor, layout: RopeLayout) -> Result<Tensor> {
+fn rope_differentiable(
+    x: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+    layout: RopeLayout,
+) -> Result<Tensor> {
     let (b, h, t, d) = x.dims4()?;
     let half = d / 2;
     Ok(match layout {

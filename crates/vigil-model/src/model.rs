@@ -92,8 +92,7 @@ impl Model {
         let content = src.gguf_content().expect("a GGUF source");
         let config = ModelConfig::from_gguf(content, |n| content.tensor_infos.contains_key(n))
             .map_err(|e| ModelError::file(path, e))?;
-        let tokenizer =
-            Tokenizer::from_gguf(content).map_err(|e| ModelError::file(path, e))?;
+        let tokenizer = Tokenizer::from_gguf(content).map_err(|e| ModelError::file(path, e))?;
         let mut tensor_types = BTreeMap::new();
         let mut parameters = 0u64;
         for t in content.tensor_infos.values() {
@@ -112,7 +111,15 @@ impl Model {
         tokenizer
             .wait_ready()
             .map_err(|e| ModelError::file(path, e))?;
-        let info = ModelInfo::new(path, "gguf", name, parameters, tensor_types, &decoder, &tokenizer);
+        let info = ModelInfo::new(
+            path,
+            "gguf",
+            name,
+            parameters,
+            tensor_types,
+            &decoder,
+            &tokenizer,
+        );
         Ok(Model {
             decoder,
             tokenizer,
@@ -123,8 +130,8 @@ impl Model {
 
     fn load_hf_dir(dir: &Path) -> Result<Self> {
         let config_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&config_path)
-            .map_err(|e| ModelError::file(&config_path, e))?;
+        let text =
+            std::fs::read_to_string(&config_path).map_err(|e| ModelError::file(&config_path, e))?;
         let json: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| ModelError::file(&config_path, format!("invalid JSON: {e}")))?;
         let config =
@@ -149,7 +156,15 @@ impl Model {
             .and_then(|v| v.as_str())
             .map(str::to_owned);
         let decoder = Decoder::load(config, &mut src)?;
-        let info = ModelInfo::new(dir, "safetensors", name, parameters, tensor_types, &decoder, &tokenizer);
+        let info = ModelInfo::new(
+            dir,
+            "safetensors",
+            name,
+            parameters,
+            tensor_types,
+            &decoder,
+            &tokenizer,
+        );
         Ok(Model {
             decoder,
             tokenizer,
