@@ -8,7 +8,12 @@ use vigil_model::Model;
 pub struct ModelOpts {
     /// Model: a known name (pulled on first use), a GGUF file, a Hugging Face model
     /// directory, or hf:owner/repo[:file].
-    #[arg(long, short = 'm', env = "VIGIL_MODEL", default_value = "smollm2-135m-instruct")]
+    #[arg(
+        long,
+        short = 'm',
+        env = "VIGIL_MODEL",
+        default_value = "smollm2-135m-instruct"
+    )]
     pub model: String,
     /// CPU threads for the model (default: all physical cores).
     #[arg(long, short = 't', env = "VIGIL_THREADS")]

@@ -234,6 +234,58 @@ fn list(hub: &Hub, json: bool) -> anyhow::Result<String> {
     Ok(out)
 }
 
+/// The text form of `vigil model info`.
+fn describe(i: &vigil_model::ModelInfo) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let types: Vec<String> = i
+        .tensor_types
+        .iter()
+        .map(|(t, n)| format!("{t} ×{n}"))
+        .collect();
+    let _ = writeln!(s, "path          {}", i.path.display());
+    if let Some(n) = &i.name {
+        let _ = writeln!(s, "name          {n}");
+    }
+    let _ = writeln!(
+        s,
+        "format        {} ({:.1} MB)",
+        i.format,
+        i.file_bytes as f64 / 1e6
+    );
+    let _ = writeln!(s, "architecture  {}", i.architecture);
+    let _ = writeln!(s, "parameters    {:.1} M", i.parameters as f64 / 1e6);
+    let _ = writeln!(s, "tensor types  {}", types.join(", "));
+    let _ = writeln!(
+        s,
+        "shape         {} layers, hidden {}, {} heads / {} kv heads, vocab {}",
+        i.layers, i.hidden_size, i.heads, i.kv_heads, i.vocab_size
+    );
+    let _ = writeln!(s, "context       {} tokens", i.context_length);
+    let _ = writeln!(s, "rope base     {}", i.rope_theta);
+    if let Some(w) = i.sliding_window {
+        let _ = writeln!(s, "sliding win.  {w}");
+    }
+    let _ = writeln!(s, "tied embed.   {}", i.tied_embeddings);
+    let _ = writeln!(
+        s,
+        "tokens        bos {}, eos {}, stop [{}], {} special",
+        i.bos.as_deref().unwrap_or("-"),
+        i.eos.as_deref().unwrap_or("-"),
+        i.stop_tokens.join(", "),
+        i.special_tokens
+    );
+    match &i.chat_template {
+        Some(t) => {
+            let _ = writeln!(s, "chat template {} chars:\n{t}", t.len());
+        }
+        None => {
+            let _ = writeln!(s, "chat template none (use --raw prompts)");
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,51 +334,4 @@ mod tests {
         assert_eq!(items[0]["cached"], false);
         assert_eq!(items[1]["source"]["kind"], "pypi");
     }
-}
-
-/// The text form of `vigil model info`.
-fn describe(i: &vigil_model::ModelInfo) -> String {
-    use std::fmt::Write;
-    let mut s = String::new();
-    let types: Vec<String> = i
-        .tensor_types
-        .iter()
-        .map(|(t, n)| format!("{t} ×{n}"))
-        .collect();
-    let _ = writeln!(s, "path          {}", i.path.display());
-    if let Some(n) = &i.name {
-        let _ = writeln!(s, "name          {n}");
-    }
-    let _ = writeln!(s, "format        {} ({:.1} MB)", i.format, i.file_bytes as f64 / 1e6);
-    let _ = writeln!(s, "architecture  {}", i.architecture);
-    let _ = writeln!(s, "parameters    {:.1} M", i.parameters as f64 / 1e6);
-    let _ = writeln!(s, "tensor types  {}", types.join(", "));
-    let _ = writeln!(
-        s,
-        "shape         {} layers, hidden {}, {} heads / {} kv heads, vocab {}",
-        i.layers, i.hidden_size, i.heads, i.kv_heads, i.vocab_size
-    );
-    let _ = writeln!(s, "context       {} tokens", i.context_length);
-    let _ = writeln!(s, "rope base     {}", i.rope_theta);
-    if let Some(w) = i.sliding_window {
-        let _ = writeln!(s, "sliding win.  {w}");
-    }
-    let _ = writeln!(s, "tied embed.   {}", i.tied_embeddings);
-    let _ = writeln!(
-        s,
-        "tokens        bos {}, eos {}, stop [{}], {} special",
-        i.bos.as_deref().unwrap_or("-"),
-        i.eos.as_deref().unwrap_or("-"),
-        i.stop_tokens.join(", "),
-        i.special_tokens
-    );
-    match &i.chat_template {
-        Some(t) => {
-            let _ = writeln!(s, "chat template {} chars:\n{t}", t.len());
-        }
-        None => {
-            let _ = writeln!(s, "chat template none (use --raw prompts)");
-        }
-    }
-    s
 }

@@ -14,8 +14,8 @@ use vigil_tokenizer::Tokenizer;
 pub fn model_path(name: &str) -> Option<PathBuf> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let resolved = vigil_hub::pull(name)
-        .unwrap_or_else(|e| panic!("cannot fetch test model {name}: {e}"));
+    let resolved =
+        vigil_hub::pull(name).unwrap_or_else(|e| panic!("cannot fetch test model {name}: {e}"));
     Some(resolved.path)
 }
 
