@@ -8,10 +8,8 @@
 
 mod common;
 
-use candle_core::Device;
 use common::{fixture, ids, GEMMA3, SMOLLM2};
-use vigil_model::decoder::left_padded_batch;
-use vigil_model::{ForwardOptions, LogitsFor, Model};
+use vigil_model::Model;
 
 fn dense_model(name: &str) -> Model {
     // Read by candle when the quantised weights are wrapped, i.e. during load.
@@ -20,22 +18,7 @@ fn dense_model(name: &str) -> Model {
 }
 
 fn forward_all(model: &Model, rows: &[Vec<u32>]) -> (Vec<Vec<Vec<f32>>>, Vec<usize>) {
-    Device::Cpu.with_context(|| {
-        let (input, pad) = left_padded_batch(rows, 0).unwrap();
-        let mut state = model.decoder.new_state(pad.clone());
-        let out = model
-            .decoder
-            .forward(
-                &input,
-                &mut state,
-                &ForwardOptions {
-                    logits: LogitsFor::All,
-                    hidden_layers: vec![],
-                },
-            )
-            .unwrap();
-        (out.logits.unwrap().to_vec3().unwrap(), pad)
-    })
+    common::forward_logits(&model.decoder, rows)
 }
 
 fn check(name: &str) {

@@ -17,30 +17,11 @@
 
 mod common;
 
-use candle_core::{Device, Tensor};
 use common::{fixture, ids, model, GEMMA3, SMOLLM2};
-use vigil_model::{ForwardOptions, GenerateRequest, Generator, LogitsFor, Model};
+use vigil_model::{GenerateRequest, Generator, Model};
 
 fn logits_all(model: &Model, ids: &[u32]) -> Vec<Vec<f32>> {
-    Device::Cpu.with_context(|| {
-        let mut state = model.decoder.new_state(vec![0]);
-        let input = Tensor::new(ids, &Device::Cpu)
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
-        let out = model
-            .decoder
-            .forward(
-                &input,
-                &mut state,
-                &ForwardOptions {
-                    logits: LogitsFor::All,
-                    hidden_layers: vec![],
-                },
-            )
-            .unwrap();
-        out.logits.unwrap().squeeze(0).unwrap().to_vec2().unwrap()
-    })
+    common::logits_one(&model.decoder, ids)
 }
 
 fn argmax(row: &[f32]) -> u32 {

@@ -32,7 +32,7 @@ use std::sync::OnceLock;
 use vigil_model::config::{Activation, RopeLayout, RopeScaling};
 use vigil_model::layers::{Embedding, Linear};
 use vigil_model::weights::hf_tensor_name;
-use vigil_model::{Decoder, Family, ForwardOptions, LogitsFor, ModelConfig, Weight, WeightSource};
+use vigil_model::{Decoder, Family, ModelConfig, Weight, WeightSource};
 
 // ---------------------------------------------------------------------------------------
 // Building a Hugging Face directory from the GGUF
@@ -229,29 +229,10 @@ fn prompts() -> Vec<Vec<u32>> {
 type Logits = Vec<Vec<Vec<f32>>>;
 
 fn run(decoder: &Decoder, prompts: &[Vec<u32>]) -> Logits {
-    Device::Cpu.with_context(|| {
-        prompts
-            .iter()
-            .map(|ids| {
-                let mut state = decoder.new_state(vec![0]);
-                let input = Tensor::new(ids.as_slice(), &Device::Cpu)
-                    .unwrap()
-                    .unsqueeze(0)
-                    .unwrap();
-                let out = decoder
-                    .forward(
-                        &input,
-                        &mut state,
-                        &ForwardOptions {
-                            logits: LogitsFor::All,
-                            hidden_layers: vec![],
-                        },
-                    )
-                    .unwrap();
-                out.logits.unwrap().squeeze(0).unwrap().to_vec2().unwrap()
-            })
-            .collect()
-    })
+    prompts
+        .iter()
+        .map(|ids| common::logits_one(decoder, ids))
+        .collect()
 }
 
 /// The GGUF decoder with every quantised weight replaced by its dequantised f32 copy.

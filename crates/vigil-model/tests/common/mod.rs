@@ -53,3 +53,27 @@ pub fn ids(v: &serde_json::Value) -> Vec<u32> {
         .map(|x| x.as_u64().expect("an id") as u32)
         .collect()
 }
+
+/// Teacher-forced logits at every position of a left-padded batch: `[row][slot][vocab]`,
+/// and the pad count of each row.
+pub fn forward_logits(
+    decoder: &vigil_model::Decoder,
+    rows: &[Vec<u32>],
+) -> (Vec<Vec<Vec<f32>>>, Vec<usize>) {
+    use vigil_model::{ForwardOptions, LogitsFor};
+    candle_core::Device::Cpu.with_context(|| {
+        let (input, pad) = vigil_model::decoder::left_padded_batch(rows, 0).unwrap();
+        let mut state = decoder.new_state(pad.clone());
+        let opts = ForwardOptions {
+            logits: LogitsFor::All,
+            hidden_layers: vec![],
+        };
+        let out = decoder.forward(&input, &mut state, &opts).unwrap();
+        (out.logits.unwrap().to_vec3().unwrap(), pad)
+    })
+}
+
+/// Logits at every position of one sequence.
+pub fn logits_one(decoder: &vigil_model::Decoder, ids: &[u32]) -> Vec<Vec<f32>> {
+    forward_logits(decoder, &[ids.to_vec()]).0.remove(0)
+}
