@@ -28,8 +28,7 @@
 //! # Typical use
 //!
 //! ```no_run
-//! # fn main() -> vigil_tokenizer::Result<()> {
-//! # let content: candle_core::quantized::gguf_file::Content = todo!();
+//! # fn demo(content: candle_core::quantized::gguf_file::Content) -> vigil_tokenizer::Result<()> {
 //! use vigil_tokenizer::{ChatMessage, Tokenizer};
 //! let tok = Tokenizer::from_gguf(&content)?;
 //! let prompt = tok
