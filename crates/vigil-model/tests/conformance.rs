@@ -45,9 +45,10 @@ const TARGET: Bar = Bar {
 
 /// The measured state of each model, with a little headroom: a regression guard, not the
 /// goal (see TARGET). Gemma's larger gap matches its heavier activation quantisation (Q5_0,
-/// Q4_K, Q6_K layers against 8-bit activations), but it is NOT explained yet: Gemma has
-/// top-1 disagreements where llama.cpp's margin is up to 2.2, more than noise should flip.
-/// Computing GELU through f16 as ggml does was tried and changed nothing.
+/// Q4_K, Q6_K layers against 8-bit activations). It is the model's noise floor: llama.cpp
+/// against itself with only its KV cache switched f32 → f16 agrees on top-1 at 93.5 % of
+/// these positions with logit differences up to 8.7 (`tools/kv_noise_floor.py`; SmolLM2:
+/// 96.6 %, up to 2.5), so misses at margins up to ~2 are within what noise flips here.
 const GUARD_SMOLLM2: Bar = Bar {
     min_top1: 0.95,
     miss_only_below_margin: Some(1.0),
