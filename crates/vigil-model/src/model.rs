@@ -106,26 +106,15 @@ impl Model {
             .get("general.name")
             .and_then(|v| v.to_string().ok().cloned());
         let decoder = Decoder::load(config, &mut src)?;
-        // The encoder is built on a helper thread while the weights load; surface its
-        // errors now rather than at the first encode.
-        tokenizer
-            .wait_ready()
-            .map_err(|e| ModelError::file(path, e))?;
-        let info = ModelInfo::new(
+        Self::assemble(
             path,
             "gguf",
             name,
             parameters,
             tensor_types,
-            &decoder,
-            &tokenizer,
-        );
-        Ok(Model {
             decoder,
             tokenizer,
-            path: path.to_path_buf(),
-            info,
-        })
+        )
     }
 
     fn load_hf_dir(dir: &Path) -> Result<Self> {
@@ -156,9 +145,35 @@ impl Model {
             .and_then(|v| v.as_str())
             .map(str::to_owned);
         let decoder = Decoder::load(config, &mut src)?;
-        let info = ModelInfo::new(
+        Self::assemble(
             dir,
             "safetensors",
+            name,
+            parameters,
+            tensor_types,
+            decoder,
+            tokenizer,
+        )
+    }
+
+    /// The common end of both loaders.
+    fn assemble(
+        path: &Path,
+        format: &'static str,
+        name: Option<String>,
+        parameters: u64,
+        tensor_types: BTreeMap<String, usize>,
+        decoder: Decoder,
+        tokenizer: Tokenizer,
+    ) -> Result<Self> {
+        // A GGUF encoder is built on a helper thread while the weights load; surface its
+        // errors now rather than at the first encode.
+        tokenizer
+            .wait_ready()
+            .map_err(|e| ModelError::file(path, e))?;
+        let info = ModelInfo::new(
+            path,
+            format,
             name,
             parameters,
             tensor_types,
@@ -168,7 +183,7 @@ impl Model {
         Ok(Model {
             decoder,
             tokenizer,
-            path: dir.to_path_buf(),
+            path: path.to_path_buf(),
             info,
         })
     }
