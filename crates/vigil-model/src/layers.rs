@@ -65,7 +65,7 @@ impl Linear {
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = match &self.weight {
-            LinearWeight::Quantized { matmul, .. } => matmul.forward(x)?,
+            LinearWeight::Quantized { tensor, matmul } => quantized_matmul(tensor, matmul, x)?,
             LinearWeight::Dense(w) => {
                 // Fold leading dimensions into rows: one GEMM instead of a batched one.
                 let dims = x.dims().to_vec();
@@ -89,6 +89,13 @@ impl Linear {
             LinearWeight::Quantized { tensor, .. } => tensor.dequantize(&Device::Cpu)?,
         })
     }
+}
+
+/// `x Wᵀ` for a block-quantised `W` `[out, in]`; `x` is `[.., in]` f32.
+///
+/// The one place where quantised matrix kernels are chosen (issue 8 replaces candle's).
+fn quantized_matmul(_tensor: &Arc<QTensor>, matmul: &QMatMul, x: &Tensor) -> Result<Tensor> {
+    Ok(matmul.forward(x)?)
 }
 
 /// Token embeddings; quantised tables are looked up row by row without an f32 copy.
