@@ -11,10 +11,12 @@
 
 use crate::config::{Activation, ModelConfig};
 use crate::error::{ModelError, Result};
-use crate::layers::{softmax_last, Embedding, Linear, Precision, RmsNorm, RotaryEmbedding};
+use crate::layers::{softmax_last, Embedding, Linear, Pass, Precision, RmsNorm, RotaryEmbedding};
+use crate::lora::LoraConfig;
 use crate::weights::{Weight, WeightSource};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::kv_cache::KvCache;
+use std::collections::BTreeMap;
 
 /// Self-attention with grouped key/value heads.
 #[derive(Debug, Clone)]
@@ -64,6 +66,8 @@ pub struct Decoder {
     rope_local: RotaryEmbedding,
     /// Which kernels forward passes use (the trainer switches to differentiable ones).
     pub precision: Precision,
+    /// Loaded LoRA adapters by name; their weights live on the linear layers.
+    pub(crate) adapters: BTreeMap<String, LoraConfig>,
 }
 
 /// Which positions need logits: computing the output head (vocab × hidden) for every
@@ -83,6 +87,18 @@ pub struct ForwardOptions {
     /// embedding output, `i` the output of layer `i - 1`, and `num_layers` the final
     /// output after the last norm.
     pub hidden_layers: Vec<usize>,
+    /// The LoRA adapter to run with, by name; `None` runs the base model.
+    pub adapter: Option<String>,
+}
+
+/// What a training forward pass needs besides the tokens.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrainPass<'a> {
+    pub adapter: Option<&'a str>,
+    /// Seed for the adapters' dropout masks; `None` disables dropout (evaluation).
+    pub dropout_seed: Option<u64>,
+    /// Flat positions (`row * t + i`, u32) whose logits are wanted; `None` = all.
+    pub logit_rows: Option<&'a Tensor>,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +159,7 @@ impl Attention {
         );
         let linear = |src: &mut WeightSource, name: &str, out: usize, inp: usize, bias: bool| {
             let w = src.get(&format!("blk.{i}.{name}.weight"), &[out, inp])?;
+            let path = module_path(i, name, cfg);
             let b = if bias {
                 Some(crate::layers::vector(
                     src.get(&format!("blk.{i}.{name}.bias"), &[out])?,
@@ -150,7 +167,7 @@ impl Attention {
             } else {
                 None
             };
-            Linear::new(w, b)
+            Ok::<_, ModelError>(Linear::new(w, b)?.with_path(path))
         };
         let norm = |src: &mut WeightSource, name: &str| -> Result<RmsNorm> {
             let w = crate::layers::vector(src.get(&format!("blk.{i}.{name}.weight"), &[d])?)?;
@@ -175,17 +192,18 @@ impl Attention {
         x: &Tensor,
         rope: (&RotaryEmbedding, &Tensor, &Tensor),
         mask: Option<&Tensor>,
-        cache: &mut KvCache,
-        precision: Precision,
+        cache: Option<&mut KvCache>,
+        pass: &Pass,
     ) -> Result<Tensor> {
+        let precision = pass.precision;
         let (b, t, _) = x.dims3()?;
         let (h, kv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let heads = |y: Tensor, n: usize| -> Result<Tensor> {
             Ok(y.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous()?)
         };
-        let mut q = heads(self.q_proj.forward(x)?, h)?;
-        let mut k = heads(self.k_proj.forward(x)?, kv)?;
-        let v = heads(self.v_proj.forward(x)?, kv)?;
+        let mut q = heads(self.q_proj.forward_pass(x, pass)?, h)?;
+        let mut k = heads(self.k_proj.forward_pass(x, pass)?, kv)?;
+        let v = heads(self.v_proj.forward_pass(x, pass)?, kv)?;
         if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
             q = qn.forward(&q, precision)?;
             k = kn.forward(&k, precision)?;
@@ -193,7 +211,12 @@ impl Attention {
         let (rope, cos, sin) = rope;
         let q = rope.apply(&q, cos, sin, precision)?;
         let k = rope.apply(&k, cos, sin, precision)?;
-        let (k, v) = cache.append(&k, &v)?;
+        // Training runs whole sequences without a cache: the cache's in-place append is
+        // invisible to autograd.
+        let (k, v) = match cache {
+            Some(cache) => cache.append(&k, &v)?,
+            None => (k, v),
+        };
         let s = k.dim(2)?;
         // Grouped-query attention without copying K/V per query head: the query heads that
         // share a K/V head are stacked along the sequence axis.
@@ -208,7 +231,7 @@ impl Attention {
         let probs = softmax_last(&scores, precision)?.reshape((b, kv, group * t, s))?;
         let out = probs.matmul(&v.contiguous()?)?.reshape((b, h, t, d))?;
         let out = out.transpose(1, 2)?.reshape((b, t, h * d))?;
-        self.o_proj.forward(&out)
+        self.o_proj.forward_pass(&out, pass)
     }
 }
 
@@ -216,9 +239,12 @@ impl Mlp {
     fn load(src: &mut WeightSource, cfg: &ModelConfig, i: usize) -> Result<Self> {
         let (e, f) = (cfg.hidden_size, cfg.intermediate_size);
         let mut linear = |name: &str, out: usize, inp: usize| {
-            Linear::new(
-                src.get(&format!("blk.{i}.{name}.weight"), &[out, inp])?,
-                None,
+            Ok::<_, ModelError>(
+                Linear::new(
+                    src.get(&format!("blk.{i}.{name}.weight"), &[out, inp])?,
+                    None,
+                )?
+                .with_path(module_path(i, name, cfg)),
             )
         };
         Ok(Mlp {
@@ -229,14 +255,14 @@ impl Mlp {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let gate = self.gate_proj.forward(x)?;
+    fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        let gate = self.gate_proj.forward_pass(x, pass)?;
         let gate = match self.activation {
             Activation::Silu => candle_nn::ops::silu(&gate)?,
             Activation::GeluTanh => gate.gelu()?,
         };
-        let up = self.up_proj.forward(x)?;
-        self.down_proj.forward(&(gate * up)?)
+        let up = self.up_proj.forward_pass(x, pass)?;
+        self.down_proj.forward_pass(&(gate * up)?, pass)
     }
 }
 
@@ -270,17 +296,18 @@ impl Block {
         x: &Tensor,
         rope: (&RotaryEmbedding, &Tensor, &Tensor),
         mask: Option<&Tensor>,
-        cache: &mut KvCache,
-        precision: Precision,
+        cache: Option<&mut KvCache>,
+        pass: &Pass,
     ) -> Result<Tensor> {
+        let precision = pass.precision;
         let h = self.attn_norm.forward(x, precision)?;
-        let mut h = self.attn.forward(&h, rope, mask, cache, precision)?;
+        let mut h = self.attn.forward(&h, rope, mask, cache, pass)?;
         if let Some(n) = &self.post_attn_norm {
             h = n.forward(&h, precision)?;
         }
         let x = (x + h)?;
         let h = self.ffn_norm.forward(&x, precision)?;
-        let mut h = self.mlp.forward(&h)?;
+        let mut h = self.mlp.forward(&h, pass)?;
         if let Some(n) = &self.post_ffn_norm {
             h = n.forward(&h, precision)?;
         }
@@ -305,7 +332,8 @@ impl Decoder {
             embed.as_linear()?
         } else {
             Linear::new(src.get("output.weight", &[v, e])?, None)?
-        };
+        }
+        .with_path("lm_head");
         let freq_factors = if src.has("rope_freqs.weight") {
             let w = src.get("rope_freqs.weight", &[config.head_dim / 2])?;
             Some(w.to_dense()?.to_vec1::<f32>()?)
@@ -324,6 +352,7 @@ impl Decoder {
             rope_global,
             rope_local,
             precision: Precision::Inference,
+            adapters: BTreeMap::new(),
         })
     }
 
@@ -345,9 +374,6 @@ impl Decoder {
                 state.batch_size()
             )));
         }
-        if t == 0 {
-            return Err(ModelError::Generation("empty input".into()));
-        }
         if let Some(&bad) = opts
             .hidden_layers
             .iter()
@@ -358,9 +384,101 @@ impl Decoder {
                 self.config.num_layers
             )));
         }
+        let pass = Pass {
+            precision: self.precision,
+            adapter: opts.adapter.as_deref(),
+            dropout_seed: None,
+        };
+        self.check_adapter(pass.adapter)?;
         let offset = state.len;
-        let positions: Vec<Vec<u32>> = state
-            .pad
+        let (x, mut hidden) = self.trunk(
+            tokens,
+            &state.pad,
+            offset,
+            Some(&mut state.caches),
+            &pass,
+            &opts.hidden_layers,
+        )?;
+        state.len += t;
+        // Keep the caller's order.
+        hidden.sort_by_key(|(i, _)| {
+            opts.hidden_layers
+                .iter()
+                .position(|l| l == i)
+                .unwrap_or(usize::MAX)
+        });
+        let logits = match opts.logits {
+            LogitsFor::None => None,
+            LogitsFor::Last => Some(self.project(&x.narrow(1, t - 1, 1)?.contiguous()?, &pass)?),
+            LogitsFor::All => Some(self.project(&x, &pass)?),
+        };
+        Ok(ForwardOutput { logits, hidden })
+    }
+
+    /// A training forward pass over whole left-padded sequences: no KV cache, and only ops
+    /// with backward passes, so a loss built on the result back-propagates into the
+    /// adapter. Returns logits `[n, vocab]` for the flat positions `row * t + i` listed in
+    /// `pass.logit_rows`, or `[b, t, vocab]` for every position when it is `None` —
+    /// computing the output head only where the loss needs it saves a large share of the
+    /// work for a big vocabulary.
+    pub fn forward_train(
+        &self,
+        tokens: &Tensor,
+        pad: &[usize],
+        pass: &TrainPass,
+    ) -> Result<Tensor> {
+        let (b, t) = tokens.dims2()?;
+        if b != pad.len() {
+            return Err(ModelError::Generation(format!(
+                "batch of {b} rows with {} pad counts",
+                pad.len()
+            )));
+        }
+        let layer_pass = Pass {
+            precision: Precision::Differentiable,
+            adapter: pass.adapter,
+            dropout_seed: pass.dropout_seed,
+        };
+        self.check_adapter(layer_pass.adapter)?;
+        let (x, _) = self.trunk(tokens, pad, 0, None, &layer_pass, &[])?;
+        match pass.logit_rows {
+            None => self.project(&x, &layer_pass),
+            Some(rows) => {
+                let x = x
+                    .reshape((b * t, self.config.hidden_size))?
+                    .index_select(rows, 0)?;
+                self.project(&x, &layer_pass)
+            }
+        }
+    }
+
+    fn check_adapter(&self, adapter: Option<&str>) -> Result<()> {
+        match adapter {
+            Some(name) if !self.has_adapter(name) => Err(ModelError::Adapter(format!(
+                "no adapter named '{name}' is loaded (loaded: {})",
+                self.adapter_names().join(", ")
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Embedding and decoder blocks, up to and including the final norm. `caches` is
+    /// `None` for training passes. Returns the final hidden state `[b, t, hidden]` and the
+    /// hidden states in `want` (HF numbering).
+    fn trunk(
+        &self,
+        tokens: &Tensor,
+        pad: &[usize],
+        offset: usize,
+        mut caches: Option<&mut Vec<KvCache>>,
+        pass: &Pass,
+        want: &[usize],
+    ) -> Result<(Tensor, Vec<(usize, Tensor)>)> {
+        let t = tokens.dim(1)?;
+        if t == 0 {
+            return Err(ModelError::Generation("empty input".into()));
+        }
+        let positions: Vec<Vec<u32>> = pad
             .iter()
             .map(|&p| {
                 (offset..offset + t)
@@ -374,54 +492,42 @@ impl Decoder {
         } else {
             (cos_g.clone(), sin_g.clone())
         };
-        let mask_global = attention_mask(&state.pad, offset, t, None)?;
+        let mask_global = attention_mask(pad, offset, t, None)?;
         let mask_local = match self.config.sliding_window {
-            Some(w) => attention_mask(&state.pad, offset, t, Some(w))?,
+            Some(w) => attention_mask(pad, offset, t, Some(w))?,
             None => mask_global.clone(),
         };
 
         let mut hidden = Vec::new();
-        let want = |i: usize| opts.hidden_layers.contains(&i);
+        let wanted = |i: usize| want.contains(&i);
         let mut x = self.embed.forward(tokens)?;
         if let Some(scale) = self.config.embed_scale {
             x = (x * scale as f64)?;
         }
-        if want(0) {
+        if wanted(0) {
             hidden.push((0, x.clone()));
         }
-        for (i, (block, cache)) in self.blocks.iter().zip(state.caches.iter_mut()).enumerate() {
+        for (i, block) in self.blocks.iter().enumerate() {
             let (rope, mask) = if block.local {
                 ((&self.rope_local, &cos_l, &sin_l), mask_local.as_ref())
             } else {
                 ((&self.rope_global, &cos_g, &sin_g), mask_global.as_ref())
             };
-            x = block.forward(&x, rope, mask, cache, self.precision)?;
-            if i + 1 < self.config.num_layers && want(i + 1) {
+            let cache = caches.as_deref_mut().map(|c| &mut c[i]);
+            x = block.forward(&x, rope, mask, cache, pass)?;
+            if i + 1 < self.config.num_layers && wanted(i + 1) {
                 hidden.push((i + 1, x.clone()));
             }
         }
-        state.len += t;
-        let x = self.norm.forward(&x, self.precision)?;
-        if want(self.config.num_layers) {
+        let x = self.norm.forward(&x, pass.precision)?;
+        if wanted(self.config.num_layers) {
             hidden.push((self.config.num_layers, x.clone()));
         }
-        // Keep the caller's order.
-        hidden.sort_by_key(|(i, _)| {
-            opts.hidden_layers
-                .iter()
-                .position(|l| l == i)
-                .unwrap_or(usize::MAX)
-        });
-        let logits = match opts.logits {
-            LogitsFor::None => None,
-            LogitsFor::Last => Some(self.project(&x.narrow(1, t - 1, 1)?.contiguous()?)?),
-            LogitsFor::All => Some(self.project(&x)?),
-        };
-        Ok(ForwardOutput { logits, hidden })
+        Ok((x, hidden))
     }
 
-    fn project(&self, x: &Tensor) -> Result<Tensor> {
-        let logits = self.lm_head.forward(x)?;
+    fn project(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        let logits = self.lm_head.forward_pass(x, pass)?;
         Ok(match self.config.final_logit_softcap {
             Some(cap) => ((logits / cap as f64)?.tanh()? * cap as f64)?,
             None => logits,
@@ -477,6 +583,13 @@ pub fn left_padded_batch(rows: &[Vec<u32>], pad_id: u32) -> Result<(Tensor, Vec<
         data.extend_from_slice(row);
     }
     Ok((Tensor::from_vec(data, (rows.len(), t), &Device::Cpu)?, pad))
+}
+
+/// The Hugging Face module path of block `i`'s linear layer with GGUF name `name`.
+fn module_path(i: usize, name: &str, cfg: &ModelConfig) -> String {
+    crate::weights::hf_tensor_name(&format!("blk.{i}.{name}.weight"), cfg.family)
+        .and_then(|p| p.strip_suffix(".weight").map(str::to_string))
+        .unwrap_or_else(|| format!("blk.{i}.{name}"))
 }
 
 /// Converts a weight to an f32 tensor; shared helper for code outside this module.

@@ -17,6 +17,9 @@ pub enum ModelError {
     Tokenizer(String),
     #[error("generation: {0}")]
     Generation(String),
+    /// A LoRA adapter is malformed, does not fit the model, or is not loaded.
+    #[error("adapter: {0}")]
+    Adapter(String),
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }

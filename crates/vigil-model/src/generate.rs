@@ -22,6 +22,8 @@ pub struct GenerateRequest {
     pub sampling: SamplingParams,
     /// Keep going through end-of-sequence tokens (benchmarks).
     pub ignore_eos: bool,
+    /// The LoRA adapter to generate with; `None` = the base model.
+    pub adapter: Option<String>,
 }
 
 impl GenerateRequest {
@@ -33,6 +35,7 @@ impl GenerateRequest {
             stop_strings: Vec::new(),
             sampling: SamplingParams::default(),
             ignore_eos: false,
+            adapter: None,
         }
     }
 }
@@ -129,6 +132,7 @@ impl<'m> Generator<'m> {
         let opts = ForwardOptions {
             logits: LogitsFor::Last,
             hidden_layers: vec![],
+            adapter: req.adapter.clone(),
         };
         let mut stats = GenerationStats {
             prompt_tokens: req.prompt_ids.len(),

@@ -7,9 +7,10 @@
 
 use crate::config::{ModelConfig, RopeLayout, RopeScaling};
 use crate::error::Result;
+use crate::lora::{seed_for, LoraWeights};
 use crate::weights::Weight;
 use candle_core::quantized::{QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Module, Shape, Tensor, D};
 use std::sync::Arc;
 
 /// Which kernels a forward pass may use.
@@ -35,13 +36,29 @@ pub enum LinearWeight {
     },
 }
 
-/// `y = x Wᵀ + b` over the last dimension of `x`.
+/// How one forward pass runs: which kernels, which adapter, and — while training — the
+/// seed that dropout masks are drawn from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pass<'a> {
+    pub precision: Precision,
+    /// The LoRA adapter to apply, by name; `None` runs the base model.
+    pub adapter: Option<&'a str>,
+    /// `Some` while training with dropout.
+    pub dropout_seed: Option<u64>,
+}
+
+/// `y = x Wᵀ + b` over the last dimension of `x`, with a frozen `W` and any number of
+/// named LoRA adapters, one of which a pass may switch on.
 #[derive(Debug, Clone)]
 pub struct Linear {
     pub weight: LinearWeight,
     pub bias: Option<Tensor>,
     pub in_dim: usize,
     pub out_dim: usize,
+    /// Hugging Face module path (`model.layers.3.self_attn.q_proj`): the adapter key.
+    pub path: String,
+    /// Adapters by name.
+    pub lora: Vec<(String, LoraWeights)>,
 }
 
 impl Linear {
@@ -60,34 +77,126 @@ impl Linear {
             bias,
             in_dim,
             out_dim,
+            path: String::new(),
+            lora: Vec::new(),
         })
     }
 
+    /// Names the layer by its Hugging Face module path.
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// The base layer alone, with the fast kernels.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = match &self.weight {
-            LinearWeight::Quantized { tensor, matmul } => quantized_matmul(tensor, matmul, x)?,
-            LinearWeight::Dense(w) => {
-                // Fold leading dimensions into rows: one GEMM instead of a batched one.
-                let dims = x.dims().to_vec();
-                let rows: usize = dims[..dims.len() - 1].iter().product();
-                let y = x.reshape((rows, self.in_dim))?.matmul(&w.t()?)?;
-                let mut out = dims;
-                *out.last_mut().expect("x has at least one dimension") = self.out_dim;
-                y.reshape(out)?
-            }
+        self.forward_pass(x, &Pass::default())
+    }
+
+    pub fn forward_pass(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+        let y = match pass.precision {
+            Precision::Inference => frozen_matmul(&self.weight, x, self.out_dim)?,
+            // The frozen weight must not get a gradient: candle would compute a
+            // weight-sized one for a plain matmul (REFERENCE.md), so the product is a custom
+            // op whose backward returns only the input's gradient.
+            Precision::Differentiable => x.apply_op1(FrozenMatmul {
+                weight: self.weight.clone(),
+                out_dim: self.out_dim,
+            })?,
         };
-        Ok(match &self.bias {
+        let mut y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
-        })
+        };
+        if let Some(lora) = pass.adapter.and_then(|name| self.adapter(name)) {
+            let dims = x.dims();
+            let rows: usize = dims[..dims.len() - 1].iter().product();
+            let seed = pass.dropout_seed.map(|s| seed_for(s, &self.path));
+            let delta = lora.forward(&x.reshape((rows, self.in_dim))?, seed)?;
+            let shape = y.shape().clone();
+            y = (y + delta.reshape(shape)?)?;
+        }
+        Ok(y)
+    }
+
+    /// The adapter of that name on this layer, if it has one.
+    pub fn adapter(&self, name: &str) -> Option<&LoraWeights> {
+        self.lora.iter().find(|(n, _)| n == name).map(|(_, w)| w)
     }
 
     /// The weight as a dense `[out, in]` f32 tensor.
     pub fn dense_weight(&self) -> Result<Tensor> {
-        Ok(match &self.weight {
-            LinearWeight::Dense(w) => w.clone(),
-            LinearWeight::Quantized { tensor, .. } => tensor.dequantize(&Device::Cpu)?,
-        })
+        dense_of(&self.weight)
+    }
+}
+
+fn dense_of(weight: &LinearWeight) -> Result<Tensor> {
+    Ok(match weight {
+        LinearWeight::Dense(w) => w.clone(),
+        LinearWeight::Quantized { tensor, .. } => tensor.dequantize(&Device::Cpu)?,
+    })
+}
+
+/// `x Wᵀ` for any storage; `x` is `[.., in]`.
+fn frozen_matmul(weight: &LinearWeight, x: &Tensor, out_dim: usize) -> Result<Tensor> {
+    Ok(match weight {
+        LinearWeight::Quantized { tensor, matmul } => quantized_matmul(tensor, matmul, x)?,
+        LinearWeight::Dense(w) => {
+            // Fold leading dimensions into rows: one GEMM instead of a batched one.
+            let dims = x.dims().to_vec();
+            let in_dim = *dims.last().expect("x has at least one dimension");
+            let rows: usize = dims[..dims.len() - 1].iter().product();
+            let y = x.reshape((rows, in_dim))?.matmul(&w.t()?)?;
+            let mut out = dims;
+            *out.last_mut().expect("x has at least one dimension") = out_dim;
+            y.reshape(out)?
+        }
+    })
+}
+
+/// `x Wᵀ` as an autograd op whose backward gives `x` its gradient `g W` and `W` none.
+/// A quantised `W` is dequantised for the backward pass only.
+struct FrozenMatmul {
+    weight: LinearWeight,
+    out_dim: usize,
+}
+
+impl CustomOp1 for FrozenMatmul {
+    fn name(&self) -> &'static str {
+        "frozen-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let data = match storage {
+            CpuStorage::F32(v) => v,
+            _ => candle_core::bail!("frozen-matmul expects f32 input"),
+        };
+        let x = match layout.contiguous_offsets() {
+            Some((start, end)) => {
+                Tensor::from_slice(&data[start..end], layout.shape(), &Device::Cpu)?
+            }
+            None => candle_core::bail!("frozen-matmul expects a contiguous input"),
+        };
+        let y = frozen_matmul(&self.weight, &x, self.out_dim)
+            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let shape = y.shape().clone();
+        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let w = dense_of(&self.weight).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let rows = grad.elem_count() / self.out_dim;
+        let g = grad.reshape((rows, self.out_dim))?.matmul(&w)?;
+        Ok(Some(g.reshape(arg.shape())?))
     }
 }
 

@@ -8,16 +8,24 @@
 //! hidden states asked for. [`Model`] bundles the decoder with its tokenizer and chat
 //! template; [`sampling::Sampler`] picks tokens and [`generate::Generator`] runs the
 //! prefill / decode loop with stop strings and streaming.
+//!
+//! For fine-tuning, every `Linear` can carry named LoRA adapters ([`lora`], PEFT's file
+//! format); [`Decoder::forward_train`] runs whole sequences through differentiable ops
+//! only, and [`loss::causal_lm_loss`] turns that into the summed next-token loss whose
+//! gradient reaches exactly the adapters' `A` and `B` matrices.
 
 pub mod config;
 pub mod decoder;
 pub mod error;
 pub mod layers;
+pub mod lora;
+pub mod loss;
 pub mod weights;
 
 pub use config::{Family, ModelConfig};
-pub use decoder::{Decoder, ForwardOptions, ForwardOutput, KvState, LogitsFor};
+pub use decoder::{Decoder, ForwardOptions, ForwardOutput, KvState, LogitsFor, TrainPass};
 pub use error::{ModelError, Result};
+pub use lora::{LoraConfig, LoraWeights, MergeReport, TargetModules};
 pub use weights::{Weight, WeightSource};
 pub mod generate;
 pub mod model;

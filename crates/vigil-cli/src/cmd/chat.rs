@@ -57,7 +57,8 @@ pub fn run(args: ChatArgs) -> anyhow::Result<std::process::ExitCode> {
         messages.push(ChatMessage::user(line));
         let prompt = template.render(&messages, true)?;
         let ids = model.tokenizer.encode(&prompt, false, true)?;
-        let req = args.sampling.request(ids);
+        let mut req = args.sampling.request(ids);
+        req.adapter = args.model.active_adapter();
         let out = generator.generate(&req, &mut |piece| {
             let mut lock = stdout.lock();
             let _ = lock.write_all(piece.as_bytes());

@@ -18,7 +18,14 @@ pub struct ModelOpts {
     /// CPU threads for the model (default: all physical cores).
     #[arg(long, short = 't', env = "VIGIL_THREADS")]
     pub threads: Option<usize>,
+    /// A LoRA adapter directory in PEFT's format (adapter_config.json +
+    /// adapter_model.safetensors) to run the model with.
+    #[arg(long, value_name = "DIR")]
+    pub adapter: Option<std::path::PathBuf>,
 }
+
+/// The name a `--adapter` directory is loaded under.
+pub const CLI_ADAPTER: &str = "cli";
 
 impl ModelOpts {
     /// Resolves (pulling if needed) and loads the model.
@@ -26,8 +33,21 @@ impl ModelOpts {
         set_threads(self.threads);
         let resolved = super::model::resolve_model(&self.model, false)?;
         let started = std::time::Instant::now();
-        let model = Model::load(&resolved.path)
+        let mut model = Model::load(&resolved.path)
             .with_context(|| format!("cannot load model '{}'", self.model))?;
+        if let Some(dir) = &self.adapter {
+            let config = model
+                .decoder
+                .load_lora(CLI_ADAPTER, dir)
+                .with_context(|| format!("cannot load adapter {}", dir.display()))?;
+            tracing::info!(
+                "adapter {}: r {}, alpha {}, {} layers",
+                dir.display(),
+                config.r,
+                config.alpha,
+                model.decoder.lora_vars(CLI_ADAPTER).len() / 2
+            );
+        }
         tracing::info!(
             "loaded {} ({}) in {:.2}s",
             resolved.path.display(),
@@ -35,6 +55,13 @@ impl ModelOpts {
             started.elapsed().as_secs_f64()
         );
         Ok(model)
+    }
+}
+
+impl ModelOpts {
+    /// The adapter name forward passes should use, if `--adapter` was given.
+    pub fn active_adapter(&self) -> Option<String> {
+        self.adapter.as_ref().map(|_| CLI_ADAPTER.to_string())
     }
 }
 

@@ -79,6 +79,7 @@ impl SamplingOpts {
                 seed: self.seed,
             },
             ignore_eos: self.ignore_eos,
+            adapter: None,
         }
     }
 }
@@ -110,7 +111,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<std::process::ExitCode> {
         // The rendered template carries its own BOS where the model wants one.
         tok.encode(&text, false, true)?
     };
-    let req = args.sampling.request(prompt_ids);
+    let mut req = args.sampling.request(prompt_ids);
+    req.adapter = args.model.active_adapter();
     let generator = Generator::new(&model);
     let out = if args.json {
         let g = generator.generate(&req, &mut |_| {})?;

@@ -42,6 +42,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<std::process::ExitCode> {
             &ForwardOptions {
                 logits: LogitsFor::All,
                 hidden_layers: vec![],
+                adapter: args.model.active_adapter(),
             },
         )?;
         Ok(out.logits.expect("logits").squeeze(0)?.to_vec2::<f32>()?)

@@ -66,7 +66,7 @@ pub fn forward_logits(
         let mut state = decoder.new_state(pad.clone());
         let opts = ForwardOptions {
             logits: LogitsFor::All,
-            hidden_layers: vec![],
+            ..Default::default()
         };
         let out = decoder.forward(&input, &mut state, &opts).unwrap();
         (out.logits.unwrap().to_vec3().unwrap(), pad)
