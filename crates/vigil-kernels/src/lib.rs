@@ -1,0 +1,133 @@
+//! Quantised matrix × f32 activation kernels for vigil's CPU runtime.
+//!
+//! Weights stay in their GGUF block formats ([`QuantType`]: Q4_0, Q4_1, Q5_0, Q8_0, Q4_K,
+//! Q6_K, byte-compatible with ggml); activations are quantised once per matmul to the
+//! 8-bit format ggml pairs with the weight type ([`act`]: Q8_0, Q8_1, Q8_K), with ggml's
+//! x86 rounding rules, and the dot products run on integers.
+//!
+//! * [`matmul`]: `y = x Wᵀ` for `W` a [`QuantMatrix`] `[out, in]` and `x` `[rows, in]` f32;
+//!   one rayon hand-off per call, tiles of 8 weight rows × up to 16 activation rows.
+//! * One module per weight family ([`q4_0`], [`q4_1`], [`q5_0`], [`q8_0`], [`q4_k`],
+//!   [`q6_k`]), each documenting its block layout and exposing `vec_dot_scalar`,
+//!   `vec_dot_avx2` (x86-64) and `vec_dot` (run-time dispatch) for one weight row ·
+//!   one quantised activation row, plus `dequantize_row`.
+//! * Instruction sets ([`Isa`]): AVX2+FMA+F16C chosen at run time on x86-64, portable
+//!   scalar code everywhere else (no NEON path yet). The AVX2 kernels are bit-identical to
+//!   the scalar ones: both compute each block's integer dot product exactly and apply the
+//!   scales in the same f32 order.
+
+/// The per-format public API of a 32-value block family.
+macro_rules! block32_api {
+    ($fmt:ident) => {
+        /// Row of weights as f32 (`out.len()` = 32 × blocks).
+        pub fn dequantize_row(w: &[u8], out: &mut [f32]) {
+            use crate::block32::Fmt32;
+            assert_eq!(w.len() / $fmt::BYTES * 32, out.len(), "output length");
+            for (b, o) in w.chunks_exact($fmt::BYTES).zip(out.chunks_exact_mut(32)) {
+                crate::block32::dequantize_block::<$fmt>(b, o);
+            }
+        }
+
+        /// Weight row · quantised activation row (ggml bytes), portable code.
+        pub fn vec_dot_scalar(w: &[u8], a: &[u8]) -> f32 {
+            crate::block32::dot_scalar::<$fmt>(w, a)
+        }
+
+        /// Weight row · quantised activation row with AVX2; bit-identical to
+        /// [`vec_dot_scalar`].
+        ///
+        /// # Safety
+        /// The CPU must have AVX2, FMA and F16C ([`crate::Isa::avx2_available`]).
+        #[cfg(target_arch = "x86_64")]
+        pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
+            crate::block32::avx2::dot::<$fmt>(w, a)
+        }
+
+        /// Weight row · quantised activation row, best instruction set available.
+        pub fn vec_dot(w: &[u8], a: &[u8]) -> f32 {
+            match crate::Isa::detect() {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: detect() returns Avx2 only when the CPU has it.
+                crate::Isa::Avx2 => unsafe { vec_dot_avx2(w, a) },
+                _ => vec_dot_scalar(w, a),
+            }
+        }
+
+        impl crate::matmul::Kernel for $fmt {
+            const QTYPE: crate::QuantType = <$fmt as crate::block32::Fmt32>::QTYPE;
+            fn tile(
+                isa: crate::Isa,
+                w: &[&[u8]; 8],
+                acts: &crate::act::QuantizedActs,
+                a0: usize,
+                a1: usize,
+                out: &mut [[f32; 8]],
+            ) {
+                match isa {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the caller passes Isa::Avx2 only after checking the CPU.
+                    crate::Isa::Avx2 => unsafe {
+                        crate::block32::avx2::tile8::<$fmt>(w, acts, a0, a1, out)
+                    },
+                    _ => crate::block32::tile_scalar::<$fmt>(w, acts, a0, a1, out),
+                }
+            }
+        }
+    };
+}
+
+pub mod act;
+mod block32;
+mod cpu;
+mod format;
+pub mod matmul;
+pub mod q4_0;
+pub mod q4_1;
+pub mod q4_k;
+pub mod q5_0;
+pub mod q6_k;
+pub mod q8_0;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+pub use act::{quantize_row, QuantizedActs};
+pub use cpu::Isa;
+pub use format::{ActType, Error, QuantMatrix, QuantType};
+pub use matmul::{matmul, matmul_with};
+
+/// Row of `qtype` weights as f32 (`out.len()` = values in the row).
+pub fn dequantize_row(qtype: QuantType, w: &[u8], out: &mut [f32]) {
+    match qtype {
+        QuantType::Q4_0 => q4_0::dequantize_row(w, out),
+        QuantType::Q4_1 => q4_1::dequantize_row(w, out),
+        QuantType::Q5_0 => q5_0::dequantize_row(w, out),
+        QuantType::Q8_0 => q8_0::dequantize_row(w, out),
+        QuantType::Q4K => q4_k::dequantize_row(w, out),
+        QuantType::Q6K => q6_k::dequantize_row(w, out),
+    }
+}
+
+/// Weight row · quantised activation row (the activation format of `qtype`), with a
+/// given instruction set (scalar if the CPU lacks it).
+pub fn vec_dot_with(isa: Isa, qtype: QuantType, w: &[u8], a: &[u8]) -> f32 {
+    match (isa.checked(), qtype) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `checked()` returned Avx2, so the CPU has AVX2, FMA and F16C.
+        (Isa::Avx2, t) => unsafe {
+            match t {
+                QuantType::Q4_0 => q4_0::vec_dot_avx2(w, a),
+                QuantType::Q4_1 => q4_1::vec_dot_avx2(w, a),
+                QuantType::Q5_0 => q5_0::vec_dot_avx2(w, a),
+                QuantType::Q8_0 => q8_0::vec_dot_avx2(w, a),
+                QuantType::Q4K => q4_k::vec_dot_avx2(w, a),
+                QuantType::Q6K => q6_k::vec_dot_avx2(w, a),
+            }
+        },
+        (_, QuantType::Q4_0) => q4_0::vec_dot_scalar(w, a),
+        (_, QuantType::Q4_1) => q4_1::vec_dot_scalar(w, a),
+        (_, QuantType::Q5_0) => q5_0::vec_dot_scalar(w, a),
+        (_, QuantType::Q8_0) => q8_0::vec_dot_scalar(w, a),
+        (_, QuantType::Q4K) => q4_k::vec_dot_scalar(w, a),
+        (_, QuantType::Q6K) => q6_k::vec_dot_scalar(w, a),
+    }
+}

@@ -1,0 +1,155 @@
+//! `y = x Wᵀ` for a block-quantised `W` `[out, in]` and f32 activations `x` `[rows, in]`.
+//!
+//! 1. The activation rows are quantised once ([`QuantizedActs`]).
+//! 2. The output features are cut into tiles of 8 weight rows; the tiles are split into
+//!    a few contiguous ranges, one rayon task each — a single hand-off to the global pool
+//!    per matmul (none at all for small products or one thread).
+//! 3. Inside a tile, activation rows are taken 16 at a time; each weight block of the
+//!    8 rows is unpacked once per 16 activation rows (the prefill win), and every
+//!    weight tile stays in L1 while all activation rows stream past it.
+//!
+//! Results do not depend on the thread count or on how many rows are batched together:
+//! every output is the same per-row dot product (bit-identical across paths).
+
+use crate::act::QuantizedActs;
+use crate::block32::MAX_TILE_ROWS;
+use crate::cpu::Isa;
+use crate::format::{Error, QuantMatrix, QuantType};
+use rayon::prelude::*;
+
+/// A weight format's tile kernel: `out[ai][i] = w[i] · acts.row(a0 + ai)` for the 8
+/// weight rows `w` and activation rows `a0..a1` (at most 16).
+pub(crate) trait Kernel {
+    #[allow(dead_code)]
+    const QTYPE: QuantType;
+    fn tile(
+        isa: Isa,
+        w: &[&[u8]; 8],
+        acts: &QuantizedActs,
+        a0: usize,
+        a1: usize,
+        out: &mut [[f32; 8]],
+    );
+}
+
+/// Below this many multiply-adds a matmul runs on the calling thread (a hand-off to the
+/// pool costs a few microseconds).
+const PAR_MIN_MACS: usize = 1 << 17;
+
+/// `y = x Wᵀ` with the best instruction set: `x` is `[rows, w.cols()]`, `y` is
+/// `[rows, w.rows()]`, both row-major.
+pub fn matmul(w: &QuantMatrix, x: &[f32], rows: usize, y: &mut [f32]) -> Result<(), Error> {
+    matmul_with(Isa::detect(), w, x, rows, y)
+}
+
+/// [`matmul`] with a given instruction set (scalar where the CPU lacks it).
+pub fn matmul_with(
+    isa: Isa,
+    w: &QuantMatrix,
+    x: &[f32],
+    rows: usize,
+    y: &mut [f32],
+) -> Result<(), Error> {
+    if x.len() != rows * w.cols() {
+        return Err(Error::Shape {
+            what: "activations",
+            expected: rows * w.cols(),
+            actual: x.len(),
+        });
+    }
+    let isa = isa.checked();
+    let acts = QuantizedActs::with_isa(isa, w.qtype().act_type(), x, rows, w.cols());
+    matmul_quantized(isa, w, &acts, y)
+}
+
+/// `y = x Wᵀ` for activations already quantised to `w`'s activation format (reuse one
+/// [`QuantizedActs`] for several matrices that read the same input, e.g. q, k and v).
+pub fn matmul_quantized(
+    isa: Isa,
+    w: &QuantMatrix,
+    acts: &QuantizedActs,
+    y: &mut [f32],
+) -> Result<(), Error> {
+    let rows = acts.rows();
+    if acts.act_type() != w.qtype().act_type() || acts.cols() != w.cols() {
+        return Err(Error::Shape {
+            what: "quantised activations (format or row length)",
+            expected: w.cols(),
+            actual: acts.cols(),
+        });
+    }
+    if y.len() != rows * w.rows() {
+        return Err(Error::Shape {
+            what: "output",
+            expected: rows * w.rows(),
+            actual: y.len(),
+        });
+    }
+    if rows == 0 || w.rows() == 0 {
+        return Ok(());
+    }
+    let isa = isa.checked();
+    match w.qtype() {
+        QuantType::Q4_0 => run::<crate::q4_0::Q4_0>(isa, w, acts, y),
+        QuantType::Q4_1 => run::<crate::q4_1::Q4_1>(isa, w, acts, y),
+        QuantType::Q5_0 => run::<crate::q5_0::Q5_0>(isa, w, acts, y),
+        QuantType::Q8_0 => run::<crate::q8_0::Q8_0>(isa, w, acts, y),
+        QuantType::Q4K => run::<crate::q4_k::Q4K>(isa, w, acts, y),
+        QuantType::Q6K => run::<crate::q6_k::Q6K>(isa, w, acts, y),
+    }
+    Ok(())
+}
+
+/// The output pointer shared by the tasks; each writes a disjoint set of columns.
+struct OutPtr(*mut f32);
+// SAFETY: tasks write disjoint elements (distinct output columns) and the slice outlives
+// the parallel section.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+impl OutPtr {
+    fn get(&self) -> *mut f32 {
+        self.0
+    }
+}
+
+fn run<K: Kernel>(isa: Isa, w: &QuantMatrix, acts: &QuantizedActs, y: &mut [f32]) {
+    let out = w.rows();
+    let rows = acts.rows();
+    let ntiles = out.div_ceil(8);
+    let threads = rayon::current_num_threads();
+    let macs = out * rows * w.cols();
+    let ntasks = if threads <= 1 || macs < PAR_MIN_MACS {
+        1
+    } else {
+        (threads * 4).min(ntiles)
+    };
+    let yp = OutPtr(y.as_mut_ptr());
+    let body = |t: usize| {
+        let mut buf = [[0f32; 8]; MAX_TILE_ROWS];
+        for tile in t * ntiles / ntasks..(t + 1) * ntiles / ntasks {
+            let o0 = tile * 8;
+            // A partial last tile repeats the last row; its extra outputs are dropped.
+            let wr: [&[u8]; 8] = std::array::from_fn(|i| w.row((o0 + i).min(out - 1)));
+            let valid = (out - o0).min(8);
+            let mut a0 = 0;
+            while a0 < rows {
+                let a1 = (a0 + MAX_TILE_ROWS).min(rows);
+                K::tile(isa, &wr, acts, a0, a1, &mut buf[..a1 - a0]);
+                for (ai, vals) in buf[..a1 - a0].iter().enumerate() {
+                    let base = (a0 + ai) * out + o0;
+                    for (i, &v) in vals[..valid].iter().enumerate() {
+                        // SAFETY: base + i < rows * out = y.len(); column o0 + i belongs
+                        // to this task only.
+                        unsafe { *yp.get().add(base + i) = v };
+                    }
+                }
+                a0 = a1;
+            }
+        }
+    };
+    if ntasks == 1 {
+        body(0);
+    } else {
+        (0..ntasks).into_par_iter().for_each(body);
+    }
+}

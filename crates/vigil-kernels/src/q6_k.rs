@@ -1,0 +1,174 @@
+//! Q6_K weights × Q8_K activations.
+//!
+//! Block layout (210 bytes, 256 weights in 16 sub-blocks of 16, ggml `block_q6_K`):
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 0..128 | `ql[128]`: low 4 bits |
+//! | 128..192 | `qh[64]`: high 2 bits, four weights per byte |
+//! | 192..208 | `scales[16]`: i8 scale of each sub-block of 16 (sub-block = weight / 16) |
+//! | 208..210 | `d`: f16 super-scale |
+//!
+//! Two halves of 128 weights; half `n` uses `ql[64n..64n+64]`, `qh[32n..32n+32]`. For
+//! `l` in 0..32 (`h = qh[32n + l]`): weight `128n + l` = `(ql[64n+l] & 15) | (h & 3) << 4`,
+//! `+32` = `(ql[64n+32+l] & 15) | (h >> 2 & 3) << 4`, `+64` = `(ql[64n+l] >> 4) | (h >> 4 & 3) << 4`,
+//! `+96` = `(ql[64n+32+l] >> 4) | (h >> 6 & 3) << 4`. Value = `d · scale · (code − 32)`.
+//!
+//! The kernels multiply the unsigned codes and subtract `32 · Σ_j scale_j · bsums[j]`:
+//! `S = Σ_j scale_j Σ (code − 32)·y` exactly, then `acc = acc + (d_y · d) · S` in f32.
+
+use crate::act::QuantizedActs;
+use crate::format::{f16_at, f32_at};
+use crate::Isa;
+
+/// Marker type of the format.
+pub struct Q6K;
+
+const BYTES: usize = 210;
+const ABYTES: usize = 292;
+
+/// The 256 codes (0..64) of a block in weight order.
+fn codes(b: &[u8]) -> [u8; 256] {
+    let mut c = [0u8; 256];
+    for n in 0..2 {
+        let ql = &b[64 * n..64 * n + 64];
+        let qh = &b[128 + 32 * n..128 + 32 * n + 32];
+        for l in 0..32 {
+            let h = qh[l];
+            c[128 * n + l] = (ql[l] & 0x0F) | (h & 3) << 4;
+            c[128 * n + l + 32] = (ql[l + 32] & 0x0F) | ((h >> 2) & 3) << 4;
+            c[128 * n + l + 64] = (ql[l] >> 4) | ((h >> 4) & 3) << 4;
+            c[128 * n + l + 96] = (ql[l + 32] >> 4) | ((h >> 6) & 3) << 4;
+        }
+    }
+    c
+}
+
+/// Row of weights as f32 (`out.len()` = 256 × blocks).
+pub fn dequantize_row(w: &[u8], out: &mut [f32]) {
+    assert_eq!(w.len() / BYTES * 256, out.len(), "output length");
+    for (b, o) in w.chunks_exact(BYTES).zip(out.chunks_exact_mut(256)) {
+        let d = f16_at(b, 208);
+        let c = codes(b);
+        for (i, v) in o.iter_mut().enumerate() {
+            let sc = b[192 + i / 16] as i8 as f32;
+            *v = d * sc * (c[i] as i32 - 32) as f32;
+        }
+    }
+}
+
+/// `Σ_j scale_j · bsums[j]`.
+fn scaled_bsums(b: &[u8], yb: &[u8]) -> i32 {
+    (0..16)
+        .map(|j| {
+            b[192 + j] as i8 as i32 * i16::from_le_bytes([yb[260 + 2 * j], yb[261 + 2 * j]]) as i32
+        })
+        .sum()
+}
+
+/// Weight row · Q8_K activation row (ggml bytes), portable code.
+pub fn vec_dot_scalar(w: &[u8], a: &[u8]) -> f32 {
+    let nb = w.len() / BYTES;
+    assert_eq!(w.len(), nb * BYTES, "weight row length");
+    assert_eq!(a.len(), nb * ABYTES, "activation row length");
+    let mut acc = 0f32;
+    for (b, yb) in w.chunks_exact(BYTES).zip(a.chunks_exact(ABYTES)) {
+        let c = codes(b);
+        let mut s = 0i32;
+        for j in 0..16 {
+            let mut t = 0i32;
+            for l in 16 * j..16 * j + 16 {
+                t += c[l] as i32 * yb[4 + l] as i8 as i32;
+            }
+            s += b[192 + j] as i8 as i32 * t;
+        }
+        s -= 32 * scaled_bsums(b, yb);
+        acc += (f32_at(yb, 0) * f16_at(b, 208)) * s as f32;
+    }
+    acc
+}
+
+/// Weight row · Q8_K activation row with AVX2; bit-identical to [`vec_dot_scalar`].
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C ([`crate::Isa::avx2_available`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
+    use crate::x86::hsum_epi32;
+    use std::arch::x86_64::*;
+    let nb = w.len() / BYTES;
+    assert_eq!(w.len(), nb * BYTES, "weight row length");
+    assert_eq!(a.len(), nb * ABYTES, "activation row length");
+    let low = _mm256_set1_epi8(0x0F);
+    let high = _mm256_set1_epi8(0x30);
+    let mut acc = 0f32;
+    for (b, yb) in w.chunks_exact(BYTES).zip(a.chunks_exact(ABYTES)) {
+        let bp = b.as_ptr();
+        let yp = yb.as_ptr().add(4);
+        let sc = |j: usize| b[192 + j] as i8 as i16;
+        let mut isum = _mm256_setzero_si256();
+        for n in 0..2 {
+            let ql0 = _mm256_loadu_si256(bp.add(64 * n) as *const __m256i);
+            let ql1 = _mm256_loadu_si256(bp.add(64 * n + 32) as *const __m256i);
+            let qh = _mm256_loadu_si256(bp.add(128 + 32 * n) as *const __m256i);
+            let v = [
+                _mm256_or_si256(
+                    _mm256_and_si256(ql0, low),
+                    _mm256_and_si256(_mm256_slli_epi16(qh, 4), high),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(ql1, low),
+                    _mm256_and_si256(_mm256_slli_epi16(qh, 2), high),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low),
+                    _mm256_and_si256(qh, high),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low),
+                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), high),
+                ),
+            ];
+            for (k, vk) in v.iter().enumerate() {
+                let j = 8 * n + 2 * k;
+                let y = _mm256_loadu_si256(yp.add(128 * n + 32 * k) as *const __m256i);
+                let scales = _mm256_set_m128i(_mm_set1_epi16(sc(j + 1)), _mm_set1_epi16(sc(j)));
+                let p = _mm256_madd_epi16(_mm256_maddubs_epi16(*vk, y), scales);
+                isum = _mm256_add_epi32(isum, p);
+            }
+        }
+        let s = hsum_epi32(isum) - 32 * scaled_bsums(b, yb);
+        acc += (f32_at(yb, 0) * f16_at(b, 208)) * s as f32;
+    }
+    acc
+}
+
+/// Weight row · Q8_K activation row, best instruction set available.
+pub fn vec_dot(w: &[u8], a: &[u8]) -> f32 {
+    crate::vec_dot_with(Isa::detect(), crate::QuantType::Q6K, w, a)
+}
+
+impl crate::matmul::Kernel for Q6K {
+    const QTYPE: crate::QuantType = crate::QuantType::Q6K;
+    fn tile(
+        isa: Isa,
+        w: &[&[u8]; 8],
+        acts: &QuantizedActs,
+        a0: usize,
+        a1: usize,
+        out: &mut [[f32; 8]],
+    ) {
+        for (ai, o) in (a0..a1).zip(out.iter_mut()) {
+            let a = acts.row(ai);
+            for (oi, wi) in o.iter_mut().zip(w.iter()) {
+                *oi = match isa {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: Isa::Avx2 is only passed after checking the CPU.
+                    Isa::Avx2 => unsafe { vec_dot_avx2(wi, a) },
+                    _ => vec_dot_scalar(wi, a),
+                };
+            }
+        }
+    }
+}

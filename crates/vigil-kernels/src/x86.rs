@@ -1,0 +1,73 @@
+//! Small AVX2 helpers shared by the kernels.
+
+use std::arch::x86_64::*;
+
+/// Sum of the 8 i32 lanes (wrapping, like the hardware adds).
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) unsafe fn hsum_epi32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+    _mm_cvtsi128_si32(s)
+}
+
+/// Eight vectors of 8 i32 lanes → one vector whose lane `i` is the sum of `p[i]`'s lanes.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) unsafe fn reduce8(p: &[__m256i; 8]) -> __m256i {
+    let s01 = _mm256_hadd_epi32(p[0], p[1]);
+    let s23 = _mm256_hadd_epi32(p[2], p[3]);
+    let s45 = _mm256_hadd_epi32(p[4], p[5]);
+    let s67 = _mm256_hadd_epi32(p[6], p[7]);
+    // Per 128-bit half: [p0, p1, p2, p3] partial sums of that half.
+    let s0123 = _mm256_hadd_epi32(s01, s23);
+    let s4567 = _mm256_hadd_epi32(s45, s67);
+    let lo = _mm256_permute2x128_si256::<0x20>(s0123, s4567);
+    let hi = _mm256_permute2x128_si256::<0x31>(s0123, s4567);
+    _mm256_add_epi32(lo, hi)
+}
+
+/// The little-endian f16 at `ptrs[i] + off` for i in 0..8, as 8 f32 lanes.
+#[target_feature(enable = "avx2,f16c")]
+#[inline]
+pub(crate) unsafe fn load_f16x8(ptrs: &[*const u8; 8], off: usize) -> __m256 {
+    let h = |i: usize| (ptrs[i].add(off) as *const u16).read_unaligned() as i16;
+    _mm256_cvtph_ps(_mm_setr_epi16(
+        h(0),
+        h(1),
+        h(2),
+        h(3),
+        h(4),
+        h(5),
+        h(6),
+        h(7),
+    ))
+}
+
+/// 16 bytes of packed nibbles → 32 bytes: low nibbles (elements 0..16) then high
+/// nibbles (elements 16..32), each in 0..16.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) unsafe fn nibbles32(p: *const u8) -> __m256i {
+    let b = _mm_loadu_si128(p as *const __m128i);
+    let both = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
+    _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
+}
+
+/// Signed i8 × i8 products of 32 pairs, summed in groups of 4 → 8 i32 lanes.
+/// `w` may hold -128; `y` must not (activations are in -127..=127).
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) unsafe fn dot_i8_i8(w: __m256i, y: __m256i) -> __m256i {
+    let aw = _mm256_abs_epi8(w); // |-128| = 128 read as u8: still right
+    let sy = _mm256_sign_epi8(y, w);
+    _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), _mm256_set1_epi16(1))
+}
+
+/// Unsigned (0..=63) × signed i8 products of 32 pairs, summed in groups of 4 → 8 i32.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) unsafe fn dot_u8_i8(w: __m256i, y: __m256i) -> __m256i {
+    _mm256_madd_epi16(_mm256_maddubs_epi16(w, y), _mm256_set1_epi16(1))
+}

@@ -1,0 +1,361 @@
+//! Per-kernel tests: AVX2 = scalar (bit-exact), scalar = exact integer math × scales,
+//! activation quantisation rules, matmul against dequantise-then-multiply and against
+//! the per-row dot products, odd shapes, thread-count independence.
+
+mod common;
+
+use common::{activations, weight_row, Rng};
+use vigil_kernels::act::quantize_row_with;
+use vigil_kernels::{
+    matmul_with, vec_dot_with, ActType, Isa, QuantMatrix, QuantType, QuantizedActs,
+};
+
+fn f16_at(b: &[u8], at: usize) -> f64 {
+    half::f16::from_bits(u16::from_le_bytes([b[at], b[at + 1]])).to_f64()
+}
+
+fn quantize(act: ActType, x: &[f32], isa: Isa) -> Vec<u8> {
+    let mut out = vec![0u8; x.len() / act.block_elems() * act.block_bytes()];
+    quantize_row_with(isa, act, x, &mut out);
+    out
+}
+
+/// ggml's rules written out plainly, f64 where exact: the reference for the quantisers.
+fn reference_q8(act: ActType, x: &[f32]) -> Vec<u8> {
+    let mut out = Vec::new();
+    match act {
+        ActType::Q8_0 | ActType::Q8_1 => {
+            for blk in x.chunks(32) {
+                let amax = blk.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let d = amax / 127.0;
+                let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+                let q: Vec<i32> = blk
+                    .iter()
+                    .map(|v| (v * id).round_ties_even() as i32)
+                    .collect();
+                out.extend(half::f16::from_f32(d).to_bits().to_le_bytes());
+                if act == ActType::Q8_1 {
+                    let s: i32 = q.iter().sum();
+                    out.extend(half::f16::from_f32(d * s as f32).to_bits().to_le_bytes());
+                }
+                out.extend(q.iter().map(|&v| v as i8 as u8));
+            }
+        }
+        ActType::Q8K => {
+            for blk in x.chunks(256) {
+                let (mut max, mut amax) = (0f32, 0f32);
+                for &v in blk {
+                    if v.abs() > amax {
+                        amax = v.abs();
+                        max = v;
+                    }
+                }
+                if amax == 0.0 {
+                    out.extend([0u8; 292]);
+                    continue;
+                }
+                let iscale = -127.0 / max;
+                let q: Vec<i32> = blk
+                    .iter()
+                    .map(|v| ((iscale * v).round_ties_even() as i32).min(127))
+                    .collect();
+                out.extend((1.0 / iscale).to_le_bytes());
+                out.extend(q.iter().map(|&v| v as i8 as u8));
+                for g in q.chunks(16) {
+                    out.extend((g.iter().sum::<i32>() as i16).to_le_bytes());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn q8_rules_on_a_hand_made_block() {
+    // amax = 127 → d = 1, id = 1: ties round to even, s = f16(d · Σq).
+    let mut x = [0f32; 32];
+    x[0] = 127.0;
+    x[1] = 2.5;
+    x[2] = -2.5;
+    x[3] = 3.5;
+    x[4] = 0.5;
+    x[5] = -1.5;
+    let b = quantize(ActType::Q8_1, &x, Isa::Scalar);
+    assert_eq!(u16::from_le_bytes([b[0], b[1]]), 0x3C00, "d = 1.0");
+    let q: Vec<i8> = b[4..10].iter().map(|&v| v as i8).collect();
+    assert_eq!(q, vec![127, 2, -2, 4, 0, -2]);
+    assert_eq!(f16_at(&b, 2), 129.0, "s = d · Σq");
+    // Q8_K: the largest magnitude is negative, so iscale > 0 and it maps to −127.
+    let mut x = [0f32; 256];
+    x[0] = -4.0;
+    x[1] = 2.0; // 2 · 31.75 = 63.5 → 64 (half to even)
+    x[17] = 1.0;
+    let b = quantize(ActType::Q8K, &x, Isa::Scalar);
+    assert_eq!(f32::from_le_bytes([b[0], b[1], b[2], b[3]]), 1.0 / 31.75);
+    assert_eq!(b[4] as i8, -127);
+    assert_eq!(b[5] as i8, 64);
+    assert_eq!(i16::from_le_bytes([b[260], b[261]]), -63);
+    assert_eq!(i16::from_le_bytes([b[262], b[263]]), 32);
+}
+
+#[test]
+fn activation_quantisers_match_reference_and_each_other() {
+    let mut rng = Rng::new(1);
+    for act in [ActType::Q8_0, ActType::Q8_1, ActType::Q8K] {
+        for round in 0..40 {
+            let x = activations(512 * 3, &mut rng, round % 2 == 0);
+            let s = quantize(act, &x, Isa::Scalar);
+            assert_eq!(s, reference_q8(act, &x), "{act:?} scalar vs reference");
+            if Isa::avx2_available() {
+                assert_eq!(quantize(act, &x, Isa::Avx2), s, "{act:?} avx2 vs scalar");
+            }
+        }
+    }
+}
+
+/// Exact value of a weight row · activation row in f64 from the stored integers and
+/// scales (what the kernels approximate only by f32 rounding of the per-block terms),
+/// and Σ|per-block term| for the error bound.
+fn exact_dot(t: QuantType, w: &[u8], a: &[u8]) -> (f64, f64) {
+    let (mut sum, mut mag) = (0f64, 0f64);
+    let be = t.block_elems();
+    let nb = w.len() / t.block_bytes();
+    let ab = t.act_type().block_bytes();
+    let mut wf = vec![0f32; be];
+    for b in 0..nb {
+        let wb = &w[b * t.block_bytes()..(b + 1) * t.block_bytes()];
+        let yb = &a[b * ab..(b + 1) * ab];
+        let mut terms: Vec<f64> = Vec::new();
+        match t {
+            QuantType::Q4K | QuantType::Q6K => {
+                let yd = f32::from_le_bytes([yb[0], yb[1], yb[2], yb[3]]) as f64;
+                // Dequantised weights are d·sc·q − dmin·m: recover the integer parts from
+                // a dequantisation with d = 1, dmin = 0 and d = 0, dmin = 1.
+                let mut w1 = wb.to_vec();
+                let mut w2 = wb.to_vec();
+                let (dpos, mpos) = if t == QuantType::Q4K {
+                    (0, Some(2))
+                } else {
+                    (208, None)
+                };
+                w1[dpos..dpos + 2].copy_from_slice(&half::f16::ONE.to_bits().to_le_bytes());
+                w2[dpos..dpos + 2].copy_from_slice(&half::f16::ZERO.to_bits().to_le_bytes());
+                if let Some(m) = mpos {
+                    w1[m..m + 2].copy_from_slice(&half::f16::ZERO.to_bits().to_le_bytes());
+                    w2[m..m + 2].copy_from_slice(&half::f16::ONE.to_bits().to_le_bytes());
+                }
+                vigil_kernels::dequantize_row(t, &w1, &mut wf);
+                let s: f64 = (0..be)
+                    .map(|j| wf[j] as f64 * (yb[4 + j] as i8) as f64)
+                    .sum();
+                terms.push(yd * f16_at(wb, dpos) * s);
+                if let Some(m) = mpos {
+                    vigil_kernels::dequantize_row(t, &w2, &mut wf);
+                    let mm: f64 = (0..be)
+                        .map(|j| wf[j] as f64 * (yb[4 + j] as i8) as f64)
+                        .sum();
+                    terms.push(yd * f16_at(wb, m) * mm);
+                }
+            }
+            _ => {
+                // Integer codes: dequantise with d = 1 (and m = 0), exact in f32.
+                let mut w1 = wb.to_vec();
+                w1[0..2].copy_from_slice(&half::f16::ONE.to_bits().to_le_bytes());
+                if t == QuantType::Q4_1 {
+                    w1[2..4].copy_from_slice(&half::f16::ZERO.to_bits().to_le_bytes());
+                }
+                vigil_kernels::dequantize_row(t, &w1, &mut wf);
+                let qoff = if t == QuantType::Q4_1 { 4 } else { 2 };
+                let s: f64 = (0..be)
+                    .map(|j| wf[j] as f64 * (yb[qoff + j] as i8) as f64)
+                    .sum();
+                terms.push(f16_at(wb, 0) * f16_at(yb, 0) * s);
+                if t == QuantType::Q4_1 {
+                    terms.push(f16_at(wb, 2) * f16_at(yb, 2));
+                }
+            }
+        }
+        for t in terms {
+            sum += t;
+            mag += t.abs();
+        }
+    }
+    (sum, mag)
+}
+
+#[test]
+fn dot_products_avx2_equal_scalar_and_scalar_equals_exact() {
+    let mut rng = Rng::new(7);
+    for t in QuantType::ALL {
+        for round in 0..60 {
+            let blocks = 1 + rng.below(12) as usize;
+            let mixed = round % 3 != 0;
+            let w = weight_row(t, blocks, &mut rng, mixed);
+            let x = activations(blocks * t.block_elems(), &mut rng, mixed);
+            let a = quantize(t.act_type(), &x, Isa::detect());
+            let s = vec_dot_with(Isa::Scalar, t, &w, &a);
+            if Isa::avx2_available() {
+                let v = vec_dot_with(Isa::Avx2, t, &w, &a);
+                assert_eq!(
+                    v.to_bits(),
+                    s.to_bits(),
+                    "{t:?} round {round}: avx2 {v} vs scalar {s}"
+                );
+            }
+            let (exact, mag) = exact_dot(t, &w, &a);
+            if !s.is_finite() || !exact.is_finite() || mag > 1e30 {
+                // f16 extremes × 1e4 activations overflow f32 by design; only the
+                // bit-equality above is meaningful there.
+                continue;
+            }
+            // f32 rounding: each per-block term is rounded about 3 times and each of the
+            // (≤ 2 · blocks) additions once, each by at most 2^-24 relative to values
+            // bounded by Σ|terms| (plus the 2^24 rounding of a large integer sum).
+            let bound = mag * (2.0 * blocks as f64 + 6.0) * f64::from(f32::EPSILON) + 1e-30;
+            assert!(
+                (s as f64 - exact).abs() <= bound,
+                "{t:?} round {round}: scalar {s} vs exact {exact} (bound {bound})"
+            );
+        }
+    }
+}
+
+/// Per-row dot products: what every matmul output must equal bit for bit.
+fn reference_rows(isa: Isa, w: &QuantMatrix, x: &[f32], rows: usize) -> Vec<f32> {
+    let acts = QuantizedActs::with_isa(isa, w.qtype().act_type(), x, rows, w.cols());
+    let mut y = vec![0f32; rows * w.rows()];
+    for r in 0..rows {
+        for o in 0..w.rows() {
+            y[r * w.rows() + o] = vec_dot_with(Isa::Scalar, w.qtype(), w.row(o), acts.row(r));
+        }
+    }
+    y
+}
+
+fn random_matrix(t: QuantType, out: usize, cols: usize, rng: &mut Rng) -> QuantMatrix<'static> {
+    let mut data = Vec::new();
+    for i in 0..out {
+        data.extend(weight_row(t, cols / t.block_elems(), rng, i % 5 == 4));
+    }
+    QuantMatrix::owned(data, t, out, cols).unwrap()
+}
+
+#[test]
+fn matmul_equals_row_dots_for_odd_shapes_and_any_thread_count() {
+    let mut rng = Rng::new(11);
+    let pools: Vec<rayon::ThreadPool> = [1, 3]
+        .iter()
+        .map(|&n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    for t in QuantType::ALL {
+        let be = t.block_elems();
+        for &(out, k_blocks, rows) in &[
+            (1, 1, 1),
+            (13, 2, 7),
+            (8, 3, 16),
+            (37, 2, 17),
+            (64, 3, 33),
+            (200, 4, 3),
+            (7, 1, 1),
+        ] {
+            let cols = k_blocks * be;
+            let w = random_matrix(t, out, cols, &mut rng);
+            let x = activations(rows * cols, &mut rng, true);
+            let want = reference_rows(Isa::detect(), &w, &x, rows);
+            for isa in [Isa::Scalar, Isa::Avx2] {
+                for pool in &pools {
+                    let mut y = vec![f32::NAN; rows * out];
+                    pool.install(|| matmul_with(isa, &w, &x, rows, &mut y))
+                        .unwrap();
+                    let same = y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(
+                        same,
+                        "{t:?} [{out}x{cols}] rows {rows} {isa:?}: matmul differs from row dots"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_is_within_activation_quantisation_error_of_f32_matmul() {
+    let mut rng = Rng::new(5);
+    for t in QuantType::ALL {
+        let (out, rows) = (24, 5);
+        let cols = 2 * 256;
+        let mut data = Vec::new();
+        for _ in 0..out {
+            data.extend(weight_row(t, cols / t.block_elems(), &mut rng, false));
+        }
+        let w = QuantMatrix::owned(data, t, out, cols).unwrap();
+        let wf = w.dequantize();
+        let x = activations(rows * cols, &mut rng, false);
+        let mut y = vec![0f32; rows * out];
+        vigil_kernels::matmul(&w, &x, rows, &mut y).unwrap();
+        // Dequantised activations x̂ and the bound Σ|w|·|x − x̂| (+ Q8_1's f16 s error).
+        let act = t.act_type();
+        let acts = QuantizedActs::new(act, &x, rows, cols);
+        for r in 0..rows {
+            let ab = acts.row(r);
+            let mut xh = vec![0f64; cols];
+            let mut s_err = vec![0f64; cols / 32];
+            for (b, blk) in ab.chunks(act.block_bytes()).enumerate() {
+                let be = act.block_elems();
+                let (d, qoff) = match act {
+                    ActType::Q8_0 => (f16_at(blk, 0), 2),
+                    ActType::Q8_1 => (f16_at(blk, 0), 4),
+                    ActType::Q8K => (
+                        f32::from_le_bytes([blk[0], blk[1], blk[2], blk[3]]) as f64,
+                        4,
+                    ),
+                };
+                let mut qsum = 0f64;
+                for j in 0..be {
+                    xh[b * be + j] = d * (blk[qoff + j] as i8) as f64;
+                    qsum += xh[b * be + j];
+                }
+                if act == ActType::Q8_1 {
+                    s_err[b] = (f16_at(blk, 2) - qsum).abs();
+                }
+            }
+            for o in 0..out {
+                let wr = &wf[o * cols..(o + 1) * cols];
+                let xr = &x[r * cols..(r + 1) * cols];
+                let exact: f64 = wr.iter().zip(xr).map(|(&a, &b)| a as f64 * b as f64).sum();
+                let mut bound: f64 = (0..cols)
+                    .map(|j| (wr[j] as f64).abs() * (xr[j] as f64 - xh[j]).abs())
+                    .sum();
+                if t == QuantType::Q4_1 {
+                    for (b, e) in s_err.iter().enumerate() {
+                        bound += f16_at(w.row(o), b * 20 + 2).abs() * e;
+                    }
+                }
+                let mag: f64 = (0..cols).map(|j| (wr[j] as f64 * xr[j] as f64).abs()).sum();
+                bound += mag * 1e-5 + 1e-6;
+                let got = y[r * out + o] as f64;
+                assert!(
+                    (got - exact).abs() <= bound,
+                    "{t:?} r{r} o{o}: {got} vs f32 matmul {exact} (bound {bound})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    assert!(QuantMatrix::borrowed(&[0u8; 18], QuantType::Q4_0, 1, 16).is_err());
+    assert!(QuantMatrix::borrowed(&[0u8; 17], QuantType::Q4_0, 1, 32).is_err());
+    let w = QuantMatrix::borrowed(&[0u8; 36], QuantType::Q4_0, 2, 32).unwrap();
+    let mut y = vec![0f32; 2];
+    assert!(vigil_kernels::matmul(&w, &[0f32; 31], 1, &mut y).is_err());
+    assert!(vigil_kernels::matmul(&w, &[0f32; 32], 1, &mut [0f32; 3]).is_err());
+    vigil_kernels::matmul(&w, &[1f32; 32], 1, &mut y).unwrap();
+    assert_eq!(y, vec![0.0, 0.0]);
+}
