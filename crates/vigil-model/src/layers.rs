@@ -203,8 +203,59 @@ impl CustomOp1 for FrozenMatmul {
 /// `x Wᵀ` for a block-quantised `W` `[out, in]`; `x` is `[.., in]` f32.
 ///
 /// The one place where quantised matrix kernels are chosen (issue 8 replaces candle's).
-fn quantized_matmul(_tensor: &Arc<QTensor>, matmul: &QMatMul, x: &Tensor) -> Result<Tensor> {
-    Ok(matmul.forward(x)?)
+fn quantized_matmul(tensor: &Arc<QTensor>, matmul: &QMatMul, x: &Tensor) -> Result<Tensor> {
+    // vigil-kernels for the block formats it has (AVX2 or scalar, activations quantised
+    // with ggml's x86 rounding, as llama.cpp does); candle's QMatMul for everything else,
+    // including weights candle was told to keep dense (CANDLE_DEQUANTIZE_ALL).
+    use candle_core::quantized::GgmlDType;
+    use vigil_kernels::{QuantMatrix, QuantType};
+    if !matches!(matmul, QMatMul::QTensor(_)) {
+        return Ok(matmul.forward(x)?);
+    }
+    let qtype = match tensor.dtype() {
+        GgmlDType::Q4_0 => Some(QuantType::Q4_0),
+        GgmlDType::Q4_1 => Some(QuantType::Q4_1),
+        GgmlDType::Q5_0 => Some(QuantType::Q5_0),
+        GgmlDType::Q8_0 => Some(QuantType::Q8_0),
+        GgmlDType::Q4K => Some(QuantType::Q4K),
+        GgmlDType::Q6K => Some(QuantType::Q6K),
+        _ => None,
+    };
+    let ours = match (qtype, tensor.shape().dims()) {
+        (Some(q), &[out_dim, in_dim])
+            if x.dtype() == DType::F32
+                && x.device().is_cpu()
+                && tensor.device().is_cpu()
+                && x.dims().last() == Some(&in_dim) =>
+        {
+            Some((q, out_dim, in_dim))
+        }
+        _ => None,
+    };
+    let Some((qtype, out_dim, in_dim)) = ours else {
+        return Ok(matmul.forward(x)?);
+    };
+    let kernel_err =
+        |e: vigil_kernels::Error| candle_core::Error::Msg(format!("vigil-kernels: {e}"));
+    // On the CPU `data()` borrows the tensor's own bytes: nothing is copied per call.
+    let bytes = tensor.data()?;
+    let w = QuantMatrix::new(bytes, qtype, out_dim, in_dim).map_err(kernel_err)?;
+    let x = x.contiguous()?;
+    let rows = x.elem_count() / in_dim;
+    let mut y = vec![0f32; rows * out_dim];
+    {
+        let (storage, layout) = x.storage_and_layout();
+        let (candle_core::Storage::Cpu(CpuStorage::F32(data)), Some((start, end))) =
+            (&*storage, layout.contiguous_offsets())
+        else {
+            let msg = "quantized matmul: expected contiguous f32 CPU activations";
+            return Err(candle_core::Error::Msg(msg.into()).into());
+        };
+        vigil_kernels::matmul(&w, &data[start..end], rows, &mut y).map_err(kernel_err)?;
+    }
+    let mut dims = x.dims().to_vec();
+    *dims.last_mut().expect("x has at least one dimension") = out_dim;
+    Ok(Tensor::from_vec(y, dims, &Device::Cpu)?)
 }
 
 /// Token embeddings; quantised tables are looked up row by row without an f32 copy.
