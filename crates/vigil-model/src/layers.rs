@@ -181,7 +181,16 @@ impl CustomOp1 for FrozenMatmul {
             }
             None => candle_core::bail!("frozen-matmul expects a contiguous input"),
         };
-        let y = frozen_matmul(&self.weight, &x, self.out_dim)
+        // A quantised weight is dequantised for the product, as bitsandbytes' QLoRA does:
+        // training batches are hundreds of rows, where an f32 GEMM beats quantised dot
+        // products, and the f32 copy lives only for this one product.
+        let weight = match &self.weight {
+            LinearWeight::Quantized { .. } => LinearWeight::Dense(
+                dense_of(&self.weight).map_err(|e| candle_core::Error::Msg(e.to_string()))?,
+            ),
+            dense => dense.clone(),
+        };
+        let y = frozen_matmul(&weight, &x, self.out_dim)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         let shape = y.shape().clone();
         Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))

@@ -20,6 +20,7 @@ pub mod error;
 pub mod layers;
 pub mod lora;
 pub mod loss;
+pub mod storage;
 pub mod weights;
 
 pub use config::{Family, ModelConfig};
