@@ -35,6 +35,19 @@ pub(crate) trait Fmt32 {
     /// AVX2 must be available and `block` must point at `BYTES` readable bytes.
     #[cfg(target_arch = "x86_64")]
     unsafe fn codes_avx2(block: *const u8) -> std::arch::x86_64::__m256i;
+    /// Unsigned formats: the codes of two blocks `b0`, `b1` (two weight rows) as
+    /// `([b0 codes 0..16 | b1 codes 0..16], [b0 codes 16..32 | b1 codes 16..32])`.
+    ///
+    /// # Safety
+    /// AVX2 must be available and both pointers must point at `BYTES` readable bytes.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn codes2_avx2(
+        b0: *const u8,
+        b1: *const u8,
+    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+        let _ = (b0, b1);
+        unreachable!("only unsigned formats are read in pairs")
+    }
 }
 
 const fn act_of<F: Fmt32>() -> ActType {
@@ -117,6 +130,10 @@ pub(crate) fn tile_scalar<F: Fmt32>(
         }
     }
 }
+
+/// How far ahead of the current block the AVX2 tile prefetches each weight row.
+#[cfg(target_arch = "x86_64")]
+const PREFETCH: usize = 384;
 
 /// Most activation rows one AVX2 tile call handles.
 pub(crate) const MAX_TILE_ROWS: usize = 16;
@@ -207,10 +224,16 @@ pub(crate) mod avx2 {
         let mut acc = [_mm256_setzero_ps(); MAX_TILE_ROWS];
         let mut accm = [_mm256_setzero_ps(); MAX_TILE_ROWS];
         let abase = acts.bytes.as_ptr();
-        for b in 0..nb {
+        if !F::SIGNED {
+            // Nibble formats: two rows share a register (see `tile8_pairs`).
+            tile8_pairs::<F>(&ptrs, acts, a0, na, &mut acc, &mut accm);
+        }
+        for b in 0..if F::SIGNED { nb } else { 0 } {
             let off = b * F::BYTES;
             let mut q = [_mm256_setzero_si256(); 8];
             for i in 0..8 {
+                // Eight row streams: prefetch a few cache lines ahead of each.
+                _mm_prefetch::<_MM_HINT_T0>(ptrs[i].wrapping_add(off + PREFETCH) as *const i8);
                 q[i] = F::codes_avx2(ptrs[i].add(off));
             }
             let dw = load_f16x8(&ptrs, off);
@@ -252,6 +275,99 @@ pub(crate) mod avx2 {
                 acc[ai]
             };
             _mm256_storeu_ps(out[ai].as_mut_ptr(), v);
+        }
+    }
+
+    /// The d (and, for Q4_1, m) of 8 blocks: one u32 load per row, split with a shuffle.
+    #[target_feature(enable = "avx2,f16c")]
+    #[inline]
+    unsafe fn load_dm8(ptrs: &[*const u8; 8], off: usize) -> (__m256, __m256) {
+        let g = |i: usize| (ptrs[i].add(off) as *const u32).read_unaligned() as i32;
+        let v = _mm256_setr_epi32(g(0), g(1), g(2), g(3), g(4), g(5), g(6), g(7));
+        // Per 128-bit half: the four low u16 (d) then the four high u16 (m).
+        let split = _mm256_setr_epi8(
+            0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, 0, 1, 4, 5, 8, 9, 12, 13, 2, 3,
+            6, 7, 10, 11, 14, 15,
+        );
+        let s = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_shuffle_epi8(v, split));
+        (
+            _mm256_cvtph_ps(_mm256_castsi256_si128(s)),
+            _mm256_cvtph_ps(_mm256_extracti128_si256::<1>(s)),
+        )
+    }
+
+    /// The nibble formats' tile body: rows 2k and 2k+1 are unpacked into the two halves of
+    /// one register pair, so one `maddubs` serves two rows and the 8 row sums come out of
+    /// three horizontal adds. Same integer sums, same f32 order as [`dot_scalar`].
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[inline]
+    unsafe fn tile8_pairs<F: Fmt32>(
+        ptrs: &[*const u8; 8],
+        acts: &QuantizedActs,
+        a0: usize,
+        na: usize,
+        acc: &mut [__m256; MAX_TILE_ROWS],
+        accm: &mut [__m256; MAX_TILE_ROWS],
+    ) {
+        let nb = acts.nb;
+        let ab = acts.act.block_bytes();
+        let row_bytes = acts.row_bytes();
+        let qoff = act_qoff::<F>();
+        let abase = acts.bytes.as_ptr();
+        let ones = _mm256_set1_epi16(1);
+        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        for b in 0..nb {
+            let off = b * F::BYTES;
+            let mut lo = [_mm256_setzero_si256(); 4];
+            let mut hi = [_mm256_setzero_si256(); 4];
+            for k in 0..4 {
+                _mm_prefetch::<_MM_HINT_T0>(ptrs[2 * k].wrapping_add(off + PREFETCH) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(
+                    ptrs[2 * k + 1].wrapping_add(off + PREFETCH) as *const i8
+                );
+                (lo[k], hi[k]) = F::codes2_avx2(ptrs[2 * k].add(off), ptrs[2 * k + 1].add(off));
+            }
+            let (dw, mw) = if F::MIN {
+                load_dm8(ptrs, off)
+            } else {
+                (load_f16x8(ptrs, off), _mm256_setzero_ps())
+            };
+            for ai in 0..na {
+                let a = a0 + ai;
+                let blk = a * nb + b;
+                let yp = abase.add(a * row_bytes + b * ab + qoff);
+                let ylo = _mm256_broadcastsi128_si256(_mm_loadu_si128(yp as *const __m128i));
+                let yhi =
+                    _mm256_broadcastsi128_si256(_mm_loadu_si128(yp.add(16) as *const __m128i));
+                let mut p = [_mm256_setzero_si256(); 4];
+                for k in 0..4 {
+                    // ≤ 2 · 2 · 31 · 127 per i16 lane: no saturation.
+                    let s = _mm256_add_epi16(
+                        _mm256_maddubs_epi16(lo[k], ylo),
+                        _mm256_maddubs_epi16(hi[k], yhi),
+                    );
+                    p[k] = _mm256_madd_epi16(s, ones);
+                }
+                // p[k] = [row 2k: 4 partial sums | row 2k+1: 4 partial sums].
+                let h01 = _mm256_hadd_epi32(p[0], p[1]);
+                let h23 = _mm256_hadd_epi32(p[2], p[3]);
+                let h = _mm256_hadd_epi32(h01, h23); // [r0 r2 r4 r6 | r1 r3 r5 r7]
+                let mut r = _mm256_permutevar8x32_epi32(h, order);
+                if F::BIAS != 0 {
+                    r = _mm256_sub_epi32(
+                        r,
+                        _mm256_set1_epi32(F::BIAS * *acts.sum.get_unchecked(blk)),
+                    );
+                }
+                let scale = _mm256_mul_ps(dw, _mm256_set1_ps(*acts.d.get_unchecked(blk)));
+                acc[ai] = _mm256_add_ps(acc[ai], _mm256_mul_ps(scale, _mm256_cvtepi32_ps(r)));
+                if F::MIN {
+                    accm[ai] = _mm256_add_ps(
+                        accm[ai],
+                        _mm256_mul_ps(mw, _mm256_set1_ps(*acts.s.get_unchecked(blk))),
+                    );
+                }
+            }
         }
     }
 }

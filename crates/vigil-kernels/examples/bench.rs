@@ -1,0 +1,161 @@
+//! Single-kernel timings: `cargo run --release -p vigil-kernels --example bench [threads]`.
+//!
+//! For each format and a few shapes of the default models, times `matmul` for one
+//! activation row (decode) and 128 rows (prefill) with AVX2 and scalar kernels, and
+//! prints µs per call, GOP/s (2 · out · in · rows) and weight GB/s.
+
+use std::time::Instant;
+use vigil_kernels::{matmul_with, Isa, QuantMatrix, QuantType};
+
+fn rng_bytes(n: usize, seed: &mut u64) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            *seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (*seed >> 33) as u8
+        })
+        .collect()
+}
+
+fn matrix(t: QuantType, out: usize, cols: usize, seed: &mut u64) -> QuantMatrix<'static> {
+    let mut data = rng_bytes(out * cols / t.block_elems() * t.block_bytes(), seed);
+    // Sane f16 scales (0.01) so no block is inf/NaN.
+    let offs: &[usize] = match t {
+        QuantType::Q4_1 | QuantType::Q4K => &[0, 2],
+        QuantType::Q6K => &[208],
+        _ => &[0],
+    };
+    for blk in data.chunks_mut(t.block_bytes()) {
+        for &o in offs {
+            blk[o..o + 2].copy_from_slice(&half::f16::from_f32(0.01).to_bits().to_le_bytes());
+        }
+    }
+    QuantMatrix::owned(data, t, out, cols).unwrap()
+}
+
+fn time<F: FnMut()>(mut f: F, min_s: f64) -> f64 {
+    f();
+    let mut n = 0;
+    let t0 = Instant::now();
+    while t0.elapsed().as_secs_f64() < min_s || n < 3 {
+        f();
+        n += 1;
+    }
+    t0.elapsed().as_secs_f64() / n as f64
+}
+
+fn main() {
+    let threads: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    println!(
+        "threads {threads}, avx2 available: {}",
+        Isa::avx2_available()
+    );
+    println!(
+        "{:<6} {:>6} {:>6} {:>5} {:>7} {:>10} {:>8} {:>8}",
+        "type", "out", "in", "rows", "isa", "µs", "GOP/s", "GB/s"
+    );
+    let mut seed = 42u64;
+    let shapes: &[(QuantType, usize, usize)] = &[
+        (QuantType::Q4_1, 1536, 576),
+        (QuantType::Q4_1, 576, 1536),
+        (QuantType::Q4_0, 1536, 576),
+        (QuantType::Q5_0, 2048, 640),
+        (QuantType::Q8_0, 2048, 640),
+        (QuantType::Q4K, 640, 2048),
+        (QuantType::Q6K, 640, 2048),
+        (QuantType::Q8_0, 49152, 576),
+    ];
+    // A decode-like sweep: one activation row through 30 layers of SmolLM2-shaped Q4_1
+    // matrices (~66 MB, more than the caches), as a generation step streams them.
+    let layers: Vec<[QuantMatrix; 7]> = (0..30)
+        .map(|_| {
+            [
+                (576, 576),
+                (192, 576),
+                (192, 576),
+                (576, 576),
+                (1536, 576),
+                (1536, 576),
+                (576, 1536),
+            ]
+            .map(|(o, i)| matrix(QuantType::Q4_1, o, i, &mut seed))
+        })
+        .collect();
+    let bytes: usize = layers.iter().flatten().map(|m| m.data().len()).sum();
+    let hot = pool.install(|| {
+        time(
+            || {
+                for _ in 0..30 {
+                    for m in layers[0].iter() {
+                        let x = vec![0.5f32; m.cols()];
+                        let mut y = vec![0f32; m.rows()];
+                        matmul_with(Isa::Avx2, m, &x, 1, &mut y).unwrap();
+                    }
+                }
+            },
+            1.0,
+        )
+    });
+    println!(
+        "decode sweep, one layer 30 times (cache-resident): {:.2} ms/token",
+        hot * 1e3
+    );
+    for isa in [Isa::Avx2, Isa::Scalar] {
+        let s = pool.install(|| {
+            time(
+                || {
+                    for m in layers.iter().flatten() {
+                        let x = vec![0.5f32; m.cols()];
+                        let mut y = vec![0f32; m.rows()];
+                        matmul_with(isa, m, &x, 1, &mut y).unwrap();
+                    }
+                },
+                1.0,
+            )
+        });
+        println!(
+            "decode sweep Q4_1 30 layers {isa:?}: {:.2} ms/token, {:.2} GB/s",
+            s * 1e3,
+            bytes as f64 / s / 1e9
+        );
+    }
+    for &(t, out, cols) in shapes {
+        let w = matrix(t, out, cols, &mut seed);
+        for rows in [1usize, 128] {
+            if out > 10000 && rows > 1 {
+                continue;
+            }
+            let x: Vec<f32> = (0..rows * cols)
+                .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+                .collect();
+            let mut y = vec![0f32; rows * out];
+            for isa in [Isa::Avx2, Isa::Scalar] {
+                if isa == Isa::Scalar && rows > 1 {
+                    continue; // slow and not interesting
+                }
+                let s =
+                    pool.install(|| time(|| matmul_with(isa, &w, &x, rows, &mut y).unwrap(), 0.3));
+                let ops = 2.0 * (out * cols * rows) as f64;
+                println!(
+                    "{:<6} {:>6} {:>6} {:>5} {:>7} {:>10.1} {:>8.1} {:>8.2}",
+                    format!("{t:?}"),
+                    out,
+                    cols,
+                    rows,
+                    format!("{isa:?}"),
+                    s * 1e6,
+                    ops / s / 1e9,
+                    w.data().len() as f64 / s / 1e9
+                );
+            }
+        }
+    }
+}
