@@ -143,6 +143,99 @@ pub fn vec_dot(w: &[u8], a: &[u8]) -> f32 {
     crate::vec_dot_with(Isa::detect(), crate::QuantType::Q4K, w, a)
 }
 
+/// Eight weight rows × activation rows `a0..a1` (at most 16), bit-identical to
+/// [`vec_dot_scalar`]: per super-block and sub-block, each row's 32 codes are unpacked
+/// once for all activation rows; the 8 rows' integer sums are reduced into one vector
+/// (lane = weight row) and scaled by the rows' sub-block scales there.
+///
+/// # Safety
+/// AVX2, FMA and F16C must be available; the rows must hold `acts.nb` blocks.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[allow(clippy::needless_range_loop)] // indexed SIMD loops read clearer here
+unsafe fn tile8_avx2(
+    w: &[&[u8]; 8],
+    acts: &QuantizedActs,
+    a0: usize,
+    a1: usize,
+    out: &mut [[f32; 8]],
+) {
+    use crate::block32::MAX_TILE_ROWS;
+    use crate::x86::{load_f16x8, reduce8};
+    use std::arch::x86_64::*;
+    let na = a1 - a0;
+    assert!(na <= MAX_TILE_ROWS && out.len() >= na);
+    let nb = acts.nb;
+    for wi in w.iter() {
+        assert_eq!(wi.len(), nb * BYTES, "weight row length");
+    }
+    let rb = acts.row_bytes();
+    let ptrs: [*const u8; 8] = std::array::from_fn(|i| w[i].as_ptr());
+    let abase = acts.bytes.as_ptr();
+    let low = _mm256_set1_epi8(0x0F);
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_ps(); MAX_TILE_ROWS];
+    for b in 0..nb {
+        let off = b * BYTES;
+        // sc[j][i], mn[j][i]: sub-block j of weight row i.
+        let mut sc = [[0i32; 8]; 8];
+        let mut mn = [[0i32; 8]; 8];
+        for i in 0..8 {
+            let (s, m) = scales_mins(&w[i][off + 4..off + 16]);
+            for j in 0..8 {
+                sc[j][i] = s[j];
+                mn[j][i] = m[j];
+            }
+        }
+        let mut sums = [_mm256_setzero_si256(); MAX_TILE_ROWS];
+        for c in 0..4 {
+            for h in 0..2 {
+                let j = 2 * c + h;
+                let mut q = [_mm256_setzero_si256(); 8];
+                for i in 0..8 {
+                    let bytes =
+                        _mm256_loadu_si256(ptrs[i].add(off + 16 + 32 * c) as *const __m256i);
+                    q[i] = if h == 0 {
+                        _mm256_and_si256(bytes, low)
+                    } else {
+                        _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low)
+                    };
+                }
+                let scv = _mm256_loadu_si256(sc[j].as_ptr() as *const __m256i);
+                for ai in 0..na {
+                    let yp = abase.add((a0 + ai) * rb + b * ABYTES + 4 + 64 * c + 32 * h);
+                    let y = _mm256_loadu_si256(yp as *const __m256i);
+                    let mut p = [_mm256_setzero_si256(); 8];
+                    for i in 0..8 {
+                        p[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[i], y), ones);
+                    }
+                    let r = reduce8(&p);
+                    sums[ai] = _mm256_add_epi32(sums[ai], _mm256_mullo_epi32(r, scv));
+                }
+            }
+        }
+        let dw = load_f16x8(&ptrs, off);
+        let dmw = load_f16x8(&ptrs, off + 2);
+        for ai in 0..na {
+            let yb = std::slice::from_raw_parts(abase.add((a0 + ai) * rb + b * ABYTES), ABYTES);
+            let mut m = _mm256_setzero_si256();
+            for (j, mj) in mn.iter().enumerate() {
+                let ys = bsum(yb, 2 * j) + bsum(yb, 2 * j + 1);
+                let mv = _mm256_loadu_si256(mj.as_ptr() as *const __m256i);
+                m = _mm256_add_epi32(m, _mm256_mullo_epi32(mv, _mm256_set1_epi32(ys)));
+            }
+            let yd = _mm256_set1_ps(f32_at(yb, 0));
+            let t = _mm256_mul_ps(_mm256_mul_ps(yd, dw), _mm256_cvtepi32_ps(sums[ai]));
+            acc[ai] = _mm256_add_ps(acc[ai], t);
+            let t = _mm256_mul_ps(_mm256_mul_ps(yd, dmw), _mm256_cvtepi32_ps(m));
+            acc[ai] = _mm256_sub_ps(acc[ai], t);
+        }
+    }
+    for ai in 0..na {
+        _mm256_storeu_ps(out[ai].as_mut_ptr(), acc[ai]);
+    }
+}
+
 impl crate::matmul::Kernel for Q4K {
     const QTYPE: crate::QuantType = crate::QuantType::Q4K;
     fn tile(
@@ -153,16 +246,17 @@ impl crate::matmul::Kernel for Q4K {
         a1: usize,
         out: &mut [[f32; 8]],
     ) {
-        // Per pair; the 8 weight rows stay in L1 while the activation rows pass.
-        for (ai, o) in (a0..a1).zip(out.iter_mut()) {
-            let a = acts.row(ai);
-            for (oi, wi) in o.iter_mut().zip(w.iter()) {
-                *oi = match isa {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: Isa::Avx2 is only passed after checking the CPU.
-                    Isa::Avx2 => unsafe { vec_dot_avx2(wi, a) },
-                    _ => vec_dot_scalar(wi, a),
-                };
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: Isa::Avx2 is only passed after checking the CPU.
+            Isa::Avx2 => unsafe { tile8_avx2(w, acts, a0, a1, out) },
+            _ => {
+                for (ai, o) in (a0..a1).zip(out.iter_mut()) {
+                    let a = acts.row(ai);
+                    for (oi, wi) in o.iter_mut().zip(w.iter()) {
+                        *oi = vec_dot_scalar(wi, a);
+                    }
+                }
             }
         }
     }

@@ -149,6 +149,102 @@ pub fn vec_dot(w: &[u8], a: &[u8]) -> f32 {
     crate::vec_dot_with(Isa::detect(), crate::QuantType::Q6K, w, a)
 }
 
+/// Eight weight rows × activation rows `a0..a1` (at most 16), bit-identical to
+/// [`vec_dot_scalar`]: each 32-code vector of the 8 rows is unpacked once for all
+/// activation rows; the row sums of its two 16-value sub-blocks are reduced into two
+/// vectors (lane = weight row) and scaled there.
+///
+/// # Safety
+/// AVX2, FMA and F16C must be available; the rows must hold `acts.nb` blocks.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[allow(clippy::needless_range_loop)] // indexed SIMD loops read clearer here
+unsafe fn tile8_avx2(
+    w: &[&[u8]; 8],
+    acts: &QuantizedActs,
+    a0: usize,
+    a1: usize,
+    out: &mut [[f32; 8]],
+) {
+    use crate::block32::MAX_TILE_ROWS;
+    use crate::x86::{load_f16x8, reduce8_halves};
+    use std::arch::x86_64::*;
+    let na = a1 - a0;
+    assert!(na <= MAX_TILE_ROWS && out.len() >= na);
+    let nb = acts.nb;
+    for wi in w.iter() {
+        assert_eq!(wi.len(), nb * BYTES, "weight row length");
+    }
+    let rb = acts.row_bytes();
+    let ptrs: [*const u8; 8] = std::array::from_fn(|i| w[i].as_ptr());
+    let abase = acts.bytes.as_ptr();
+    let low = _mm256_set1_epi8(0x0F);
+    let high = _mm256_set1_epi8(0x30);
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_ps(); MAX_TILE_ROWS];
+    for b in 0..nb {
+        let off = b * BYTES;
+        // sc[j][i]: scale of sub-block j of weight row i.
+        let mut sc = [[0i32; 8]; 16];
+        for i in 0..8 {
+            for (j, s) in sc.iter_mut().enumerate() {
+                s[i] = w[i][off + 192 + j] as i8 as i32;
+            }
+        }
+        let mut sums = [_mm256_setzero_si256(); MAX_TILE_ROWS];
+        for n in 0..2 {
+            for k in 0..4 {
+                let mut q = [_mm256_setzero_si256(); 8];
+                for i in 0..8 {
+                    let p = ptrs[i].add(off);
+                    let ql = _mm256_loadu_si256(p.add(64 * n + 32 * (k & 1)) as *const __m256i);
+                    let qh = _mm256_loadu_si256(p.add(128 + 32 * n) as *const __m256i);
+                    let (l, h) = match k {
+                        0 => (ql, _mm256_slli_epi16(qh, 4)),
+                        1 => (ql, _mm256_slli_epi16(qh, 2)),
+                        2 => (_mm256_srli_epi16(ql, 4), qh),
+                        _ => (_mm256_srli_epi16(ql, 4), _mm256_srli_epi16(qh, 2)),
+                    };
+                    q[i] = _mm256_or_si256(_mm256_and_si256(l, low), _mm256_and_si256(h, high));
+                }
+                let j = 8 * n + 2 * k;
+                let sc0 = _mm256_loadu_si256(sc[j].as_ptr() as *const __m256i);
+                let sc1 = _mm256_loadu_si256(sc[j + 1].as_ptr() as *const __m256i);
+                for ai in 0..na {
+                    let yp = abase.add((a0 + ai) * rb + b * ABYTES + 4 + 128 * n + 32 * k);
+                    let y = _mm256_loadu_si256(yp as *const __m256i);
+                    let mut p = [_mm256_setzero_si256(); 8];
+                    for i in 0..8 {
+                        p[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[i], y), ones);
+                    }
+                    let (r0, r1) = reduce8_halves(&p);
+                    let t =
+                        _mm256_add_epi32(_mm256_mullo_epi32(r0, sc0), _mm256_mullo_epi32(r1, sc1));
+                    sums[ai] = _mm256_add_epi32(sums[ai], t);
+                }
+            }
+        }
+        let dw = load_f16x8(&ptrs, off + 208);
+        for ai in 0..na {
+            let yb = std::slice::from_raw_parts(abase.add((a0 + ai) * rb + b * ABYTES), ABYTES);
+            // The codes are stored +32: subtract 32 · Σ_j scale_j · bsums_j.
+            let mut c = _mm256_setzero_si256();
+            for (j, sj) in sc.iter().enumerate() {
+                let bs = i16::from_le_bytes([yb[260 + 2 * j], yb[261 + 2 * j]]) as i32;
+                let sv = _mm256_loadu_si256(sj.as_ptr() as *const __m256i);
+                c = _mm256_add_epi32(c, _mm256_mullo_epi32(sv, _mm256_set1_epi32(bs)));
+            }
+            let s = _mm256_sub_epi32(sums[ai], _mm256_slli_epi32(c, 5));
+            let yd = _mm256_set1_ps(f32_at(yb, 0));
+            let t = _mm256_mul_ps(_mm256_mul_ps(yd, dw), _mm256_cvtepi32_ps(s));
+            acc[ai] = _mm256_add_ps(acc[ai], t);
+        }
+    }
+    for ai in 0..na {
+        _mm256_storeu_ps(out[ai].as_mut_ptr(), acc[ai]);
+    }
+}
+
 impl crate::matmul::Kernel for Q6K {
     const QTYPE: crate::QuantType = crate::QuantType::Q6K;
     fn tile(
@@ -159,15 +255,17 @@ impl crate::matmul::Kernel for Q6K {
         a1: usize,
         out: &mut [[f32; 8]],
     ) {
-        for (ai, o) in (a0..a1).zip(out.iter_mut()) {
-            let a = acts.row(ai);
-            for (oi, wi) in o.iter_mut().zip(w.iter()) {
-                *oi = match isa {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: Isa::Avx2 is only passed after checking the CPU.
-                    Isa::Avx2 => unsafe { vec_dot_avx2(wi, a) },
-                    _ => vec_dot_scalar(wi, a),
-                };
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: Isa::Avx2 is only passed after checking the CPU.
+            Isa::Avx2 => unsafe { tile8_avx2(w, acts, a0, a1, out) },
+            _ => {
+                for (ai, o) in (a0..a1).zip(out.iter_mut()) {
+                    let a = acts.row(ai);
+                    for (oi, wi) in o.iter_mut().zip(w.iter()) {
+                        *oi = vec_dot_scalar(wi, a);
+                    }
+                }
             }
         }
     }

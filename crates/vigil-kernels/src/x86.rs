@@ -87,3 +87,20 @@ pub(crate) unsafe fn nibbles2(p0: *const u8, p1: *const u8) -> (__m256i, __m256i
         _mm256_and_si256(_mm256_srli_epi16(v, 4), low),
     )
 }
+
+/// Like [`reduce8`] but keeps the two 128-bit halves apart: lane `i` of the first result
+/// is the sum of `p[i]`'s lanes 0..4, of the second the sum of its lanes 4..8.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) unsafe fn reduce8_halves(p: &[__m256i; 8]) -> (__m256i, __m256i) {
+    let s01 = _mm256_hadd_epi32(p[0], p[1]);
+    let s23 = _mm256_hadd_epi32(p[2], p[3]);
+    let s45 = _mm256_hadd_epi32(p[4], p[5]);
+    let s67 = _mm256_hadd_epi32(p[6], p[7]);
+    let s0123 = _mm256_hadd_epi32(s01, s23);
+    let s4567 = _mm256_hadd_epi32(s45, s67);
+    (
+        _mm256_permute2x128_si256::<0x20>(s0123, s4567),
+        _mm256_permute2x128_si256::<0x31>(s0123, s4567),
+    )
+}
