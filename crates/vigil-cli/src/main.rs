@@ -31,6 +31,8 @@ enum Command {
     Chat(cmd::chat::ChatArgs),
     /// Print teacher-forced next-token logits for text on stdin, as JSON.
     Score(cmd::score::ScoreArgs),
+    /// Fine-tune: LoRA / QLoRA supervised fine-tuning on the dataset store.
+    Train(cmd::train::TrainArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +44,7 @@ fn main() -> std::process::ExitCode {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Chat(args) => cmd::chat::run(args),
         Command::Score(args) => cmd::score::run(args),
+        Command::Train(args) => cmd::train::run(args),
     };
     match result {
         Ok(code) => code,

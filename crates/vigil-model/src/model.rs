@@ -193,6 +193,34 @@ impl Model {
     }
 }
 
+impl Decoder {
+    /// Loads only the decoder from a GGUF file or a Hugging Face directory (no tokenizer
+    /// needed): for benchmarks and tools that feed token ids directly.
+    pub fn open(path: &Path) -> Result<Self> {
+        match detect_format(path)? {
+            ModelFormat::Gguf => {
+                let mut src = WeightSource::open_gguf(path)?;
+                let content = src.gguf_content().expect("a GGUF source");
+                let config =
+                    ModelConfig::from_gguf(content, |n| content.tensor_infos.contains_key(n))
+                        .map_err(|e| ModelError::file(path, e))?;
+                Decoder::load(config, &mut src)
+            }
+            ModelFormat::HfDirectory => {
+                let config_path = path.join("config.json");
+                let text = std::fs::read_to_string(&config_path)
+                    .map_err(|e| ModelError::file(&config_path, e))?;
+                let json: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| ModelError::file(&config_path, format!("invalid JSON: {e}")))?;
+                let config = ModelConfig::from_hf_json(&json)
+                    .map_err(|e| ModelError::file(&config_path, e))?;
+                let mut src = WeightSource::open_safetensors(path, config.family)?;
+                Decoder::load(config, &mut src)
+            }
+        }
+    }
+}
+
 impl ModelInfo {
     fn new(
         path: &Path,

@@ -16,6 +16,8 @@
 //!   state, [`TrainerState`]) from which [`Resume`] continues bit for bit.
 //! - [`TrainRng`] (`rng`): the trainer-owned, checkpointed random stream the task draws
 //!   dropout from. [`with_threads`] (`threads`) runs work on N CPU threads.
+//! - [`sft`]: the LoRA / QLoRA task over a `vigil_model::Decoder` ([`sft::LoraSft`]), its
+//!   TOML recipe ([`sft::SftConfig`]) and [`sft::run_sft`], store → PEFT adapter directory.
 //! - [`TrainError`] (`error`): every failure, naming the file or config field at fault.
 
 pub mod checkpoint;
@@ -26,6 +28,7 @@ pub mod metrics;
 pub mod optim;
 pub mod rng;
 pub mod schedule;
+pub mod sft;
 mod st;
 pub mod task;
 pub mod threads;

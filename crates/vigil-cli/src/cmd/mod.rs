@@ -5,3 +5,4 @@ pub mod data;
 pub mod generate;
 pub mod model;
 pub mod score;
+pub mod train;
