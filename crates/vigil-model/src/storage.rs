@@ -34,7 +34,10 @@ fn fitting_type(wanted: GgmlDType, in_dim: usize) -> Option<GgmlDType> {
         }
         _ => &[wanted, GgmlDType::Q8_0],
     };
-    chain.iter().copied().find(|t| in_dim % t.block_size() == 0)
+    chain
+        .iter()
+        .copied()
+        .find(|t| in_dim.is_multiple_of(t.block_size()))
 }
 
 fn weight_bytes(w: &LinearWeight, in_dim: usize, out_dim: usize) -> usize {

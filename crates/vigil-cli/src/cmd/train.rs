@@ -19,7 +19,7 @@ pub struct TrainArgs {
 enum TrainCommand {
     /// Supervised fine-tuning of a LoRA adapter on the store's train split, evaluated on its
     /// validation split; writes a PEFT adapter, metrics.jsonl, loss charts and summary.json.
-    Sft(SftArgs),
+    Sft(Box<SftArgs>),
     /// Time LoRA training steps on random tokens (the vigil side of tools/bench_train.py).
     Bench(BenchArgs),
 }
@@ -101,7 +101,7 @@ struct SftArgs {
 
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        TrainCommand::Sft(a) => sft(a),
+        TrainCommand::Sft(a) => sft(*a),
         TrainCommand::Bench(a) => bench(a),
     }
 }
