@@ -129,6 +129,32 @@ impl BaseStorage {
         })
     }
 
+    /// Puts the decoder's linear layers into this storage.
+    pub fn apply(self, decoder: &mut Decoder) -> Result<()> {
+        match self {
+            BaseStorage::F32 => {
+                let bytes = decoder.dequantize_linears().map_err(TrainError::task)?;
+                tracing::info!(
+                    "base dequantised to f32: {} MiB of linear weights",
+                    bytes >> 20
+                );
+            }
+            BaseStorage::Keep => {}
+            other => {
+                let report = decoder
+                    .quantize_linears(other.ggml().expect("a block type"), true)
+                    .map_err(TrainError::task)?;
+                tracing::info!(
+                    "base quantised: {:?}, {} → {} MiB",
+                    report.types,
+                    report.bytes_before >> 20,
+                    report.bytes_after >> 20
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn ggml(self) -> Option<GgmlDType> {
         match self {
             BaseStorage::Q4_0 => Some(GgmlDType::Q4_0),
@@ -261,27 +287,7 @@ pub fn run_sft(
 ) -> Result<SftSummary> {
     cfg.validate()?;
     let decoder = &mut model.decoder;
-    match cfg.base.storage {
-        BaseStorage::F32 => {
-            let bytes = decoder.dequantize_linears().map_err(TrainError::task)?;
-            tracing::info!(
-                "base dequantised to f32: {} MiB of linear weights",
-                bytes >> 20
-            );
-        }
-        BaseStorage::Keep => {}
-        other => {
-            let report = decoder
-                .quantize_linears(other.ggml().expect("a block type"), true)
-                .map_err(TrainError::task)?;
-            tracing::info!(
-                "base quantised: {:?}, {} → {} MiB",
-                report.types,
-                report.bytes_before >> 20,
-                report.bytes_after >> 20
-            );
-        }
-    }
+    cfg.base.storage.apply(decoder)?;
     let mut lora = cfg.lora.to_lora_config()?;
     lora.base_model = run.base_model.clone();
     if decoder.has_adapter(ADAPTER) {

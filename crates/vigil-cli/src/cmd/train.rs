@@ -299,21 +299,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot load model '{}'", a.model))?;
     let storage =
         BaseStorage::parse(&a.base).context("--base: f32, keep, q4_0, q4_k, q5_0 or q8_0")?;
-    match storage {
-        BaseStorage::F32 => {
-            decoder.dequantize_linears()?;
-        }
-        BaseStorage::Keep => {}
-        other => {
-            let t = match other {
-                BaseStorage::Q4_0 => candle_core::quantized::GgmlDType::Q4_0,
-                BaseStorage::Q4K => candle_core::quantized::GgmlDType::Q4K,
-                BaseStorage::Q5_0 => candle_core::quantized::GgmlDType::Q5_0,
-                _ => candle_core::quantized::GgmlDType::Q8_0,
-            };
-            decoder.quantize_linears(t, true)?;
-        }
-    }
+    storage.apply(&mut decoder)?;
     let cfg = vigil_model::LoraConfig::new(
         a.rank,
         a.alpha,
