@@ -610,3 +610,46 @@ fn bad_adapters_are_refused_with_the_reason() {
     assert!(e.contains("no adapter named 'b'"), "{e}");
     let _ = BTreeMap::<String, Tensor>::new();
 }
+
+#[test]
+fn merging_into_a_quantised_base_reports_the_requantisation_error() {
+    // QLoRA's merge: dequantise → add ΔW → quantise to the same type. The result must sit
+    // within that type's rounding of the exact merge, and the report must say how far.
+    let reference = Reference::load("llama");
+    let mut exact = load_decoder(&dir("llama").join("model"));
+    exact
+        .load_lora("peft", &dir("llama").join("adapter"))
+        .unwrap();
+    let mut quant = load_decoder(&dir("llama").join("model"));
+    let q = quant
+        .quantize_linears(candle_core::quantized::GgmlDType::Q8_0, true)
+        .unwrap();
+    assert_eq!(q.types.get("Q8_0"), Some(&14), "{:?}", q.types);
+    assert!(q.bytes_after * 3 < q.bytes_before, "{q:?}");
+    quant
+        .load_lora("peft", &dir("llama").join("adapter"))
+        .unwrap();
+    // Unmerged adapter on the quantised base, for comparison after the merge.
+    let before = logits(&quant, &reference, Some("peft"));
+    let report = quant.merge_lora("peft").unwrap();
+    assert_eq!(report.layers, 14);
+    assert!(
+        report.max_requant_error > 0.0,
+        "a quantised merge is not exact: {report:?}"
+    );
+    assert!(
+        report.rms_requant_error < 0.05 * report.rms_delta.max(1e-3) + 1e-3,
+        "Q8_0 requantisation error out of proportion: {report:?}"
+    );
+    let after = logits(&quant, &reference, None);
+    let drift = (after - &before).unwrap().abs().unwrap().max_all().unwrap();
+    let drift = drift.to_scalar::<f32>().unwrap();
+    // And both stay near the exact f32 model with the adapter.
+    let exact_logits = logits(&exact, &reference, Some("peft"));
+    let gap = reference.max_diff(&exact_logits, "logits_adapter");
+    assert!(gap < LOGIT_TOL);
+    assert!(
+        drift < 0.05,
+        "merge moved logits by {drift} beyond the unmerged quantised model"
+    );
+}
