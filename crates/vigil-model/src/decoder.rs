@@ -11,7 +11,9 @@
 
 use crate::config::{Activation, ModelConfig};
 use crate::error::{ModelError, Result};
-use crate::layers::{softmax_last, Embedding, Linear, Pass, Precision, RmsNorm, RotaryEmbedding};
+use crate::layers::{
+    softmax_last, Embedding, Linear, Pass, Precision, RecomputedAttention, RmsNorm, RotaryEmbedding,
+};
 use crate::lora::LoraConfig;
 use crate::weights::{Weight, WeightSource};
 use candle_core::{DType, Device, Tensor};
@@ -222,14 +224,28 @@ impl Attention {
         // share a K/V head are stacked along the sequence axis.
         let group = h / kv;
         let q = q.reshape((b, kv, group * t, d))?;
-        let scores = (q.matmul(&k.contiguous()?.t()?)? * self.scale)?;
-        let scores = scores.reshape((b, h, t, s))?;
-        let scores = match mask {
-            Some(m) => scores.broadcast_add(m)?,
-            None => scores,
+        let out = if precision == Precision::Differentiable {
+            q.apply_op3(
+                &k.contiguous()?,
+                &v.contiguous()?,
+                RecomputedAttention {
+                    mask: mask.cloned(),
+                    scale: self.scale,
+                    heads: h,
+                    t,
+                },
+            )?
+        } else {
+            let scores = (q.matmul(&k.contiguous()?.t()?)? * self.scale)?;
+            let scores = scores.reshape((b, h, t, s))?;
+            let scores = match mask {
+                Some(m) => scores.broadcast_add(m)?,
+                None => scores,
+            };
+            let probs = softmax_last(&scores, precision)?.reshape((b, kv, group * t, s))?;
+            probs.matmul(&v.contiguous()?)?
         };
-        let probs = softmax_last(&scores, precision)?.reshape((b, kv, group * t, s))?;
-        let out = probs.matmul(&v.contiguous()?)?.reshape((b, h, t, d))?;
+        let out = out.reshape((b, h, t, d))?;
         let out = out.transpose(1, 2)?.reshape((b, t, h * d))?;
         self.o_proj.forward_pass(&out, pass)
     }

@@ -171,16 +171,7 @@ impl CustomOp1 for FrozenMatmul {
         storage: &CpuStorage,
         layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let data = match storage {
-            CpuStorage::F32(v) => v,
-            _ => candle_core::bail!("frozen-matmul expects f32 input"),
-        };
-        let x = match layout.contiguous_offsets() {
-            Some((start, end)) => {
-                Tensor::from_slice(&data[start..end], layout.shape(), &Device::Cpu)?
-            }
-            None => candle_core::bail!("frozen-matmul expects a contiguous input"),
-        };
+        let x = tensor_of(storage, layout, "frozen-matmul")?;
         // A quantised weight is dequantised for the product, as bitsandbytes' QLoRA does:
         // training batches are hundreds of rows, where an f32 GEMM beats quantised dot
         // products, and the f32 copy lives only for this one product.
@@ -267,6 +258,93 @@ fn quantized_matmul(tensor: &Arc<QTensor>, matmul: &QMatMul, x: &Tensor) -> Resu
     Ok(Tensor::from_vec(y, dims, &Device::Cpu)?)
 }
 
+/// A tensor (a copy) from a custom op's input storage, which must be contiguous f32.
+fn tensor_of(storage: &CpuStorage, layout: &Layout, op: &str) -> candle_core::Result<Tensor> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{op} expects f32 input")
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Tensor::from_slice(&data[start..end], layout.shape(), &Device::Cpu),
+        None => candle_core::bail!("{op} expects a contiguous input"),
+    }
+}
+
+/// Scaled dot-product attention for training, `softmax(q kᵀ · scale + mask) v`, that keeps
+/// nothing quadratic for the backward pass: the probabilities are recomputed there from
+/// `q` and `k` (one extra `q kᵀ`, small next to the linear layers). Built from candle's
+/// primitives, attention kept ~5 `[b, heads, t, t]` tensors per layer alive until the
+/// backward pass — 20 GB for a batch of 4 × 512 tokens on the default model.
+///
+/// Layout (grouped-query attention without copies): `q` is `[b, kv_heads, group·t, d]`
+/// (the query heads sharing a K/V head stacked along the sequence axis), `k` and `v` are
+/// `[b, kv_heads, s, d]`; `mask` is the additive `[b, 1, t, s]` mask or `None`.
+pub struct RecomputedAttention {
+    pub mask: Option<Tensor>,
+    pub scale: f64,
+    pub heads: usize,
+    pub t: usize,
+}
+
+impl RecomputedAttention {
+    fn probs(&self, q: &Tensor, k: &Tensor) -> candle_core::Result<Tensor> {
+        let (b, kv, gt, _) = q.dims4()?;
+        let s = k.dim(2)?;
+        let scores = (q.matmul(&k.t()?)? * self.scale)?;
+        let scores = match &self.mask {
+            Some(m) => scores
+                .reshape((b, self.heads, self.t, s))?
+                .broadcast_add(m)?
+                .reshape((b, kv, gt, s))?,
+            None => scores,
+        };
+        candle_nn::ops::softmax_last_dim(&scores)
+    }
+}
+
+impl candle_core::CustomOp3 for RecomputedAttention {
+    fn name(&self) -> &'static str {
+        "recomputed-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let q = tensor_of(s1, l1, self.name())?;
+        let k = tensor_of(s2, l2, self.name())?;
+        let v = tensor_of(s3, l3, self.name())?;
+        let out = self.probs(&q, &k)?.matmul(&v)?;
+        let shape = out.shape().clone();
+        Ok((CpuStorage::F32(out.flatten_all()?.to_vec1::<f32>()?), shape))
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _out: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // Detached: these products are gradients, not part of any graph.
+        let (q, k, v, g) = (q.detach(), k.detach(), v.detach(), grad.detach());
+        let p = self.probs(&q, &k)?;
+        let dv = p.t()?.matmul(&g)?;
+        let dp = g.matmul(&v.t()?)?;
+        // Softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P)); the mask is a constant.
+        let row = (&dp * &p)?.sum_keepdim(D::Minus1)?;
+        let ds = ((p * dp.broadcast_sub(&row)?)? * self.scale)?;
+        let dq = ds.matmul(&k)?;
+        let dk = ds.t()?.matmul(&q)?;
+        Ok((Some(dq), Some(dk), Some(dv)))
+    }
+}
+
 /// Token embeddings; quantised tables are looked up row by row without an f32 copy.
 #[derive(Debug, Clone)]
 pub enum Embedding {
@@ -323,10 +401,50 @@ impl RmsNorm {
     pub fn forward(&self, x: &Tensor, precision: Precision) -> Result<Tensor> {
         Ok(match precision {
             Precision::Inference => candle_nn::ops::rms_norm(x, &self.weight, self.eps as f32)?,
-            Precision::Differentiable => {
-                candle_nn::ops::rms_norm_slow(x, &self.weight, self.eps as f32)?
-            }
+            // The fused kernel forward, and a hand-written backward for the input (the
+            // weight is frozen): candle's differentiable version keeps five intermediates
+            // per norm alive for the backward pass.
+            Precision::Differentiable => x.contiguous()?.apply_op1(RmsNormOp {
+                weight: self.weight.clone(),
+                eps: self.eps,
+            })?,
         })
+    }
+}
+
+struct RmsNormOp {
+    weight: Tensor,
+    eps: f64,
+}
+
+impl CustomOp1 for RmsNormOp {
+    fn name(&self) -> &'static str {
+        "rms-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = tensor_of(storage, layout, self.name())?;
+        let y = candle_nn::ops::rms_norm(&x, &self.weight, self.eps as f32)?;
+        let shape = y.shape().clone();
+        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+    }
+
+    /// `y = w ⊙ x · r`, `r = (mean(x²) + eps)^(−1/2)`, so
+    /// `dx = r · (w ⊙ g) − x · r³ · mean(x ⊙ w ⊙ g)`.
+    fn bwd(&self, x: &Tensor, _y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let (x, g) = (x.detach(), g.detach());
+        let r = (x.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?
+            .sqrt()?
+            .recip()?;
+        let gw = g.broadcast_mul(&self.weight)?;
+        let proj = (&x * &gw)?.mean_keepdim(D::Minus1)?;
+        let r3 = r.powf(3.0)?;
+        let dx = (gw.broadcast_mul(&r)? - x.broadcast_mul(&(r3 * proj)?)?)?;
+        Ok(Some(dx))
     }
 }
 
@@ -411,54 +529,70 @@ impl RotaryEmbedding {
         sin: &Tensor,
         precision: Precision,
     ) -> Result<Tensor> {
-        use candle_nn::rotary_emb as re;
         if precision == Precision::Differentiable {
-            return rope_differentiable(x, cos, sin, self.layout);
+            return Ok(x.apply_op1(RopeOp {
+                cos: cos.clone(),
+                sin: sin.clone(),
+                layout: self.layout,
+            })?);
         }
-        // candle's fused kernels take `[t, d/2]` tables, or `[b, t, d/2]` for b > 1.
-        let (cos, sin) = if cos.dim(0)? == 1 {
-            (cos.squeeze(0)?, sin.squeeze(0)?)
-        } else {
-            (cos.clone(), sin.clone())
-        };
-        Ok(match self.layout {
-            RopeLayout::Interleaved => re::rope_i(x, &cos, &sin)?,
-            RopeLayout::HalfSplit => re::rope(x, &cos, &sin)?,
-        })
+        Ok(rope_fused(x, cos, sin, self.layout)?)
     }
 }
 
-/// Rope from broadcast primitives, so gradients flow; candle's `rope_slow` variants only
-/// take one table for the whole batch, and batch rows here have their own positions.
-fn rope_differentiable(
+/// candle's fused rope kernels, which take `[t, d/2]` tables, or `[b, t, d/2]` for b > 1.
+fn rope_fused(
     x: &Tensor,
     cos: &Tensor,
     sin: &Tensor,
     layout: RopeLayout,
-) -> Result<Tensor> {
-    let (b, h, t, d) = x.dims4()?;
-    let half = d / 2;
-    Ok(match layout {
-        RopeLayout::Interleaved => {
-            let cos = cos.reshape((b, 1, t, half, 1))?;
-            let sin = sin.reshape((b, 1, t, half, 1))?;
-            let x = x.reshape((b, h, t, half, 2))?;
-            let x0 = x.narrow(D::Minus1, 0, 1)?;
-            let x1 = x.narrow(D::Minus1, 1, 1)?;
-            let y0 = (x0.broadcast_mul(&cos)? - x1.broadcast_mul(&sin)?)?;
-            let y1 = (x0.broadcast_mul(&sin)? + x1.broadcast_mul(&cos)?)?;
-            Tensor::cat(&[y0, y1], D::Minus1)?.reshape((b, h, t, d))?
-        }
-        RopeLayout::HalfSplit => {
-            let cos = cos.reshape((b, 1, t, half))?;
-            let sin = sin.reshape((b, 1, t, half))?;
-            let x0 = x.narrow(D::Minus1, 0, half)?;
-            let x1 = x.narrow(D::Minus1, half, half)?;
-            let y0 = (x0.broadcast_mul(&cos)? - x1.broadcast_mul(&sin)?)?;
-            let y1 = (x1.broadcast_mul(&cos)? + x0.broadcast_mul(&sin)?)?;
-            Tensor::cat(&[y0, y1], D::Minus1)?
-        }
-    })
+) -> candle_core::Result<Tensor> {
+    use candle_nn::rotary_emb as re;
+    let (cos, sin) = if cos.dim(0)? == 1 {
+        (cos.squeeze(0)?, sin.squeeze(0)?)
+    } else {
+        (cos.clone(), sin.clone())
+    };
+    match layout {
+        RopeLayout::Interleaved => re::rope_i(x, &cos, &sin),
+        RopeLayout::HalfSplit => re::rope(x, &cos, &sin),
+    }
+}
+
+/// Rope for training: the fused kernel forward; the backward rotates the gradient by the
+/// opposite angle (the same kernel with `−sin`), since a rotation's transpose is its
+/// inverse. The fused kernels themselves have no backward in candle 0.11.1.
+struct RopeOp {
+    cos: Tensor,
+    sin: Tensor,
+    layout: RopeLayout,
+}
+
+impl CustomOp1 for RopeOp {
+    fn name(&self) -> &'static str {
+        "rope"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = tensor_of(storage, layout, self.name())?;
+        let y = rope_fused(&x, &self.cos, &self.sin, self.layout)?;
+        let shape = y.shape().clone();
+        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+    }
+
+    fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let g = g.detach().contiguous()?;
+        Ok(Some(rope_fused(
+            &g,
+            &self.cos,
+            &self.sin.neg()?,
+            self.layout,
+        )?))
+    }
 }
 
 /// Softmax over the last dimension, fused or differentiable.
