@@ -183,8 +183,7 @@ impl CustomOp1 for FrozenMatmul {
         };
         let y = frozen_matmul(&weight, &x, self.out_dim)
             .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        let shape = y.shape().clone();
-        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+        storage_of(&y)
     }
 
     fn bwd(
@@ -269,6 +268,14 @@ fn tensor_of(storage: &CpuStorage, layout: &Layout, op: &str) -> candle_core::Re
     }
 }
 
+/// A custom op's output storage (a copy) from a tensor.
+fn storage_of(t: &Tensor) -> candle_core::Result<(CpuStorage, Shape)> {
+    Ok((
+        CpuStorage::F32(t.flatten_all()?.to_vec1::<f32>()?),
+        t.shape().clone(),
+    ))
+}
+
 /// Scaled dot-product attention for training, `softmax(q kᵀ · scale + mask) v`, that keeps
 /// nothing quadratic for the backward pass: the probabilities are recomputed there from
 /// `q` and `k` (one extra `q kᵀ`, small next to the linear layers). Built from candle's
@@ -319,8 +326,7 @@ impl candle_core::CustomOp3 for RecomputedAttention {
         let k = tensor_of(s2, l2, self.name())?;
         let v = tensor_of(s3, l3, self.name())?;
         let out = self.probs(&q, &k)?.matmul(&v)?;
-        let shape = out.shape().clone();
-        Ok((CpuStorage::F32(out.flatten_all()?.to_vec1::<f32>()?), shape))
+        storage_of(&out)
     }
 
     fn bwd(
@@ -429,8 +435,7 @@ impl CustomOp1 for RmsNormOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = tensor_of(storage, layout, self.name())?;
         let y = candle_nn::ops::rms_norm(&x, &self.weight, self.eps as f32)?;
-        let shape = y.shape().clone();
-        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+        storage_of(&y)
     }
 
     /// `y = w ⊙ x · r`, `r = (mean(x²) + eps)^(−1/2)`, so
@@ -580,8 +585,7 @@ impl CustomOp1 for RopeOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = tensor_of(storage, layout, self.name())?;
         let y = rope_fused(&x, &self.cos, &self.sin, self.layout)?;
-        let shape = y.shape().clone();
-        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+        storage_of(&y)
     }
 
     fn bwd(&self, _x: &Tensor, _y: &Tensor, g: &Tensor) -> candle_core::Result<Option<Tensor>> {
