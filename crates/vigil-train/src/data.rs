@@ -112,6 +112,30 @@ impl<'a> ChatEncoder<'a> {
         Ok(ChatEncoder { tok, template })
     }
 
+    /// Message content is data, never markup: the rendered conversation is tokenized with
+    /// control tokens parsed (the template's own markers must become control tokens), so
+    /// a sample whose code contains e.g. `<|im_end|>` would forge a turn boundary. Such
+    /// text is defused by a zero-width space after its first character: it still reads
+    /// the same, and tokenizes as ordinary text. Content without control-token text (the
+    /// usual case) is returned unchanged.
+    pub fn defuse(&self, content: &str) -> std::result::Result<String, vigil_tokenizer::Error> {
+        let plain = self.tok.encode(content, false, false)?;
+        if self.tok.encode(content, false, true)? == plain {
+            return Ok(content.to_string());
+        }
+        let mut out = content.to_string();
+        for (_, text) in self.tok.special_tokens() {
+            let mut chars = text.chars();
+            let Some(first) = chars.next() else { continue };
+            if text.chars().count() < 2 || !out.contains(&text) {
+                continue;
+            }
+            let defused = format!("{first}\u{200B}{}", chars.as_str());
+            out = out.replace(&text, &defused);
+        }
+        Ok(out)
+    }
+
     /// Renders, tokenizes and masks one sample (worded by `vigil_data::prompt::render`).
     pub fn encode_sample(&self, sample: &Sample) -> Result<Example> {
         let mut ex = self
@@ -127,14 +151,16 @@ impl<'a> ChatEncoder<'a> {
     /// Renders, tokenizes and masks one conversation. An empty system prompt is left out
     /// (the template may then insert its own default, as it would at inference).
     pub fn encode_messages(&self, m: &Messages) -> Result<Example> {
+        let data = |e: vigil_tokenizer::Error| TrainError::Data(e.to_string());
         let mut msgs = Vec::with_capacity(3);
         if !m.system.is_empty() {
-            msgs.push(ChatMessage::system(m.system.clone()));
+            msgs.push(ChatMessage::system(self.defuse(&m.system).map_err(data)?));
         }
-        msgs.push(ChatMessage::user(m.user.clone()));
-        let data = |e: vigil_tokenizer::Error| TrainError::Data(e.to_string());
+        msgs.push(ChatMessage::user(self.defuse(&m.user).map_err(data)?));
         let prompt_text = self.template.render(&msgs, true).map_err(data)?;
-        msgs.push(ChatMessage::assistant(m.assistant.clone()));
+        msgs.push(ChatMessage::assistant(
+            self.defuse(&m.assistant).map_err(data)?,
+        ));
         let full_text = self.template.render(&msgs, false).map_err(data)?;
         let prompt = self.tok.encode(&prompt_text, false, true).map_err(data)?;
         let ids = self.tok.encode(&full_text, false, true).map_err(data)?;
