@@ -88,10 +88,8 @@ impl Model {
     }
 
     fn load_gguf(path: &Path) -> Result<Self> {
-        let mut src = WeightSource::open_gguf(path)?;
+        let (mut src, config) = open_gguf(path)?;
         let content = src.gguf_content().expect("a GGUF source");
-        let config = ModelConfig::from_gguf(content, |n| content.tensor_infos.contains_key(n))
-            .map_err(|e| ModelError::file(path, e))?;
         let tokenizer = Tokenizer::from_gguf(content).map_err(|e| ModelError::file(path, e))?;
         let mut tensor_types = BTreeMap::new();
         let mut parameters = 0u64;
@@ -118,13 +116,7 @@ impl Model {
     }
 
     fn load_hf_dir(dir: &Path) -> Result<Self> {
-        let config_path = dir.join("config.json");
-        let text =
-            std::fs::read_to_string(&config_path).map_err(|e| ModelError::file(&config_path, e))?;
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| ModelError::file(&config_path, format!("invalid JSON: {e}")))?;
-        let config =
-            ModelConfig::from_hf_json(&json).map_err(|e| ModelError::file(&config_path, e))?;
+        let (config, json) = read_hf_config(dir)?;
         let tok_json = dir.join("tokenizer.json");
         let tok_cfg = dir.join("tokenizer_config.json");
         let tokenizer = Tokenizer::from_files(&tok_json, tok_cfg.exists().then_some(&*tok_cfg))
@@ -199,26 +191,36 @@ impl Decoder {
     pub fn open(path: &Path) -> Result<Self> {
         match detect_format(path)? {
             ModelFormat::Gguf => {
-                let mut src = WeightSource::open_gguf(path)?;
-                let content = src.gguf_content().expect("a GGUF source");
-                let config =
-                    ModelConfig::from_gguf(content, |n| content.tensor_infos.contains_key(n))
-                        .map_err(|e| ModelError::file(path, e))?;
+                let (mut src, config) = open_gguf(path)?;
                 Decoder::load(config, &mut src)
             }
             ModelFormat::HfDirectory => {
-                let config_path = path.join("config.json");
-                let text = std::fs::read_to_string(&config_path)
-                    .map_err(|e| ModelError::file(&config_path, e))?;
-                let json: serde_json::Value = serde_json::from_str(&text)
-                    .map_err(|e| ModelError::file(&config_path, format!("invalid JSON: {e}")))?;
-                let config = ModelConfig::from_hf_json(&json)
-                    .map_err(|e| ModelError::file(&config_path, e))?;
+                let (config, _) = read_hf_config(path)?;
                 let mut src = WeightSource::open_safetensors(path, config.family)?;
                 Decoder::load(config, &mut src)
             }
         }
     }
+}
+
+/// A GGUF file's weights and the config read from its metadata.
+fn open_gguf(path: &Path) -> Result<(WeightSource, ModelConfig)> {
+    let src = WeightSource::open_gguf(path)?;
+    let content = src.gguf_content().expect("a GGUF source");
+    let config = ModelConfig::from_gguf(content, |n| content.tensor_infos.contains_key(n))
+        .map_err(|e| ModelError::file(path, e))?;
+    Ok((src, config))
+}
+
+/// A Hugging Face directory's `config.json`, parsed and as JSON.
+fn read_hf_config(dir: &Path) -> Result<(ModelConfig, serde_json::Value)> {
+    let config_path = dir.join("config.json");
+    let text =
+        std::fs::read_to_string(&config_path).map_err(|e| ModelError::file(&config_path, e))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| ModelError::file(&config_path, format!("invalid JSON: {e}")))?;
+    let config = ModelConfig::from_hf_json(&json).map_err(|e| ModelError::file(&config_path, e))?;
+    Ok((config, json))
 }
 
 impl ModelInfo {

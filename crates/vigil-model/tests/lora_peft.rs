@@ -18,14 +18,12 @@
 
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use vigil_model::decoder::left_padded_batch;
 use vigil_model::lora::read_peft_dir;
 use vigil_model::loss::{causal_lm_loss, NextTokenTargets};
-use vigil_model::{
-    Decoder, ForwardOptions, LogitsFor, LoraConfig, ModelConfig, TargetModules, WeightSource,
-};
+use vigil_model::{Decoder, ForwardOptions, LogitsFor, LoraConfig, TargetModules};
 
 const ARCHS: [&str; 2] = ["llama", "qwen2"];
 
@@ -34,12 +32,7 @@ fn dir(arch: &str) -> PathBuf {
 }
 
 fn load_decoder(model_dir: &Path) -> Decoder {
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(model_dir.join("config.json")).unwrap())
-            .unwrap();
-    let config = ModelConfig::from_hf_json(&json).unwrap();
-    let mut src = WeightSource::open_safetensors(model_dir, config.family).unwrap();
-    Decoder::load(config, &mut src).unwrap()
+    Decoder::open(model_dir).unwrap()
 }
 
 /// The recorded batch and PyTorch's results.
@@ -374,14 +367,11 @@ fn adapter_on_a_gguf_llama_follows_the_rope_row_order() {
     let tmp = tempfile::tempdir().unwrap();
     let gguf = tmp.path().join("tiny-llama.gguf");
     write_llama_gguf(&dir("llama").join("model"), &gguf);
-    let mut src = WeightSource::open_gguf(&gguf).unwrap();
-    let content = src.gguf_content().unwrap();
-    let config = ModelConfig::from_gguf(content, |n| content.tensor_infos.contains_key(n)).unwrap();
+    let mut decoder = Decoder::open(&gguf).unwrap();
     assert_eq!(
-        config.rope_layout,
+        decoder.config.rope_layout,
         vigil_model::config::RopeLayout::Interleaved
     );
-    let mut decoder = Decoder::load(config, &mut src).unwrap();
     let base = reference.max_diff(&logits(&decoder, &reference, None), "logits_base");
     assert!(base < LOGIT_TOL, "GGUF base logits differ by {base}");
     decoder
@@ -608,7 +598,6 @@ fn bad_adapters_are_refused_with_the_reason() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("no adapter named 'b'"), "{e}");
-    let _ = BTreeMap::<String, Tensor>::new();
 }
 
 #[test]

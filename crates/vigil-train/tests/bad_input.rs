@@ -210,33 +210,3 @@ fn configs_with_unknown_keys_or_nonsense_values_name_the_field() {
     .to_string();
     assert!(err.contains("max_seq_len"), "{err}");
 }
-
-#[test]
-#[ignore = "prints the error messages for a human to read"]
-fn show_messages() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("r");
-    let ck = checkpointed(&dir);
-    let p = ck.join("params.safetensors");
-    let b = std::fs::read(&p).unwrap();
-    std::fs::write(&p, &b[..b.len() / 2]).unwrap();
-    eprintln!("{}", resume_err(config(&dir), 1));
-    eprintln!(
-        "{}",
-        resume_err(
-            TrainConfig {
-                seed: 1,
-                epochs: 2,
-                ..config(&dir)
-            },
-            1
-        )
-    );
-    for t in [
-        "learning_rte = 1e-4",
-        "grad_accum_steps = 0",
-        "batch_size = \"two\"",
-    ] {
-        eprintln!("{}", TrainConfig::from_toml_str(t).unwrap_err());
-    }
-}
