@@ -24,6 +24,9 @@ pub struct GenerateRequest {
     pub ignore_eos: bool,
     /// The LoRA adapter to generate with; `None` = the base model.
     pub adapter: Option<String>,
+    /// Hidden states of the prompt to return (see [`ForwardOptions::hidden_layers`]), so a
+    /// classifier head and the generation share one prefill.
+    pub hidden_layers: Vec<usize>,
 }
 
 impl GenerateRequest {
@@ -36,6 +39,7 @@ impl GenerateRequest {
             sampling: SamplingParams::default(),
             ignore_eos: false,
             adapter: None,
+            hidden_layers: Vec::new(),
         }
     }
 }
@@ -46,6 +50,8 @@ pub enum StopReason {
     EndOfSequence,
     StopString,
     MaxTokens,
+    /// The [`TokenConstraint`] said the output is complete.
+    Constraint,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -82,6 +88,23 @@ pub struct Generation {
     pub token_ids: Vec<u32>,
     pub stop_reason: StopReason,
     pub stats: GenerationStats,
+    /// The prompt's hidden states asked for by [`GenerateRequest::hidden_layers`],
+    /// `(index, [1, t, hidden])`.
+    #[serde(skip)]
+    pub prompt_hidden: Vec<(usize, Tensor)>,
+}
+
+/// Restricts which tokens may come next (e.g. a JSON-schema automaton). The generator
+/// calls [`TokenConstraint::mask`] before each sampling step and
+/// [`TokenConstraint::accept`] with the token chosen.
+pub trait TokenConstraint: Send {
+    /// Sets the logits of every token that may not come next to `-inf`.
+    fn mask(&mut self, logits: &mut [f32]);
+    /// Records the chosen token; an error ends generation.
+    fn accept(&mut self, token: u32) -> std::result::Result<(), String>;
+    /// When true the output is finished and generation stops (reason `StopString`-like
+    /// [`StopReason::Constraint`]).
+    fn is_complete(&self) -> bool;
 }
 
 pub struct Generator<'m> {
@@ -100,12 +123,23 @@ impl<'m> Generator<'m> {
         req: &GenerateRequest,
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Generation> {
-        Device::Cpu.with_context(|| self.generate_inner(req, on_text))
+        Device::Cpu.with_context(|| self.generate_inner(req, None, on_text))
+    }
+
+    /// As [`Generator::generate`], with every token chosen under `constraint`.
+    pub fn generate_constrained(
+        &self,
+        req: &GenerateRequest,
+        constraint: &mut dyn TokenConstraint,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Generation> {
+        Device::Cpu.with_context(|| self.generate_inner(req, Some(constraint), on_text))
     }
 
     fn generate_inner(
         &self,
         req: &GenerateRequest,
+        mut constraint: Option<&mut dyn TokenConstraint>,
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Generation> {
         if req.prompt_ids.is_empty() {
@@ -131,7 +165,7 @@ impl<'m> Generator<'m> {
         let mut state = model.decoder.new_state(vec![0]);
         let opts = ForwardOptions {
             logits: LogitsFor::Last,
-            hidden_layers: vec![],
+            hidden_layers: req.hidden_layers.clone(),
             adapter: req.adapter.clone(),
         };
         let mut stats = GenerationStats {
@@ -147,11 +181,20 @@ impl<'m> Generator<'m> {
         let start = Instant::now();
         let (input, _) = left_padded_batch(std::slice::from_ref(&req.prompt_ids), 0)?;
         let mut logits = model.decoder.forward(&input, &mut state, &opts)?;
+        let prompt_hidden = std::mem::take(&mut logits.hidden);
+        let opts = ForwardOptions {
+            hidden_layers: vec![],
+            ..opts
+        };
         stats.prefill_seconds = start.elapsed().as_secs_f64();
         let decode_start = Instant::now();
         let mut reason = StopReason::MaxTokens;
         while out_ids.len() < req.max_tokens {
-            let row: Vec<f32> = logits
+            if constraint.as_ref().is_some_and(|c| c.is_complete()) {
+                reason = StopReason::Constraint;
+                break;
+            }
+            let mut row: Vec<f32> = logits
                 .logits
                 .as_ref()
                 .expect("asked for logits")
@@ -162,7 +205,18 @@ impl<'m> Generator<'m> {
             } else {
                 &[]
             };
+            if let Some(c) = constraint.as_deref_mut() {
+                c.mask(&mut row);
+                if row.iter().all(|l| *l == f32::NEG_INFINITY) {
+                    return Err(ModelError::Generation(
+                        "the output constraint allows no next token".into(),
+                    ));
+                }
+            }
             let next = sampler.sample(&row, &history, banned);
+            if let Some(c) = constraint.as_deref_mut() {
+                c.accept(next).map_err(ModelError::Generation)?;
+            }
             if !req.ignore_eos && stop_ids.contains(&next) {
                 reason = StopReason::EndOfSequence;
                 break;
@@ -201,6 +255,7 @@ impl<'m> Generator<'m> {
             token_ids: out_ids,
             stop_reason: reason,
             stats,
+            prompt_hidden,
         })
     }
 }

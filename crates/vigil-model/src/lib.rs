@@ -32,6 +32,8 @@ pub mod generate;
 pub mod model;
 pub mod sampling;
 
-pub use generate::{GenerateRequest, Generation, GenerationStats, Generator, StopReason};
+pub use generate::{
+    GenerateRequest, Generation, GenerationStats, Generator, StopReason, TokenConstraint,
+};
 pub use model::{Model, ModelInfo};
 pub use sampling::{Sampler, SamplingParams};

@@ -148,6 +148,22 @@ impl<'a> ChatEncoder<'a> {
         Ok(ex)
     }
 
+    /// The tokens of a prompt as the model sees it at inference: system and user turns, the
+    /// generation prompt, then `answer_prefix` (text the caller has already decided the
+    /// answer starts with, e.g. a verdict chosen by a classifier head). Worded and defused
+    /// exactly as in training, so the model is asked in the words it learned.
+    pub fn encode_prompt(&self, m: &Messages, answer_prefix: &str) -> Result<Vec<u32>> {
+        let data = |e: vigil_tokenizer::Error| TrainError::Data(e.to_string());
+        let mut msgs = Vec::with_capacity(2);
+        if !m.system.is_empty() {
+            msgs.push(ChatMessage::system(self.defuse(&m.system).map_err(data)?));
+        }
+        msgs.push(ChatMessage::user(self.defuse(&m.user).map_err(data)?));
+        let mut text = self.template.render(&msgs, true).map_err(data)?;
+        text.push_str(&self.defuse(answer_prefix).map_err(data)?);
+        self.tok.encode(&text, false, true).map_err(data)
+    }
+
     /// Renders, tokenizes and masks one conversation. An empty system prompt is left out
     /// (the template may then insert its own default, as it would at inference).
     pub fn encode_messages(&self, m: &Messages) -> Result<Example> {
