@@ -125,12 +125,6 @@ pub fn user_report(title: &str, fields: &[(String, String)]) -> String {
     )
 }
 
-fn vuln_name(t: &Taxonomy, id: &str) -> String {
-    t.by_id(id)
-        .map(|v| v.name.clone())
-        .unwrap_or_else(|| id.to_string())
-}
-
 /// The label line that opens every code / HTTP answer: one compact JSON object, so a
 /// decoder constrained by [`verdict_schema`] always produces something that parses.
 ///

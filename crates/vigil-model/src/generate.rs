@@ -98,6 +98,12 @@ pub struct Generation {
 /// calls [`TokenConstraint::mask`] before each sampling step and
 /// [`TokenConstraint::accept`] with the token chosen.
 pub trait TokenConstraint: Send {
+    /// Called once after the prefill with the prompt's hidden states (those asked for by
+    /// [`GenerateRequest::hidden_layers`]), before the first token is chosen: a dual head
+    /// decides its verdict here and constrains the answer to it.
+    fn on_prompt(&mut self, _hidden: &[(usize, Tensor)]) -> std::result::Result<(), String> {
+        Ok(())
+    }
     /// Sets the logits of every token that may not come next to `-inf`.
     fn mask(&mut self, logits: &mut [f32]);
     /// Records the chosen token; an error ends generation.
@@ -182,6 +188,10 @@ impl<'m> Generator<'m> {
         let (input, _) = left_padded_batch(std::slice::from_ref(&req.prompt_ids), 0)?;
         let mut logits = model.decoder.forward(&input, &mut state, &opts)?;
         let prompt_hidden = std::mem::take(&mut logits.hidden);
+        if let Some(c) = constraint.as_deref_mut() {
+            c.on_prompt(&prompt_hidden)
+                .map_err(ModelError::Generation)?;
+        }
         let opts = ForwardOptions {
             hidden_layers: vec![],
             ..opts

@@ -1,0 +1,1 @@
+//! Head training from the store.
