@@ -33,6 +33,12 @@ enum Command {
     Score(cmd::score::ScoreArgs),
     /// Fine-tune: LoRA / QLoRA supervised fine-tuning on the dataset store.
     Train(cmd::train::TrainArgs),
+    /// Analyse one file with a bundle's dual head: verdict, probability, type, reason, fix.
+    Analyze(cmd::analyst::AnalyzeArgs),
+    /// List and inspect bundles (base model + adapters + heads + thresholds + eval).
+    Bundle(cmd::analyst::BundleArgs),
+    /// From nothing to findings on the default model: data, LoRA, heads, eval, bundle, analysis.
+    Quickstart(cmd::analyst::QuickstartArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,6 +51,9 @@ fn main() -> std::process::ExitCode {
         Command::Chat(args) => cmd::chat::run(args),
         Command::Score(args) => cmd::score::run(args),
         Command::Train(args) => cmd::train::run(args),
+        Command::Analyze(args) => cmd::analyst::analyze_cmd(args),
+        Command::Bundle(args) => cmd::analyst::bundle_cmd(args),
+        Command::Quickstart(args) => cmd::analyst::quickstart_cmd(args),
     };
     match result {
         Ok(code) => code,

@@ -409,6 +409,57 @@ impl Default for Thresholds {
     }
 }
 
+impl Thresholds {
+    /// Chooses thresholds from validation probabilities of the positive class and the true
+    /// labels. Candidate thresholds are the observed scores; a sample is called positive
+    /// when its score is `>=` the threshold. `at_target` is the lowest threshold whose
+    /// precision reaches `target` (the most recall subject to precision ≥ target), with at
+    /// least one predicted positive; `best_f1` maximises F1 (ties: the higher threshold).
+    pub fn calibrate(scores: &[f32], labels: &[bool], target: f32) -> Thresholds {
+        let mut idx: Vec<usize> = (0..scores.len()).collect();
+        idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        let positives = labels.iter().filter(|&&l| l).count();
+        let (mut tp, mut fp) = (0usize, 0usize);
+        let mut at_target = None;
+        let mut best: Option<(f32, f32)> = None;
+        let mut i = 0;
+        while i < idx.len() {
+            let t = scores[idx[i]];
+            // Take every sample with this score at once: a threshold cannot split ties.
+            while i < idx.len() && scores[idx[i]] == t {
+                if labels[idx[i]] {
+                    tp += 1;
+                } else {
+                    fp += 1;
+                }
+                i += 1;
+            }
+            let precision = tp as f32 / (tp + fp) as f32;
+            if precision >= target {
+                at_target = Some(t);
+            }
+            if positives > 0 {
+                let recall = tp as f32 / positives as f32;
+                let f1 = if tp == 0 {
+                    0.0
+                } else {
+                    2.0 * precision * recall / (precision + recall)
+                };
+                if best.is_none_or(|(b, _)| f1 > b) {
+                    best = Some((f1, t));
+                }
+            }
+        }
+        let best_f1 = best.filter(|(f, _)| *f > 0.0).map(|(_, t)| t);
+        Thresholds {
+            target_precision: target,
+            at_target,
+            best_f1,
+            chosen: at_target.or(best_f1).unwrap_or(0.5),
+        }
+    }
+}
+
 /// Everything about a head besides its weights.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HeadMeta {
@@ -626,6 +677,25 @@ mod tests {
         std::fs::write(dir.path().join("head.json"), "{").unwrap();
         let err = HeadFile::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("head.json"), "{err}");
+    }
+
+    #[test]
+    fn thresholds_follow_precision_first() {
+        // Scores high→low with labels: .9 T, .8 T, .7 F, .6 T, .5 F, .4 T, .2 F
+        let s = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.2];
+        let l = [true, true, false, true, false, true, false];
+        // Precision at each cut: 1, 1, 2/3, 3/4, 3/5, 4/6, 4/7.
+        let t = Thresholds::calibrate(&s, &l, 0.95);
+        assert_eq!(t.at_target, Some(0.8));
+        assert_eq!(t.chosen, 0.8);
+        let t = Thresholds::calibrate(&s, &l, 0.7);
+        assert_eq!(t.at_target, Some(0.6));
+        // F1 at each cut (4 positives): .4, .667, .571, .75, .667, .8, .727 → best at .4.
+        assert_eq!(t.best_f1, Some(0.4));
+        // Unreachable target: falls back to best F1.
+        let t = Thresholds::calibrate(&[0.9, 0.1], &[false, true], 0.95);
+        assert_eq!(t.at_target, None);
+        assert_eq!(t.chosen, 0.1);
     }
 
     #[test]

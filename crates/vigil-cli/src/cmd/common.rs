@@ -83,3 +83,15 @@ pub fn read_stdin() -> anyhow::Result<String> {
         .context("cannot read standard input")?;
     String::from_utf8(bytes).context("standard input is not valid UTF-8")
 }
+
+/// A progress bar in vigil's style: `msg [=====>   ] pos/len (elapsed)`.
+pub fn bar(len: u64, msg: &str) -> indicatif::ProgressBar {
+    let b = indicatif::ProgressBar::new(len);
+    b.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>14} [{bar:40}] {pos}/{len} ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    b.set_message(msg.to_string());
+    b
+}

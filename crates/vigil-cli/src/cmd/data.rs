@@ -2,9 +2,10 @@
 //! `vigil_data` (store, importers, exporters, splitter, checker, generator). Everything that
 //! could be reused lives in the library; this file parses flags, draws progress bars and
 //! prints results.
+use super::common::bar;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -129,17 +130,6 @@ enum DataCmd {
         #[arg(long, default_value = "text")]
         format: String,
     },
-}
-
-fn bar(len: u64, msg: &str) -> ProgressBar {
-    let b = ProgressBar::new(len);
-    b.set_style(
-        ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    b.set_message(msg.to_string());
-    b
 }
 
 fn parse_split(s: &Option<String>) -> anyhow::Result<Option<Split>> {

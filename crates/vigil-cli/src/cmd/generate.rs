@@ -80,6 +80,7 @@ impl SamplingOpts {
             },
             ignore_eos: self.ignore_eos,
             adapter: None,
+            hidden_layers: Vec::new(),
         }
     }
 }

@@ -1,4 +1,5 @@
 //! One module per subcommand; `common` holds the options shared by model commands.
+pub mod analyst;
 pub mod chat;
 pub mod common;
 pub mod data;

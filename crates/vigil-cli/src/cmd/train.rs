@@ -22,6 +22,8 @@ enum TrainCommand {
     Sft(Box<SftArgs>),
     /// Time LoRA training steps on random tokens (the vigil side of tools/bench_train.py).
     Bench(BenchArgs),
+    /// Train the dual head's MLP classifiers on pooled hidden states (cached features).
+    Head(Box<super::analyst::TrainHeadArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -103,6 +105,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         TrainCommand::Sft(a) => sft(*a),
         TrainCommand::Bench(a) => bench(a),
+        TrainCommand::Head(a) => super::analyst::train_head_cmd(*a),
     }
 }
 
