@@ -1,0 +1,174 @@
+//! The dual head on the real default model: one prefill feeds the head and the answer, the
+//! verdict line always parses and always agrees with the head, and the head sees exactly the
+//! features it was trained on.
+
+use vigil_analyst::{Analyst, AnalyzeOptions, Explain, PromptForm, Subject};
+use vigil_data::prompt::parse_verdict_line;
+use vigil_data::synth::{generate, GenOptions};
+use vigil_head::{
+    train_head, FeatureCache, FeatureSpec, HeadFile, HeadMeta, HeadTrainConfig, Thresholds,
+};
+
+fn analyst() -> Analyst {
+    let path = vigil_hub::pull("smollm2-135m-instruct")
+        .expect("cannot fetch the default model")
+        .path;
+    let model = vigil_model::Model::load(&path).unwrap();
+    Analyst::base(model, "smollm2-test".into()).unwrap()
+}
+
+#[test]
+fn dual_head_shares_one_prefill_and_constrains_the_verdict_line() {
+    let mut analyst = analyst();
+    let samples = generate(
+        &GenOptions {
+            seed: 3,
+            num: 22,
+            vulns: vec![],
+            nofp: false,
+            http_share: 0.0,
+        },
+        |_| {},
+    )
+    .unwrap();
+    let subjects: Vec<Subject> = samples.iter().filter_map(Subject::of_sample).collect();
+    let prompts: Vec<_> = subjects
+        .iter()
+        .map(|s| s.messages(PromptForm::Engineered))
+        .collect();
+    let n_layers = analyst.model.config().num_layers;
+    let spec = FeatureSpec::final_layer(n_layers);
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = FeatureCache::new(cache_dir.path());
+    let (x, computed) = analyst
+        .features(&prompts, &spec, None, &cache, &mut |_| {})
+        .unwrap();
+    assert_eq!(computed, prompts.len());
+    // A second pass is served from the cache, identically.
+    let (x2, computed2) = analyst
+        .features(&prompts, &spec, None, &cache, &mut |_| {})
+        .unwrap();
+    assert_eq!((computed2, &x2), (0, &x));
+
+    let y: Vec<usize> = samples.iter().map(|s| s.is_vulnerable as usize).collect();
+    let cfg = HeadTrainConfig {
+        epochs: 30,
+        ..Default::default()
+    };
+    let (head, training) = train_head(&x[..16], &y[..16], &x[16..], &y[16..], 2, &cfg).unwrap();
+    let mut file = HeadFile {
+        meta: HeadMeta {
+            name: "test".into(),
+            target: "verdict".into(),
+            classes: vec!["clean".into(), "vulnerable".into()],
+            input_dim: x[0].len(),
+            shape: cfg.shape.clone(),
+            features: spec.clone(),
+            model_id: analyst.model_id.clone(),
+            adapter_id: None,
+            task: "code".into(),
+            thresholds: Thresholds::default(),
+            training,
+            validation: serde_json::Value::Null,
+        },
+        head,
+    };
+    let batch_p = file.head.probabilities(&x[..1]).unwrap()[0][1];
+    // The same prompt alone (a batch of one, as generation runs it).
+    let single_cache = tempfile::tempdir().unwrap();
+    let (x1, _) = analyst
+        .features(
+            &prompts[..1],
+            &spec,
+            None,
+            &FeatureCache::new(single_cache.path()),
+            &mut |_| {},
+        )
+        .unwrap();
+    let single_p = file.head.probabilities(&x1).unwrap()[0][1];
+    let opts = AnalyzeOptions {
+        explain: Explain::Never,
+        max_tokens: 48,
+        ..Default::default()
+    };
+
+    // Threshold 0: every subject is vulnerable; the line names a taxonomy type.
+    file.meta.thresholds.chosen = 0.0;
+    analyst.add_head("code", "verdict", file.clone()).unwrap();
+    let a = analyst.analyze(&subjects[0], &opts).unwrap();
+    assert_eq!(a.decided_by, "head");
+    // The head saw, inside generation, the features the batched extractor computes.
+    let p = a.probability.unwrap();
+    assert!(
+        (p - single_p).abs() < 1e-5,
+        "generation prefill p {p} vs features p {single_p}"
+    );
+    // Batched extraction (length-sorted, left-padded rows) runs other matmul tiles, whose
+    // activation rounding differs slightly; measured 1.5e-3 here.
+    assert!(
+        (p - batch_p).abs() < 1e-2,
+        "generation p {p} vs batch p {batch_p}"
+    );
+    let (line, _) = parse_verdict_line(&a.text).unwrap_or_else(|| panic!("{:?}", a.text));
+    assert!(line.vulnerable && a.vulnerable);
+    let t = line.vuln_type.expect("a type");
+    assert!(
+        vigil_taxonomy::Taxonomy::builtin().by_id(&t).is_some(),
+        "{t}"
+    );
+    assert!(a.owasp.is_some() && a.cwe.is_some());
+
+    // Threshold above 1: every subject is clean, and nothing but the verdict is written.
+    file.meta.thresholds.chosen = 1.01;
+    analyst.add_head("code", "verdict", file).unwrap();
+    let a = analyst.analyze(&subjects[0], &opts).unwrap();
+    assert!(!a.vulnerable);
+    assert_eq!(a.text, r#"{"verdict":"not vulnerable"}"#);
+    assert!((a.confidence - (1.0 - p)).abs() < 1e-6);
+}
+
+#[test]
+fn without_a_head_the_verdict_comes_from_constrained_generation() {
+    let analyst = analyst();
+    let subject = Subject::Code {
+        language: Some("python".into()),
+        framework: Some("flask".into()),
+        endpoint: Some("GET /users".into()),
+        code: "@app.route('/users')\ndef users():\n    q = request.args['q']\n    return db.execute(\"SELECT * FROM users WHERE name = '\" + q + \"'\")".into(),
+    };
+    let opts = AnalyzeOptions {
+        explain: Explain::Never,
+        max_tokens: 48,
+        samples: 3,
+        temperature: 0.9,
+        seed: 1,
+        ..Default::default()
+    };
+    let a = analyst.analyze(&subject, &opts).unwrap();
+    assert_eq!(a.decided_by, "generation");
+    assert_eq!(a.votes_total, 3);
+    let (line, _) = parse_verdict_line(&a.text).unwrap_or_else(|| panic!("{:?}", a.text));
+    assert_eq!(line.vulnerable, a.vulnerable);
+    // The vote's confidence is the winning share.
+    let share = if a.vulnerable {
+        a.votes_vulnerable
+    } else {
+        3 - a.votes_vulnerable
+    };
+    assert!((a.confidence - share as f32 / 3.0).abs() < 1e-6 && share >= 2);
+
+    let p = analyst
+        .verdict_token_probabilities(
+            &[
+                subject.messages(PromptForm::Engineered),
+                subject.messages(PromptForm::Plain),
+            ],
+            None,
+            &mut |_| {},
+        )
+        .unwrap();
+    assert!(
+        p.iter().all(|p| (0.0..=1.0).contains(p) && p.is_finite()),
+        "{p:?}"
+    );
+}
