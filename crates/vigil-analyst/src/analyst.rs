@@ -16,7 +16,6 @@ use vigil_model::decoder::left_padded_batch;
 use vigil_model::{
     ForwardOptions, GenerateRequest, Generator, LogitsFor, Model, SamplingParams, TokenConstraint,
 };
-use vigil_taxonomy::Severity;
 use vigil_train::ChatEncoder;
 
 /// When to write the analysis text after the verdict line.
@@ -498,7 +497,6 @@ impl DualHeadConstraint<'_> {
                 if let Some(v) = vigil_taxonomy::Taxonomy::builtin().by_id(t) {
                     s["properties"]["cwe"] =
                         serde_json::json!({"const": format!("CWE-{}", v.cwe.id)});
-                    let _: Severity = v.severity;
                 }
             }
             s

@@ -618,7 +618,7 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
     eprintln!("[7/7] analyse: the bundle on example code");
     let analyst = open_bundle(&bundle_dir.to_string_lossy())?;
     let targets = if a.scan.is_empty() {
-        vec![PathBuf::from("examples/vulnerable-api")]
+        vec![PathBuf::from("examples/quickstart")]
     } else {
         a.scan.clone()
     };
