@@ -68,15 +68,29 @@ impl PipCommand {
             let Some((prog, args)) = cand.split_first() else {
                 continue;
             };
-            let ok = Command::new(prog)
-                .args(args)
-                .arg("--version")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
+            // A program that was just written (a fresh venv, or a test's script) can be
+            // briefly "text file busy" while another thread's fork still holds it open
+            // for writing: retry that instead of calling pip missing.
+            let mut ok = false;
+            for attempt in 0..10 {
+                match Command::new(prog)
+                    .args(args)
+                    .arg("--version")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                {
+                    Ok(s) => {
+                        ok = s.success();
+                        break;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy && attempt < 9 => {
+                        std::thread::sleep(std::time::Duration::from_millis(20 << attempt.min(4)));
+                    }
+                    Err(_) => break,
+                }
+            }
             if ok {
                 return Ok(cand.clone());
             }
