@@ -488,6 +488,11 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
         a.steps
     );
     let run_dir = a.workdir.join("sft");
+    // The quickstart owns its workdir: a rerun starts its training over.
+    if run_dir.exists() {
+        std::fs::remove_dir_all(&run_dir)
+            .with_context(|| format!("cannot replace {}", run_dir.display()))?;
+    }
     let adapter_dir = train_lora(&resolved.path, &db, &run_dir, a.steps, a.seed)?;
     lap("lora", &mut times);
 
