@@ -16,6 +16,8 @@
 //!   answers (self-consistency). [`Analyst::verdict_token_probabilities`] scores many
 //!   prompts by the verdict token (the seed's SC variants); [`Analyst::features`] feeds
 //!   head training.
+//! - [`eval`]: the seed's six variants (SC … FT-PE-CH) scored on a split, for
+//!   `vigil eval`; the metrics themselves live in `vigil-eval`.
 //! - [`heads`]: trains a bundle's heads from the dataset store (features on the train
 //!   split, early stopping and threshold calibration on the valid split).
 
@@ -23,6 +25,7 @@ mod analyst;
 pub mod bundle;
 mod constraint;
 mod error;
+pub mod eval;
 pub mod heads;
 mod subject;
 
