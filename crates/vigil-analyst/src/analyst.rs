@@ -155,6 +155,28 @@ impl Analyst {
         self.heads.get(&(task.to_string(), target.to_string()))
     }
 
+    /// What decides this analyst's answers: the model's hash and the bundle's manifest
+    /// (which names the adapters and heads and changes whenever they are rebuilt), or the
+    /// adapters and heads loaded by hand.
+    pub fn identity(&self) -> String {
+        let mut s = self.model_id.clone();
+        match &self.bundle {
+            Some(b) => s.push_str(&serde_json::to_string(&b.manifest).unwrap_or_default()),
+            None => {
+                for (task, name) in &self.adapters {
+                    s.push_str(&format!("|adapter {task}={name}"));
+                }
+                for ((task, target), h) in &self.heads {
+                    s.push_str(&format!(
+                        "|head {task}/{target}={}",
+                        serde_json::to_string(&h.meta).unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        s
+    }
+
     /// The identity of an adapter directory (for feature-cache keys).
     pub fn adapter_id(dir: &Path) -> Result<String> {
         adapter_fingerprint(dir)

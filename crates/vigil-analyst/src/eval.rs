@@ -79,12 +79,48 @@ pub fn seed_variants() -> Vec<VariantSpec> {
         form,
     };
     vec![
-        v("SC", "base model, plain prompt, verdict token", VerdictToken, false, Plain),
-        v("PE-SC", "base model, engineered prompt, verdict token", VerdictToken, false, Engineered),
-        v("FT-SC", "LoRA, plain prompt, verdict token", VerdictToken, true, Plain),
-        v("FT-PE-SC", "LoRA, engineered prompt, verdict token", VerdictToken, true, Engineered),
-        v("FT-CH", "LoRA, plain prompt, classification head", Head, true, Plain),
-        v("FT-PE-CH", "LoRA, engineered prompt, classification head", Head, true, Engineered),
+        v(
+            "SC",
+            "base model, plain prompt, verdict token",
+            VerdictToken,
+            false,
+            Plain,
+        ),
+        v(
+            "PE-SC",
+            "base model, engineered prompt, verdict token",
+            VerdictToken,
+            false,
+            Engineered,
+        ),
+        v(
+            "FT-SC",
+            "LoRA, plain prompt, verdict token",
+            VerdictToken,
+            true,
+            Plain,
+        ),
+        v(
+            "FT-PE-SC",
+            "LoRA, engineered prompt, verdict token",
+            VerdictToken,
+            true,
+            Engineered,
+        ),
+        v(
+            "FT-CH",
+            "LoRA, plain prompt, classification head",
+            Head,
+            true,
+            Plain,
+        ),
+        v(
+            "FT-PE-CH",
+            "LoRA, engineered prompt, classification head",
+            Head,
+            true,
+            Engineered,
+        ),
     ]
 }
 
@@ -129,7 +165,10 @@ pub fn score_variant(
     progress: &mut dyn FnMut(usize),
 ) -> Result<VariantScores> {
     let start = Instant::now();
-    let prompts: Vec<_> = items.iter().map(|i| i.subject.messages(spec.form)).collect();
+    let prompts: Vec<_> = items
+        .iter()
+        .map(|i| i.subject.messages(spec.form))
+        .collect();
     let adapter = if spec.adapter {
         Some(adapter.ok_or_else(|| {
             AnalystError::Invalid(format!("variant {} needs an adapter", spec.name))
@@ -223,7 +262,10 @@ mod tests {
     #[test]
     fn six_variants_in_the_seeds_order() {
         let names: Vec<_> = seed_variants().iter().map(|v| v.name).collect();
-        assert_eq!(names, ["SC", "PE-SC", "FT-SC", "FT-PE-SC", "FT-CH", "FT-PE-CH"]);
+        assert_eq!(
+            names,
+            ["SC", "PE-SC", "FT-SC", "FT-PE-SC", "FT-CH", "FT-PE-CH"]
+        );
     }
 
     #[test]

@@ -18,11 +18,14 @@
 //!   head training.
 //! - [`eval`]: the seed's six variants (SC … FT-PE-CH) scored on a split, for
 //!   `vigil eval`; the metrics themselves live in `vigil-eval`.
+//! - [`AnalysisCache`]: analyses on disk keyed by analyst identity, options and subject,
+//!   so re-scanning unchanged code runs no model.
 //! - [`heads`]: trains a bundle's heads from the dataset store (features on the train
 //!   split, early stopping and threshold calibration on the valid split).
 
 mod analyst;
 pub mod bundle;
+mod cache;
 mod constraint;
 mod error;
 pub mod eval;
@@ -31,6 +34,7 @@ mod subject;
 
 pub use analyst::{Analyst, AnalyzeOptions, Explain};
 pub use bundle::{Bundle, BundleManifest};
+pub use cache::AnalysisCache;
 pub use constraint::{JsonSchemaConstraint, TokenVocab};
 pub use error::{AnalystError, Result};
 pub use subject::{Analysis, PromptForm, Subject};

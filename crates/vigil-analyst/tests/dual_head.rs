@@ -172,3 +172,56 @@ fn without_a_head_the_verdict_comes_from_constrained_generation() {
         "{p:?}"
     );
 }
+
+#[test]
+fn the_analysis_cache_returns_what_the_model_said_and_misses_on_any_change() {
+    let analyst = analyst();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = vigil_analyst::AnalysisCache::new(dir.path());
+    let subject = Subject::Code {
+        language: Some("javascript".into()),
+        framework: Some("express".into()),
+        endpoint: Some("GET /ping".into()),
+        code: "app.get('/ping', (req, res) => exec('ping ' + req.query.host, (e, out) => res.send(out)));".into(),
+    };
+    let opts = AnalyzeOptions {
+        explain: Explain::Never,
+        max_tokens: 40,
+        ..Default::default()
+    };
+    let key = vigil_analyst::AnalysisCache::key(&analyst, &opts, &subject);
+    assert!(cache.get(&key).is_none());
+    let a = analyst.analyze(&subject, &opts).unwrap();
+    cache.put(&key, &a).unwrap();
+    assert_eq!(cache.get(&key).as_ref(), Some(&a));
+
+    // Other code, other options: other keys.
+    let mut other = subject.clone();
+    if let Subject::Code { code, .. } = &mut other {
+        code.push_str("\n// changed");
+    }
+    assert_ne!(
+        key,
+        vigil_analyst::AnalysisCache::key(&analyst, &opts, &other)
+    );
+    let longer = AnalyzeOptions {
+        max_tokens: 41,
+        ..opts.clone()
+    };
+    assert_ne!(
+        key,
+        vigil_analyst::AnalysisCache::key(&analyst, &longer, &subject)
+    );
+
+    // A corrupt entry is a miss, not an error, and the next put repairs it.
+    let entry = std::fs::read_dir(dir.path().join(&key[..2]))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::write(&entry, b"{not json").unwrap();
+    assert!(cache.get(&key).is_none());
+    cache.put(&key, &a).unwrap();
+    assert_eq!(cache.get(&key).as_ref(), Some(&a));
+}
