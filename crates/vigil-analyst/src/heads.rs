@@ -107,6 +107,10 @@ pub fn train_heads(
     let vp: Vec<f32> = head.probabilities(&vx)?.iter().map(|p| p[1]).collect();
     let labels: Vec<bool> = vy.iter().map(|&y| y == 1).collect();
     let thresholds = Thresholds::calibrate(&vp, &labels, job.target_precision);
+    let clean_scores: Vec<f32> = vp.iter().map(|p| 1.0 - p).collect();
+    let clean_labels: Vec<bool> = labels.iter().map(|l| !l).collect();
+    let clean_thresholds =
+        Thresholds::calibrate(&clean_scores, &clean_labels, job.target_precision);
     let validation = confusion_json(&vp, &labels, thresholds.chosen);
     let meta = |name: String, target: &str, classes: Vec<String>| HeadMeta {
         name,
@@ -119,6 +123,7 @@ pub fn train_heads(
         adapter_id: job.adapter_id.clone(),
         task: job.task.clone(),
         thresholds: Thresholds::default(),
+        clean_thresholds: None,
         training: Default::default(),
         validation: serde_json::Value::Null,
     };
@@ -128,6 +133,7 @@ pub fn train_heads(
         vec!["clean".into(), "vulnerable".into()],
     );
     vm.thresholds = thresholds;
+    vm.clean_thresholds = Some(clean_thresholds);
     vm.training = report;
     vm.validation = validation;
     let verdict = HeadFile { meta: vm, head };

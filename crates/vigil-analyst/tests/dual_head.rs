@@ -68,6 +68,7 @@ fn dual_head_shares_one_prefill_and_constrains_the_verdict_line() {
             adapter_id: None,
             task: "code".into(),
             thresholds: Thresholds::default(),
+            clean_thresholds: None,
             training,
             validation: serde_json::Value::Null,
         },

@@ -478,10 +478,26 @@ pub struct HeadMeta {
     /// The prompt task the features were computed on (`code`, `http`).
     pub task: String,
     pub thresholds: Thresholds,
+    /// Thresholds for the opposite call, on `1 − p`: saying "clean" (for triage: "false
+    /// positive") with the target precision. Absent in heads written before it existed.
+    #[serde(default)]
+    pub clean_thresholds: Option<Thresholds>,
     pub training: HeadTrainReport,
     /// Validation metrics at the chosen threshold, as computed by the caller.
     #[serde(default)]
     pub validation: serde_json::Value,
+}
+
+impl HeadMeta {
+    /// The positive-class probability at or below which a "clean" call reaches the target
+    /// precision on validation; `None` when no threshold did (then never call it clean
+    /// with confidence — precision first).
+    pub fn clean_below(&self) -> Option<f32> {
+        self.clean_thresholds
+            .as_ref()
+            .and_then(|t| t.at_target)
+            .map(|t| 1.0 - t)
+    }
 }
 
 /// A head with its metadata: `head.safetensors` + `head.json` in a directory.
@@ -661,6 +677,7 @@ mod tests {
                 adapter_id: None,
                 task: "code".into(),
                 thresholds: Thresholds::default(),
+                clean_thresholds: None,
                 training,
                 validation: serde_json::Value::Null,
             },
@@ -677,6 +694,39 @@ mod tests {
         std::fs::write(dir.path().join("head.json"), "{").unwrap();
         let err = HeadFile::load(dir.path()).unwrap_err().to_string();
         assert!(err.contains("head.json"), "{err}");
+    }
+
+    #[test]
+    fn a_clean_call_has_its_own_precision_first_threshold() {
+        // p(vulnerable) = [0.9, 0.8, 0.3, 0.2, 0.1] with labels [T, T, F, T, F]. On 1 − p
+        // the clean samples rank 0.9 (clean: precision 1/1), 0.8 (vulnerable: 1/2), 0.7
+        // (clean: 2/3), …; only the first reaches 0.95, so "clean" only at p ≤ 0.1.
+        let p = [0.9f32, 0.8, 0.3, 0.2, 0.1];
+        let labels = [true, true, false, true, false];
+        let clean: Vec<f32> = p.iter().map(|p| 1.0 - p).collect();
+        let not: Vec<bool> = labels.iter().map(|l| !l).collect();
+        let mut meta = HeadMeta {
+            name: "t".into(),
+            target: "verdict".into(),
+            classes: vec!["clean".into(), "vulnerable".into()],
+            input_dim: 1,
+            shape: HeadShape::default(),
+            features: FeatureSpec::final_layer(30),
+            model_id: "m".into(),
+            adapter_id: None,
+            task: "http".into(),
+            thresholds: Thresholds::default(),
+            clean_thresholds: None,
+            training: Default::default(),
+            validation: serde_json::Value::Null,
+        };
+        assert_eq!(meta.clean_below(), None);
+        meta.clean_thresholds = Some(Thresholds::calibrate(&clean, &not, 0.95));
+        assert!((meta.clean_below().unwrap() - 0.1).abs() < 1e-6);
+        // Nothing reaches the target: no confident clean call at all.
+        let never = Thresholds::calibrate(&[0.5, 0.5], &[true, false], 0.95);
+        meta.clean_thresholds = Some(never);
+        assert_eq!(meta.clean_below(), None);
     }
 
     #[test]

@@ -435,7 +435,7 @@ pub struct QuickstartArgs {
     #[arg(long, default_value = "vigil-quickstart")]
     pub workdir: PathBuf,
     /// Samples to generate.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 400)]
     pub samples: usize,
     /// LoRA training steps.
     #[arg(long, default_value_t = 8)]
@@ -452,6 +452,10 @@ pub struct QuickstartArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }
+
+/// The quickstart trains one adapter for both tasks (the data mixes them) and heads per task.
+const QUICKSTART_TASKS: [&str; 2] = ["code", "http"];
+const QUICKSTART_ADAPTER: &str = "analyst";
 
 pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
     let t0 = Instant::now();
@@ -484,7 +488,7 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
     lap("data", &mut times);
 
     eprintln!(
-        "[3/7] train: a short LoRA on the code task ({} steps)",
+        "[3/7] train: a short LoRA on the code and HTTP tasks ({} steps)",
         a.steps
     );
     let run_dir = a.workdir.join("sft");
@@ -498,60 +502,78 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
 
     eprintln!("[4/7] heads: hidden-state features with the adapter, MLP verdict and type heads");
     let mut analyst = open_base(&resolved.path)?;
-    analyst.load_adapter("code", "code", &adapter_dir)?;
     let store = Store::open_existing(&db)?;
     let n_layers = analyst.model.config().num_layers;
-    let job = HeadJob {
-        task: "code".into(),
-        form: PromptForm::Engineered,
-        spec: FeatureSpec {
-            layers: vec![n_layers],
-            pooling: Pooling::Mean,
-            adapter: Some("code".into()),
-        },
-        adapter_id: Some(adapter_fingerprint(&adapter_dir)?),
-        train: HeadTrainConfig {
-            seed: a.seed,
-            ..Default::default()
-        },
-        target_precision: 0.95,
-        limit: Some(a.head_samples),
-        name: "code".into(),
-    };
-    let heads = run_head_job(&analyst, &store, &job)?;
-    print_heads(&heads);
+    let adapter_id = adapter_fingerprint(&adapter_dir)?;
+    let mut trained = Vec::new();
+    for task in QUICKSTART_TASKS {
+        analyst.load_adapter(task, QUICKSTART_ADAPTER, &adapter_dir)?;
+        let job = HeadJob {
+            task: task.into(),
+            form: PromptForm::Engineered,
+            spec: FeatureSpec {
+                layers: vec![n_layers],
+                pooling: Pooling::Mean,
+                adapter: Some(QUICKSTART_ADAPTER.into()),
+            },
+            adapter_id: Some(adapter_id.clone()),
+            train: HeadTrainConfig {
+                seed: a.seed,
+                ..Default::default()
+            },
+            target_precision: 0.95,
+            limit: Some(a.head_samples),
+            name: task.into(),
+        };
+        eprintln!("      {task} task:");
+        let heads = run_head_job(&analyst, &store, &job)?;
+        print_heads(&heads);
+        trained.push((task, job, heads));
+    }
     lap("heads", &mut times);
 
-    eprintln!("[5/7] eval: the verdict head on the held-out test split");
-    let test = store.samples(&Filter {
-        split: Some(Split::Test),
-        kind: Some(vigil_data::SampleKind::Code),
-        limit: None,
-    })?;
-    let prompts: Vec<_> = test
-        .iter()
-        .filter_map(Subject::of_sample)
-        .map(|s| s.messages(PromptForm::Engineered))
-        .collect();
-    let pb = bar(prompts.len() as u64, "test features");
-    let (tx, _) = analyst.features(
-        &prompts,
-        &job.spec,
-        job.adapter_id.as_deref(),
-        &feature_cache()?,
-        &mut |d| pb.set_position(d as u64),
-    )?;
-    pb.finish_and_clear();
-    let scores: Vec<f32> = heads
-        .verdict
-        .head
-        .probabilities(&tx)?
-        .iter()
-        .map(|p| p[1])
-        .collect();
-    let labels: Vec<bool> = test.iter().map(|s| s.is_vulnerable).collect();
-    let m = confusion_json(&scores, &labels, heads.verdict.meta.thresholds.chosen);
-    eprintln!("test split ({} samples, synthetic): {m}", test.len());
+    eprintln!("[5/7] eval: the verdict heads on the held-out test split");
+    let mut metrics = std::collections::BTreeMap::new();
+    let mut test_samples = 0;
+    for (task, job, heads) in &trained {
+        let test = store.samples(&Filter {
+            split: Some(Split::Test),
+            kind: Some(vigil_analyst::heads::kind_of_task(task)?),
+            limit: None,
+        })?;
+        let prompts: Vec<_> = test
+            .iter()
+            .filter_map(Subject::of_sample)
+            .map(|s| s.messages(PromptForm::Engineered))
+            .collect();
+        let pb = bar(prompts.len() as u64, "test features");
+        let (tx, _) = analyst.features(
+            &prompts,
+            &job.spec,
+            job.adapter_id.as_deref(),
+            &feature_cache()?,
+            &mut |d| pb.set_position(d as u64),
+        )?;
+        pb.finish_and_clear();
+        let scores: Vec<f32> = heads
+            .verdict
+            .head
+            .probabilities(&tx)?
+            .iter()
+            .map(|p| p[1])
+            .collect();
+        let labels: Vec<bool> = test.iter().map(|s| s.is_vulnerable).collect();
+        let m = confusion_json(&scores, &labels, heads.verdict.meta.thresholds.chosen);
+        eprintln!("      {task}: test split ({} samples, synthetic): {m}", test.len());
+        test_samples += test.len();
+        let mut row = std::collections::BTreeMap::new();
+        for k in ["precision", "recall", "accuracy", "fpr"] {
+            if let Some(v) = m[k].as_f64() {
+                row.insert(k.to_string(), v);
+            }
+        }
+        metrics.insert(format!("FT-PE-CH ({task})"), row);
+    }
     lap("eval", &mut times);
 
     eprintln!("[6/7] bundle: saving `{}`", a.bundle);
@@ -560,31 +582,26 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
         std::fs::remove_dir_all(&bundle_dir)
             .with_context(|| format!("cannot replace {}", bundle_dir.display()))?;
     }
-    copy_dir(&adapter_dir, &bundle_dir.join("adapters/code"))?;
-    heads.verdict.save(&bundle_dir.join("heads/code-verdict"))?;
-    let mut head_refs = vec![HeadRef {
-        name: "code-verdict".into(),
-        task: "code".into(),
-        target: "verdict".into(),
-        path: "heads/code-verdict".into(),
-    }];
-    if let Some(t) = &heads.vuln_type {
-        t.save(&bundle_dir.join("heads/code-type"))?;
-        head_refs.push(HeadRef {
-            name: "code-type".into(),
-            task: "code".into(),
-            target: "vuln_type".into(),
-            path: "heads/code-type".into(),
-        });
-    }
-    let mut metrics = std::collections::BTreeMap::new();
-    let mut row = std::collections::BTreeMap::new();
-    for k in ["precision", "recall", "accuracy", "fpr"] {
-        if let Some(v) = m[k].as_f64() {
-            row.insert(k.to_string(), v);
+    let adapter_rel = format!("adapters/{QUICKSTART_ADAPTER}");
+    copy_dir(&adapter_dir, &bundle_dir.join(&adapter_rel))?;
+    let mut head_refs = Vec::new();
+    for (task, _, heads) in &trained {
+        let mut save = |head: &vigil_head::HeadFile, target: &str, suffix: &str| {
+            let name = format!("{task}-{suffix}");
+            head.save(&bundle_dir.join("heads").join(&name))?;
+            head_refs.push(HeadRef {
+                name: name.clone(),
+                task: task.to_string(),
+                target: target.into(),
+                path: format!("heads/{name}"),
+            });
+            anyhow::Ok(())
+        };
+        save(&heads.verdict, "verdict", "verdict")?;
+        if let Some(t) = &heads.vuln_type {
+            save(t, "vuln_type", "type")?;
         }
     }
-    metrics.insert("FT-PE-CH".to_string(), row);
     let bundle = Bundle {
         dir: bundle_dir.clone(),
         manifest: BundleManifest {
@@ -600,18 +617,21 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
                 spec: spec.to_string(),
                 sha256: model_sha,
             },
-            adapters: vec![AdapterRef {
-                name: "code".into(),
-                task: "code".into(),
-                path: "adapters/code".into(),
-            }],
+            adapters: QUICKSTART_TASKS
+                .iter()
+                .map(|task| AdapterRef {
+                    name: QUICKSTART_ADAPTER.into(),
+                    task: task.to_string(),
+                    path: adapter_rel.clone(),
+                })
+                .collect(),
             heads: head_refs,
             prompts: prompt_hashes(),
             max_analysis_tokens: 256,
             eval: Some(EvalSummary {
                 report: None,
                 split: "test (synthetic, group-hash split)".into(),
-                samples: test.len(),
+                samples: test_samples,
                 leakage,
                 metrics,
             }),
@@ -691,7 +711,7 @@ fn build_dataset(db: &Path, n: usize, seed: u64, workdir: &Path) -> anyhow::Resu
         num: n,
         vulns: vec![],
         nofp: false,
-        http_share: 0.0,
+        http_share: 0.25,
     };
     let samples = synth::generate(&opts, |_| {}).map_err(anyhow::Error::msg)?;
     let mut store = Store::open(db)?;
