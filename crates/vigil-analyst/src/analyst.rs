@@ -221,6 +221,63 @@ impl Analyst {
         Ok(a)
     }
 
+    /// Analyses many subjects: answers found in `cache` are reused, the rest run on `jobs`
+    /// worker threads sharing this one model (each analysis is independent; the decoder's
+    /// own matrix kernels are multi-threaded too, so more jobs than cores buys nothing).
+    /// Results come back in the subjects' order; one failure does not stop the others.
+    /// `progress(done, from_cache)` is called after each subject.
+    pub fn analyze_all(
+        &self,
+        subjects: &[Subject],
+        opts: &AnalyzeOptions,
+        cache: Option<&crate::AnalysisCache>,
+        jobs: usize,
+        progress: &(dyn Fn(usize, bool) + Sync),
+    ) -> Vec<Result<Analysis>> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Mutex;
+        let next = AtomicUsize::new(0);
+        let done = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<Result<Analysis>>>> =
+            Mutex::new((0..subjects.len()).map(|_| None).collect());
+        let work = || loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(subject) = subjects.get(i) else {
+                break;
+            };
+            let key = cache.map(|_| crate::AnalysisCache::key(self, opts, subject));
+            let hit = cache.zip(key.as_deref()).and_then(|(c, k)| c.get(k));
+            let from_cache = hit.is_some();
+            let r = match hit {
+                Some(a) => Ok(a),
+                None => {
+                    let r = self.analyze(subject, opts);
+                    if let (Ok(a), Some(c), Some(k)) = (&r, cache, key.as_deref()) {
+                        if let Err(e) = c.put(k, a) {
+                            tracing::warn!("analysis cache: {e}");
+                        }
+                    }
+                    r
+                }
+            };
+            results.lock().expect("no worker panics while holding it")[i] = Some(r);
+            progress(done.fetch_add(1, Ordering::Relaxed) + 1, from_cache);
+        };
+        let jobs = jobs.clamp(1, subjects.len().max(1));
+        std::thread::scope(|s| {
+            for _ in 1..jobs {
+                s.spawn(work);
+            }
+            work();
+        });
+        results
+            .into_inner()
+            .expect("workers finished")
+            .into_iter()
+            .map(|r| r.expect("every subject was analysed"))
+            .collect()
+    }
+
     fn request(&self, task: &str, ids: Vec<u32>, opts: &AnalyzeOptions) -> GenerateRequest {
         let mut req = GenerateRequest::new(ids, opts.max_tokens);
         req.min_tokens = opts.min_tokens;

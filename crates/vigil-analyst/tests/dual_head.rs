@@ -226,3 +226,50 @@ fn the_analysis_cache_returns_what_the_model_said_and_misses_on_any_change() {
     cache.put(&key, &a).unwrap();
     assert_eq!(cache.get(&key).as_ref(), Some(&a));
 }
+
+#[test]
+fn analyze_all_keeps_order_runs_in_parallel_and_reuses_the_cache() {
+    let analyst = analyst();
+    let dir = tempfile::tempdir().unwrap();
+    let cache = vigil_analyst::AnalysisCache::new(dir.path());
+    let subjects: Vec<Subject> = [
+        "eval(req.query.x)",
+        "res.send('ok')",
+        "fs.readFile(req.query.f)",
+    ]
+    .iter()
+    .map(|c| Subject::Code {
+        language: Some("javascript".into()),
+        framework: None,
+        endpoint: None,
+        code: c.to_string(),
+    })
+    .collect();
+    let opts = AnalyzeOptions {
+        explain: Explain::Never,
+        max_tokens: 40,
+        ..Default::default()
+    };
+    let hits = std::sync::atomic::AtomicUsize::new(0);
+    let count = |_: usize, cached: bool| {
+        if cached {
+            hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    let first = analyst.analyze_all(&subjects, &opts, Some(&cache), 2, &count);
+    assert_eq!(hits.load(std::sync::atomic::Ordering::Relaxed), 0);
+    // Same order as one by one (greedy decoding is deterministic).
+    for (s, r) in subjects.iter().zip(&first) {
+        let alone = analyst.analyze(s, &opts).unwrap();
+        let r = r.as_ref().unwrap();
+        assert_eq!((r.vulnerable, &r.text), (alone.vulnerable, &alone.text));
+    }
+    let again = analyst.analyze_all(&subjects, &opts, Some(&cache), 1, &count);
+    assert_eq!(hits.load(std::sync::atomic::Ordering::Relaxed), 3);
+    let texts = |v: &[vigil_analyst::Result<vigil_analyst::Analysis>]| {
+        v.iter()
+            .map(|r| r.as_ref().unwrap().text.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(texts(&first), texts(&again));
+}

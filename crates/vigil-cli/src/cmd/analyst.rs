@@ -564,7 +564,10 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
             .collect();
         let labels: Vec<bool> = test.iter().map(|s| s.is_vulnerable).collect();
         let m = confusion_json(&scores, &labels, heads.verdict.meta.thresholds.chosen);
-        eprintln!("      {task}: test split ({} samples, synthetic): {m}", test.len());
+        eprintln!(
+            "      {task}: test split ({} samples, synthetic): {m}",
+            test.len()
+        );
         test_samples += test.len();
         let mut row = std::collections::BTreeMap::new();
         for k in ["precision", "recall", "accuracy", "fpr"] {
