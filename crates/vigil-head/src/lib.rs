@@ -11,13 +11,17 @@
 //!   configurable [`HeadShape`]. [`train_head`] fits it with AdamW, class weights and early
 //!   stopping on a validation set; [`HeadFile`] saves it as safetensors + JSON (with the
 //!   feature spec, class names and the calibrated thresholds) and loads it by directory.
+//! - [`cross_validate`] gives k-fold held-out predictions of a binary head (each fold
+//!   tested once, the next one validating), for `vigil eval`.
 //! - The dual-head inference itself (one prefill feeding the head and the generation) lives
 //!   in `vigil-analyst`; it calls [`HiddenStatePool::pool`] on the prefill's hidden states.
 
+mod crossval;
 mod error;
 mod features;
 mod mlp;
 
+pub use crossval::{cross_validate, FoldPrediction};
 pub use error::{HeadError, Result};
 pub use features::{FeatureCache, FeatureSpec, HiddenStatePool, Pooling};
 pub use mlp::{
