@@ -20,6 +20,8 @@
 //!   `vigil eval`; the metrics themselves live in `vigil-eval`.
 //! - [`AnalysisCache`]: analyses on disk keyed by analyst identity, options and subject,
 //!   so re-scanning unchanged code runs no model.
+//! - [`TriageCall`]: another scanner's finding judged true or false positive, precision
+//!   first (dismissed only below the head's calibrated "clean" threshold).
 //! - [`heads`]: trains a bundle's heads from the dataset store (features on the train
 //!   split, early stopping and threshold calibration on the valid split).
 
@@ -31,6 +33,7 @@ mod error;
 pub mod eval;
 pub mod heads;
 mod subject;
+mod triage;
 
 pub use analyst::{Analyst, AnalyzeOptions, Explain};
 pub use bundle::{Bundle, BundleManifest};
@@ -38,3 +41,4 @@ pub use cache::AnalysisCache;
 pub use constraint::{JsonSchemaConstraint, TokenVocab};
 pub use error::{AnalystError, Result};
 pub use subject::{Analysis, PromptForm, Subject};
+pub use triage::TriageCall;

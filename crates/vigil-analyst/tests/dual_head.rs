@@ -121,11 +121,28 @@ fn dual_head_shares_one_prefill_and_constrains_the_verdict_line() {
 
     // Threshold above 1: every subject is clean, and nothing but the verdict is written.
     file.meta.thresholds.chosen = 1.01;
-    analyst.add_head("code", "verdict", file).unwrap();
+    analyst.add_head("code", "verdict", file.clone()).unwrap();
     let a = analyst.analyze(&subjects[0], &opts).unwrap();
     assert!(!a.vulnerable);
     assert_eq!(a.text, r#"{"verdict":"not vulnerable"}"#);
     assert!((a.confidence - (1.0 - p)).abs() < 1e-6);
+
+    // Triage, precision first: a head without a confident "clean" threshold dismisses
+    // nothing, even when its verdict is "clean".
+    let call = analyst.triage_call(&subjects[0], &a);
+    assert!(call.true_positive, "{call:?}");
+    // With one: dismissed exactly when p is at or below 1 − at_target.
+    for (at_target, dismissed) in [(1.0 - p - 1e-3, true), (1.0 - p + 1e-3, false)] {
+        file.meta.clean_thresholds = Some(Thresholds {
+            at_target: Some(at_target),
+            ..Thresholds::default()
+        });
+        analyst.add_head("code", "verdict", file.clone()).unwrap();
+        let call = analyst.triage_call(&subjects[0], &a);
+        assert_eq!(call.true_positive, !dismissed, "{call:?}");
+        assert!((call.probability - p).abs() < 1e-6);
+        assert!((call.threshold - (1.0 - at_target)).abs() < 1e-6);
+    }
 }
 
 #[test]
