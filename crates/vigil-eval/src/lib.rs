@@ -1,0 +1,49 @@
+//! vigil-eval: evaluation built from per-sample records (M9, and the M6 metrics).
+//!
+//! The model runs elsewhere and writes one [`SampleRecord`] per (variant, sample) — see
+//! [`write_jsonl`] / [`read_jsonl`]. Everything here is model-free:
+//!
+//! * [`BinaryMetrics`] (precision, recall, accuracy, F1, FPR, specificity; 0/0 is `None`),
+//!   [`MultiClassReport`] (per class, macro / weighted, confusion matrix), [`Calibration`]
+//!   (ECE, MCE, Brier, [`ReliabilityBin`]s), [`threshold_sweep`], [`roc_auc`] and
+//!   [`bootstrap_cis`] for honest intervals on small splits;
+//! * [`k_fold_by_group`] and [`holdout_split_by_group`] (the seed's 80/20) that never put a
+//!   group on both sides;
+//! * test-time compute: [`control`], [`scaling`] and [`by_length_buckets`];
+//! * report-text metrics: [`section_adherence`], [`token_overlap`], [`jaccard`],
+//!   [`step_indicator_rate`].
+//!
+//! [`VariantResult::from_records`] computes all of these for one variant (SC, PE-SC, FT-SC,
+//! …); an [`EvalReport`] holds the variants with the split, sample count and leakage check
+//! and renders [`EvalReport::to_markdown`] / [`EvalReport::to_json`]; [`write_charts`] draws
+//! PNG and SVG charts from it, and [`write_report_files`] writes all of them.
+
+mod binary;
+mod bootstrap;
+mod calibration;
+mod charts;
+mod compute;
+mod error;
+mod multiclass;
+mod record;
+mod report;
+mod split;
+mod text;
+
+pub use binary::{ratio, BinaryMetrics, BinaryScores};
+pub use bootstrap::{bootstrap_cis, quantile, BootstrapCis, Interval};
+pub use calibration::{roc_auc, threshold_sweep, Calibration, ReliabilityBin, ThresholdPoint};
+pub use charts::write_charts;
+pub use compute::{by_length_buckets, control, scaling, LengthBucket, ScalingMetric};
+pub use error::{EvalError, Result};
+pub use multiclass::{Averages, ClassMetrics, MultiClassReport};
+pub use record::{read_jsonl, write_jsonl, SampleRecord};
+pub use report::{
+    write_report_files, ControlResult, EvalOptions, EvalReport, LeakageCheck, ScalingResult,
+    TemperaturePoint, TextMetrics, VariantResult,
+};
+pub use split::{holdout_split_by_group, k_fold_by_group, Fold, SEED_TEST_FRACTION};
+pub use text::{
+    has_step_indicator, jaccard, section_adherence, step_indicator_rate, step_indicators,
+    token_overlap, tokens, SectionAdherence, SectionSpec, TokenOverlap, STEP_INDICATOR_PHRASES,
+};
