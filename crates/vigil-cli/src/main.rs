@@ -35,6 +35,8 @@ enum Command {
     Train(cmd::train::TrainArgs),
     /// Analyse one file with a bundle's dual head: verdict, probability, type, reason, fix.
     Analyze(cmd::analyst::AnalyzeArgs),
+    /// Evaluate a bundle: the seed's six variants on the test split, metrics, report, charts.
+    Eval(cmd::eval::EvalArgs),
     /// List and inspect bundles (base model + adapters + heads + thresholds + eval).
     Bundle(cmd::analyst::BundleArgs),
     /// From nothing to findings on the default model: data, LoRA, heads, eval, bundle, analysis.
@@ -52,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Command::Score(args) => cmd::score::run(args),
         Command::Train(args) => cmd::train::run(args),
         Command::Analyze(args) => cmd::analyst::analyze_cmd(args),
+        Command::Eval(args) => cmd::eval::run(args),
         Command::Bundle(args) => cmd::analyst::bundle_cmd(args),
         Command::Quickstart(args) => cmd::analyst::quickstart_cmd(args),
     };

@@ -18,7 +18,7 @@ use vigil_analyst::{
 use vigil_data::{Filter, Split, Store};
 use vigil_head::{Activation, FeatureCache, FeatureSpec, HeadShape, HeadTrainConfig, Pooling};
 
-fn feature_cache() -> anyhow::Result<FeatureCache> {
+pub(crate) fn feature_cache() -> anyhow::Result<FeatureCache> {
     Ok(FeatureCache::new(
         vigil_hub::default_home()?.join("features"),
     ))
