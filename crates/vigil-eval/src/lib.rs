@@ -37,7 +37,7 @@ pub use charts::write_charts;
 pub use compute::{by_length_buckets, control, scaling, LengthBucket, ScalingMetric};
 pub use error::{EvalError, Result};
 pub use multiclass::{Averages, ClassMetrics, MultiClassReport};
-pub use record::{read_jsonl, write_jsonl, SampleRecord};
+pub use record::{group_by_variant, read_jsonl, write_jsonl, SampleRecord};
 pub use report::{
     write_report_files, ControlResult, EvalOptions, EvalReport, LeakageCheck, ScalingResult,
     TemperaturePoint, TextMetrics, VariantResult,

@@ -111,6 +111,9 @@ pub struct VariantResult {
     pub counts: BinaryMetrics,
     pub scores: BinaryScores,
     pub cis: BootstrapCis,
+    /// Resamples and seed behind `cis`, so the intervals can be reproduced.
+    pub bootstrap_resamples: usize,
+    pub bootstrap_seed: u64,
     /// Records that carried a probability (calibration and ROC-AUC use only those).
     pub n_with_probability: usize,
     pub calibration: Option<Calibration>,
@@ -236,6 +239,8 @@ impl VariantResult {
             counts,
             scores: counts.scores(),
             cis,
+            bootstrap_resamples: opts.bootstrap_resamples,
+            bootstrap_seed: opts.seed,
             n_with_probability: probs.len(),
             calibration,
             roc_auc: auc,
@@ -393,16 +398,18 @@ impl EvalReport {
                 v.n
             )?;
         }
-        if let Some(ci) = self
-            .variants
-            .iter()
-            .find_map(|v| v.cis.accuracy.or(v.cis.precision).or(v.cis.recall))
-        {
+        if let Some((v, ci)) = self.variants.iter().find_map(|v| {
+            let ci = v.cis.accuracy.or(v.cis.precision).or(v.cis.recall)?;
+            Some((v, ci))
+        }) {
             writeln!(
                 md,
-                "\nBrackets: {:.0} % percentile-bootstrap interval. n/a: undefined (0/0, e.g. \
-                 precision with no positive prediction). ECE: over records with a probability.",
-                ci.level * 100.0
+                "\nBrackets: {:.0} % percentile-bootstrap interval ({} resamples, seed {}). \
+                 n/a: undefined (0/0, e.g. precision with no positive prediction). \
+                 ECE: over records with a probability.",
+                ci.level * 100.0,
+                v.bootstrap_resamples,
+                v.bootstrap_seed
             )?;
         }
         for v in self.variants.iter().filter(|v| v.n != self.n_samples) {
