@@ -4,7 +4,7 @@
 
 use crate::binary::{BinaryMetrics, BinaryScores};
 use crate::bootstrap::{bootstrap_cis, BootstrapCis, Interval};
-use crate::calibration::{roc_auc, Calibration};
+use crate::calibration::{roc_auc, threshold_sweep, Calibration, ThresholdPoint};
 use crate::compute::{by_length_buckets, control, scaling, LengthBucket, ScalingMetric};
 use crate::error::{EvalError, Result};
 use crate::multiclass::MultiClassReport;
@@ -30,6 +30,8 @@ pub struct EvalOptions {
     pub budget: Option<(usize, usize)>,
     /// Markdown sections a generated report must contain.
     pub expected_sections: Vec<SectionSpec>,
+    /// Thresholds of the sweep over the positive-class probability.
+    pub sweep_thresholds: Vec<f64>,
 }
 
 impl Default for EvalOptions {
@@ -42,6 +44,7 @@ impl Default for EvalOptions {
             seed: 0,
             budget: None,
             expected_sections: SectionSpec::seed_report_layout(),
+            sweep_thresholds: (1..10).map(|i| i as f64 / 10.0).collect(),
         }
     }
 }
@@ -118,6 +121,10 @@ pub struct VariantResult {
     pub n_with_probability: usize,
     pub calibration: Option<Calibration>,
     pub roc_auc: Option<f64>,
+    /// Metrics if the probability were cut at each of `EvalOptions::sweep_thresholds`.
+    pub threshold_sweep: Vec<ThresholdPoint>,
+    /// The distinct thresholds the records say were applied, ascending.
+    pub thresholds_used: Vec<f32>,
     /// Vulnerability-type metrics over records with both a true and a predicted type.
     pub per_class: Option<MultiClassReport>,
     pub by_length: Vec<LengthBucket>,
@@ -180,13 +187,21 @@ impl VariantResult {
     /// from records with both types; length buckets; Control when `opts.budget` is set;
     /// text metrics from records with generated text. An empty slice gives a result with
     /// n = 0 and undefined ratios rather than an error, so a variant that produced nothing
-    /// still shows up in the report.
+    /// still shows up in the report. A sample id that occurs twice is an error: it would be
+    /// counted twice.
     pub fn from_records_with(
         name: &str,
         description: &str,
         records: &[SampleRecord],
         opts: &EvalOptions,
     ) -> Result<Self> {
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = records.iter().find(|r| !seen.insert(r.sample_id.as_str())) {
+            return Err(EvalError::InvalidArgument(format!(
+                "variant {name}: sample id {:?} occurs more than once",
+                dup.sample_id
+            )));
+        }
         let labels: Vec<bool> = records.iter().map(|r| r.label).collect();
         let preds: Vec<bool> = records.iter().map(|r| r.predicted).collect();
         let counts = BinaryMetrics::from(&labels, &preds)?;
@@ -201,8 +216,8 @@ impl VariantResult {
             .iter()
             .filter_map(|r| Some((r.probability?, r.label)))
             .unzip();
-        let (calibration, auc) = if probs.is_empty() {
-            (None, None)
+        let (calibration, auc, sweep) = if probs.is_empty() {
+            (None, None, Vec::new())
         } else {
             (
                 Some(Calibration::from(
@@ -211,8 +226,12 @@ impl VariantResult {
                     opts.calibration_bins,
                 )?),
                 roc_auc(&probs, &prob_labels)?,
+                threshold_sweep(&probs, &prob_labels, &opts.sweep_thresholds)?,
             )
         };
+        let mut thresholds_used: Vec<f32> = records.iter().filter_map(|r| r.threshold).collect();
+        thresholds_used.sort_by(f32::total_cmp);
+        thresholds_used.dedup();
         let (truth, predicted): (Vec<String>, Vec<String>) = records
             .iter()
             .filter_map(|r| Some((r.true_type.clone()?, r.predicted_type.clone()?)))
@@ -244,6 +263,8 @@ impl VariantResult {
             n_with_probability: probs.len(),
             calibration,
             roc_auc: auc,
+            threshold_sweep: sweep,
+            thresholds_used,
             per_class,
             by_length: by_length_buckets(records, &opts.length_edges)?,
             temperature_points: Vec::new(),
@@ -473,6 +494,32 @@ impl EvalReport {
                     b.count,
                     f3(b.mean_confidence),
                     f3(b.accuracy)
+                )?;
+            }
+        }
+        if !v.threshold_sweep.is_empty() {
+            let used: Vec<String> = v.thresholds_used.iter().map(|t| t.to_string()).collect();
+            writeln!(
+                md,
+                "\nThreshold sweep (positive when p ≥ t; threshold applied: {}):\n",
+                if used.is_empty() {
+                    "not recorded".to_string()
+                } else {
+                    used.join(", ")
+                }
+            )?;
+            writeln!(md, "| t | Precision | Recall | FPR | Predicted positive |")?;
+            writeln!(md, "|---|---|---|---|---|")?;
+            for p in &v.threshold_sweep {
+                let m = p.metrics;
+                writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} |",
+                    p.threshold,
+                    f3(m.precision()),
+                    f3(m.recall()),
+                    f3(m.fpr()),
+                    m.tp + m.fp
                 )?;
             }
         }

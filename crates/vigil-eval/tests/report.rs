@@ -86,6 +86,30 @@ fn variant_result_from_records_matches_hand_counts() {
     assert_eq!((t.n_generated, t.all_sections_rate), (6, 1.0));
     assert_eq!(t.step_indicator_rate, 0.0);
     assert!((v.seconds_total - 3.0).abs() < 1e-12);
+    // Sweep at t = 0.5: positive are 0.9, 0.8 (labels T, T) and 0.7 (F) → TP 2, FP 1;
+    // at t = 0.9 only 0.9 → TP 1, FP 0, precision 1.
+    let at = |t: f64| {
+        v.threshold_sweep
+            .iter()
+            .find(|p| p.threshold == t)
+            .unwrap()
+            .metrics
+    };
+    assert_eq!((at(0.5).tp, at(0.5).fp), (2, 1));
+    assert_eq!(
+        (at(0.9).tp, at(0.9).fp, at(0.9).precision()),
+        (1, 0, Some(1.0))
+    );
+}
+
+#[test]
+fn a_repeated_sample_id_is_an_error() {
+    let recs = [record("SC", 1, true, true), record("SC", 1, true, true)];
+    let err = VariantResult::from_records("SC", "", &recs).unwrap_err();
+    assert!(
+        err.to_string().contains("\"s1\" occurs more than once"),
+        "{err}"
+    );
 }
 
 #[test]
