@@ -8,7 +8,7 @@
 //!   (ECE, MCE, Brier, [`ReliabilityBin`]s), [`threshold_sweep`], [`roc_auc`] and
 //!   [`bootstrap_cis`] for honest intervals on small splits;
 //! * [`k_fold_by_group`] and [`holdout_split_by_group`] (the seed's 80/20) that never put a
-//!   group on both sides;
+//!   group on both sides, and [`CrossValidation`] to summarise per-fold results;
 //! * test-time compute: [`control`], [`scaling`] and [`by_length_buckets`];
 //! * report-text metrics: [`section_adherence`], [`token_overlap`], [`jaccard`],
 //!   [`step_indicator_rate`].
@@ -23,6 +23,7 @@ mod bootstrap;
 mod calibration;
 mod charts;
 mod compute;
+mod crossval;
 mod error;
 mod multiclass;
 mod record;
@@ -35,6 +36,7 @@ pub use bootstrap::{bootstrap_cis, quantile, BootstrapCis, Interval};
 pub use calibration::{roc_auc, threshold_sweep, Calibration, ReliabilityBin, ThresholdPoint};
 pub use charts::write_charts;
 pub use compute::{by_length_buckets, control, scaling, LengthBucket, ScalingMetric};
+pub use crossval::{CrossValidation, MeanSd};
 pub use error::{EvalError, Result};
 pub use multiclass::{Averages, ClassMetrics, MultiClassReport};
 pub use record::{group_by_variant, read_jsonl, write_jsonl, SampleRecord};

@@ -6,6 +6,7 @@ use crate::binary::{BinaryMetrics, BinaryScores};
 use crate::bootstrap::{bootstrap_cis, BootstrapCis, Interval};
 use crate::calibration::{roc_auc, threshold_sweep, Calibration, ThresholdPoint};
 use crate::compute::{by_length_buckets, control, scaling, LengthBucket, ScalingMetric};
+use crate::crossval::{CrossValidation, MeanSd};
 use crate::error::{EvalError, Result};
 use crate::multiclass::MultiClassReport;
 use crate::record::SampleRecord;
@@ -131,6 +132,8 @@ pub struct VariantResult {
     pub temperature_points: Vec<TemperaturePoint>,
     pub control: Option<ControlResult>,
     pub scaling: Option<ScalingResult>,
+    /// k-fold results of this variant, when it was cross-validated.
+    pub cross_validation: Option<CrossValidation>,
     pub text: Option<TextMetrics>,
     pub seconds_total: f64,
     pub mean_analysis_tokens: Option<f64>,
@@ -270,6 +273,7 @@ impl VariantResult {
             temperature_points: Vec::new(),
             control,
             scaling: None,
+            cross_validation: None,
             text: text_metrics(records, &opts.expected_sections),
             seconds_total: records.iter().map(|r| r.seconds).sum(),
             mean_analysis_tokens: mean(lengths.iter().map(|&l| l as f64)),
@@ -293,6 +297,12 @@ impl VariantResult {
             .collect();
         points.sort_by(|a, b| a.temperature.total_cmp(&b.temperature));
         self.temperature_points = points;
+        self
+    }
+
+    /// Adds k-fold results: one record slice per fold (each fold's held-out part).
+    pub fn with_fold_runs(mut self, folds: &[&[SampleRecord]]) -> Self {
+        self.cross_validation = Some(CrossValidation::from_folds(folds));
         self
     }
 
@@ -557,6 +567,26 @@ impl EvalReport {
                     f3(t.scores.fpr)
                 )?;
             }
+        }
+        if let Some(cv) = &v.cross_validation {
+            let ms = |m: Option<MeanSd>| match m {
+                Some(MeanSd {
+                    mean, sd: Some(sd), ..
+                }) => format!("{mean:.3} ± {sd:.3}"),
+                Some(MeanSd { mean, sd: None, .. }) => format!("{mean:.3}"),
+                None => "n/a".to_string(),
+            };
+            writeln!(
+                md,
+                "\n- {}-fold cross-validation (mean ± sd over folds): precision {}, recall {}, \
+                 accuracy {}, F1 {}, FPR {}",
+                cv.k,
+                ms(cv.precision),
+                ms(cv.recall),
+                ms(cv.accuracy),
+                ms(cv.f1),
+                ms(cv.fpr)
+            )?;
         }
         if let Some(ctl) = &v.control {
             writeln!(

@@ -125,9 +125,13 @@ fn temperature_and_scaling_runs() {
     let temps: Vec<f64> = v.temperature_points.iter().map(|t| t.temperature).collect();
     assert_eq!(temps, [0.2, 0.7], "sorted by temperature");
     assert_eq!(v.temperature_points[1].scores.accuracy, Some(1.0));
-    let s = v.scaling.unwrap();
+    let s = v.scaling.clone().unwrap();
     assert_eq!(s.points, [(64.0, 0.5), (128.0, 1.0)]);
     assert!((s.value.unwrap() - 0.5 / 64.0).abs() < 1e-12);
+    // Two folds with accuracy 0.5 and 1.0 → 0.750 ± sd √((0.25² + 0.25²)/1) = 0.354
+    let v = v.with_fold_runs(&[&half, &full]);
+    let r = report(vec![v], true);
+    assert!(r.to_markdown().contains("2-fold cross-validation (mean ± sd over folds): precision 1.000 ± 0.000, recall 0.750 ± 0.354, accuracy 0.750 ± 0.354"), "{}", r.to_markdown());
 }
 
 #[test]
