@@ -687,19 +687,24 @@ impl EvalReport {
     }
 }
 
-/// Writes `report.md`, `report.json` and the charts of [`crate::write_charts`] into `dir`
-/// (created if missing) and returns every path written.
+/// Writes the charts of [`crate::write_charts`], `report.md` (the Markdown with a closing
+/// "Charts" section linking the PNGs) and `report.json` into `dir` (created if missing) and
+/// returns every path written.
 pub fn write_report_files(report: &EvalReport, dir: &Path) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|source| EvalError::Io {
-        action: "create directory",
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let charts = crate::charts::write_charts(report, dir)?;
+    let mut md = report.to_markdown();
+    md.push_str("\n## Charts\n\n");
+    for png in charts
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+    {
+        if let Some(name) = png.file_name().and_then(|n| n.to_str()) {
+            let stem = name.trim_end_matches(".png");
+            let _ = writeln!(md, "![{stem}]({name})\n");
+        }
+    }
     let mut written = Vec::new();
-    for (name, body) in [
-        ("report.md", report.to_markdown()),
-        ("report.json", report.to_json()?),
-    ] {
+    for (name, body) in [("report.md", md), ("report.json", report.to_json()?)] {
         let path = dir.join(name);
         std::fs::write(&path, body).map_err(|source| EvalError::Io {
             action: "write",
@@ -708,6 +713,6 @@ pub fn write_report_files(report: &EvalReport, dir: &Path) -> Result<Vec<PathBuf
         })?;
         written.push(path);
     }
-    written.extend(crate::charts::write_charts(report, dir)?);
+    written.extend(charts);
     Ok(written)
 }

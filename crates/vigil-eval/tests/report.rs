@@ -243,6 +243,7 @@ fn report_files_include_markdown_json_and_charts() {
     assert_eq!(paths.len(), 12);
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.starts_with("# vigil eval: SmolLM2-135M-Instruct"));
+    assert!(md.contains("![variants](variants.png)"), "{md}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(json["n_samples"], 6);
