@@ -17,6 +17,43 @@
 //! …); an [`EvalReport`] holds the variants with the split, sample count and leakage check
 //! and renders [`EvalReport::to_markdown`] / [`EvalReport::to_json`]; [`write_charts`] draws
 //! PNG and SVG charts from it, and [`write_report_files`] writes all of them.
+//!
+//! ```
+//! use vigil_eval::{EvalReport, LeakageCheck, SampleRecord, VariantResult};
+//!
+//! let record = |id: &str, label: bool, predicted: bool, p: f32| SampleRecord {
+//!     variant: "FT-CH".into(),
+//!     sample_id: id.into(),
+//!     group: id.into(),
+//!     label,
+//!     predicted,
+//!     probability: Some(p),
+//!     threshold: Some(0.5),
+//!     true_type: None,
+//!     predicted_type: None,
+//!     analysis_tokens: 120,
+//!     generated: None,
+//!     reference: None,
+//!     seconds: 0.2,
+//! };
+//! let records = [record("a", true, true, 0.9), record("b", false, true, 0.6), record("c", false, false, 0.1)];
+//! let ft_ch = VariantResult::from_records("FT-CH", "fine-tuned, classification head", &records)?;
+//! assert_eq!(ft_ch.scores.precision, Some(0.5)); // TP 1, FP 1
+//! let report = EvalReport {
+//!     model: "SmolLM2-135M-Instruct".into(),
+//!     bundle: None,
+//!     adapter: Some("http-headers".into()),
+//!     head: Some("binary-head".into()),
+//!     split: "test".into(),
+//!     n_samples: 3,
+//!     leakage: LeakageCheck { passed: true, detail: "no train/test duplicates".into() },
+//!     synthetic_only: true,
+//!     variants: vec![ft_ch],
+//!     notes: vec![],
+//! };
+//! assert!(report.to_markdown().contains("| FT-CH | 0.500 ["));
+//! # Ok::<(), vigil_eval::EvalError>(())
+//! ```
 
 mod binary;
 mod bootstrap;
