@@ -84,21 +84,7 @@ mod tests {
     }
 
     fn rec(id: usize, label: bool, predicted: bool) -> SampleRecord {
-        SampleRecord {
-            variant: "FT-CH".into(),
-            sample_id: id.to_string(),
-            group: id.to_string(),
-            label,
-            predicted,
-            probability: None,
-            threshold: None,
-            true_type: None,
-            predicted_type: None,
-            analysis_tokens: 0,
-            generated: None,
-            reference: None,
-            seconds: 0.0,
-        }
+        SampleRecord::new("FT-CH", &id.to_string(), &id.to_string(), label, predicted)
     }
 
     #[test]

@@ -22,19 +22,10 @@
 //! use vigil_eval::{EvalReport, LeakageCheck, SampleRecord, VariantResult};
 //!
 //! let record = |id: &str, label: bool, predicted: bool, p: f32| SampleRecord {
-//!     variant: "FT-CH".into(),
-//!     sample_id: id.into(),
-//!     group: id.into(),
-//!     label,
-//!     predicted,
 //!     probability: Some(p),
 //!     threshold: Some(0.5),
-//!     true_type: None,
-//!     predicted_type: None,
 //!     analysis_tokens: 120,
-//!     generated: None,
-//!     reference: None,
-//!     seconds: 0.2,
+//!     ..SampleRecord::new("FT-CH", id, id, label, predicted)
 //! };
 //! let records = [record("a", true, true, 0.9), record("b", false, true, 0.6), record("c", false, false, 0.1)];
 //! let ft_ch = VariantResult::from_records("FT-CH", "fine-tuned, classification head", &records)?;

@@ -2,20 +2,13 @@
 
 use vigil_eval::SampleRecord;
 
+/// Sample `s{id}` in group `g{id / 2}` (pairs share a group, like an endpoint and its twin).
 pub fn record(variant: &str, id: usize, label: bool, predicted: bool) -> SampleRecord {
-    SampleRecord {
-        variant: variant.to_string(),
-        sample_id: format!("s{id}"),
-        group: format!("g{}", id / 2),
+    SampleRecord::new(
+        variant,
+        &format!("s{id}"),
+        &format!("g{}", id / 2),
         label,
         predicted,
-        probability: None,
-        threshold: None,
-        true_type: None,
-        predicted_type: None,
-        analysis_tokens: 0,
-        generated: None,
-        reference: None,
-        seconds: 0.0,
-    }
+    )
 }
