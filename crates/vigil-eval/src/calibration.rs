@@ -10,6 +10,9 @@ use crate::binary::BinaryMetrics;
 use crate::error::{EvalError, Result};
 use serde::{Deserialize, Serialize};
 
+/// How far below a bin edge a probability may be and still count in the upper bin.
+const BIN_EDGE_TOLERANCE: f64 = 1e-6;
+
 /// One equal-width bin of the reliability diagram, covering `[lo, hi)` (the last bin also
 /// holds `p = 1`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -76,7 +79,9 @@ impl Calibration {
         let mut brier = 0f64;
         for (&p, &y) in probs.iter().zip(labels) {
             let p = p as f64;
-            let b = ((p * n_bins as f64) as usize).min(n_bins - 1);
+            // The nudge puts an f32 just below an edge (0.7 is stored as 0.69999999) in the
+            // bin its decimal form names.
+            let b = ((p * n_bins as f64 + BIN_EDGE_TOLERANCE) as usize).min(n_bins - 1);
             count[b] += 1;
             sum_p[b] += p;
             positives[b] += y as usize;
@@ -123,7 +128,8 @@ pub struct ThresholdPoint {
     pub metrics: BinaryMetrics,
 }
 
-/// Binary metrics for each threshold `t`, predicting positive when `p ≥ t`.
+/// Binary metrics for each threshold `t`, predicting positive when `p ≥ t`. The comparison
+/// is made in `f32`, the precision of the probabilities, so `p = 0.7` meets `t = 0.7`.
 pub fn threshold_sweep(
     probs: &[f32],
     labels: &[bool],
@@ -135,7 +141,7 @@ pub fn threshold_sweep(
         .map(|&t| ThresholdPoint {
             threshold: t,
             metrics: BinaryMetrics::from_pairs(
-                labels.iter().zip(probs).map(|(&y, &p)| (y, p as f64 >= t)),
+                labels.iter().zip(probs).map(|(&y, &p)| (y, p >= t as f32)),
             ),
         })
         .collect())
@@ -213,6 +219,14 @@ mod tests {
     }
 
     #[test]
+    fn f32_probabilities_on_a_bin_edge_go_to_the_upper_bin() {
+        // 0.7f32 = 0.699999988…; with 10 bins it belongs to [0.7, 0.8), bin 7.
+        let c = Calibration::from(&[0.7, 0.3], &[true, false], 10).unwrap();
+        assert_eq!(c.bins[7].count, 1);
+        assert_eq!(c.bins[3].count, 1);
+    }
+
+    #[test]
     fn bad_probabilities_and_empty_input_are_errors() {
         assert!(matches!(
             Calibration::from(&[1.5], &[true], 10),
@@ -236,6 +250,9 @@ mod tests {
         let m = pts[1].metrics;
         assert_eq!((m.tp, m.fp, m.tn, m.fn_), (0, 0, 2, 2));
         assert_eq!(m.precision(), None);
+        // p = 0.7 meets t = 0.7, although 0.7f32 (0.69999999) < 0.7f64.
+        let m = threshold_sweep(&[0.7], &[true], &[0.7]).unwrap()[0].metrics;
+        assert_eq!(m.tp, 1);
     }
 
     #[test]

@@ -197,19 +197,14 @@ mod tests {
 
     fn rec(tokens: usize, label: bool, predicted: bool) -> SampleRecord {
         SampleRecord {
-            variant: "v".into(),
-            sample_id: format!("{tokens}{label}{predicted}"),
-            group: "g".into(),
-            label,
-            predicted,
-            probability: None,
-            threshold: None,
-            true_type: None,
-            predicted_type: None,
             analysis_tokens: tokens,
-            generated: None,
-            reference: None,
-            seconds: 0.0,
+            ..SampleRecord::new(
+                "v",
+                &format!("{tokens}{label}{predicted}"),
+                "g",
+                label,
+                predicted,
+            )
         }
     }
 

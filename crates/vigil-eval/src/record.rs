@@ -39,6 +39,42 @@ pub struct SampleRecord {
     pub seconds: f64,
 }
 
+impl SampleRecord {
+    /// A record with the required fields; the optional ones empty and counts zero, to be
+    /// filled with struct-update syntax or field assignment.
+    pub fn new(variant: &str, sample_id: &str, group: &str, label: bool, predicted: bool) -> Self {
+        Self {
+            variant: variant.to_string(),
+            sample_id: sample_id.to_string(),
+            group: group.to_string(),
+            label,
+            predicted,
+            probability: None,
+            threshold: None,
+            true_type: None,
+            predicted_type: None,
+            analysis_tokens: 0,
+            generated: None,
+            reference: None,
+            seconds: 0.0,
+        }
+    }
+}
+
+/// Splits a mixed record list by `variant`, keeping the order in which variants first
+/// appear (and the record order inside each), so a JSONL file of every variant becomes
+/// the per-variant slices [`crate::VariantResult::from_records`] takes.
+pub fn group_by_variant(records: &[SampleRecord]) -> Vec<(String, Vec<SampleRecord>)> {
+    let mut out: Vec<(String, Vec<SampleRecord>)> = Vec::new();
+    for r in records {
+        match out.iter_mut().find(|(v, _)| *v == r.variant) {
+            Some((_, list)) => list.push(r.clone()),
+            None => out.push((r.variant.clone(), vec![r.clone()])),
+        }
+    }
+    out
+}
+
 /// Writes one JSON object per line.
 pub fn write_jsonl(path: &Path, records: &[SampleRecord]) -> Result<()> {
     let io = |source| EvalError::Io {

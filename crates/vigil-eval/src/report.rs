@@ -4,8 +4,9 @@
 
 use crate::binary::{BinaryMetrics, BinaryScores};
 use crate::bootstrap::{bootstrap_cis, BootstrapCis, Interval};
-use crate::calibration::{roc_auc, Calibration};
+use crate::calibration::{roc_auc, threshold_sweep, Calibration, ThresholdPoint};
 use crate::compute::{by_length_buckets, control, scaling, LengthBucket, ScalingMetric};
+use crate::crossval::{CrossValidation, MeanSd};
 use crate::error::{EvalError, Result};
 use crate::multiclass::MultiClassReport;
 use crate::record::SampleRecord;
@@ -30,6 +31,8 @@ pub struct EvalOptions {
     pub budget: Option<(usize, usize)>,
     /// Markdown sections a generated report must contain.
     pub expected_sections: Vec<SectionSpec>,
+    /// Thresholds of the sweep over the positive-class probability.
+    pub sweep_thresholds: Vec<f64>,
 }
 
 impl Default for EvalOptions {
@@ -42,6 +45,7 @@ impl Default for EvalOptions {
             seed: 0,
             budget: None,
             expected_sections: SectionSpec::seed_report_layout(),
+            sweep_thresholds: (1..10).map(|i| i as f64 / 10.0).collect(),
         }
     }
 }
@@ -111,16 +115,25 @@ pub struct VariantResult {
     pub counts: BinaryMetrics,
     pub scores: BinaryScores,
     pub cis: BootstrapCis,
+    /// Resamples and seed behind `cis`, so the intervals can be reproduced.
+    pub bootstrap_resamples: usize,
+    pub bootstrap_seed: u64,
     /// Records that carried a probability (calibration and ROC-AUC use only those).
     pub n_with_probability: usize,
     pub calibration: Option<Calibration>,
     pub roc_auc: Option<f64>,
+    /// Metrics if the probability were cut at each of `EvalOptions::sweep_thresholds`.
+    pub threshold_sweep: Vec<ThresholdPoint>,
+    /// The distinct thresholds the records say were applied, ascending.
+    pub thresholds_used: Vec<f32>,
     /// Vulnerability-type metrics over records with both a true and a predicted type.
     pub per_class: Option<MultiClassReport>,
     pub by_length: Vec<LengthBucket>,
     pub temperature_points: Vec<TemperaturePoint>,
     pub control: Option<ControlResult>,
     pub scaling: Option<ScalingResult>,
+    /// k-fold results of this variant, when it was cross-validated.
+    pub cross_validation: Option<CrossValidation>,
     pub text: Option<TextMetrics>,
     pub seconds_total: f64,
     pub mean_analysis_tokens: Option<f64>,
@@ -177,13 +190,21 @@ impl VariantResult {
     /// from records with both types; length buckets; Control when `opts.budget` is set;
     /// text metrics from records with generated text. An empty slice gives a result with
     /// n = 0 and undefined ratios rather than an error, so a variant that produced nothing
-    /// still shows up in the report.
+    /// still shows up in the report. A sample id that occurs twice is an error: it would be
+    /// counted twice.
     pub fn from_records_with(
         name: &str,
         description: &str,
         records: &[SampleRecord],
         opts: &EvalOptions,
     ) -> Result<Self> {
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = records.iter().find(|r| !seen.insert(r.sample_id.as_str())) {
+            return Err(EvalError::InvalidArgument(format!(
+                "variant {name}: sample id {:?} occurs more than once",
+                dup.sample_id
+            )));
+        }
         let labels: Vec<bool> = records.iter().map(|r| r.label).collect();
         let preds: Vec<bool> = records.iter().map(|r| r.predicted).collect();
         let counts = BinaryMetrics::from(&labels, &preds)?;
@@ -198,8 +219,8 @@ impl VariantResult {
             .iter()
             .filter_map(|r| Some((r.probability?, r.label)))
             .unzip();
-        let (calibration, auc) = if probs.is_empty() {
-            (None, None)
+        let (calibration, auc, sweep) = if probs.is_empty() {
+            (None, None, Vec::new())
         } else {
             (
                 Some(Calibration::from(
@@ -208,8 +229,12 @@ impl VariantResult {
                     opts.calibration_bins,
                 )?),
                 roc_auc(&probs, &prob_labels)?,
+                threshold_sweep(&probs, &prob_labels, &opts.sweep_thresholds)?,
             )
         };
+        let mut thresholds_used: Vec<f32> = records.iter().filter_map(|r| r.threshold).collect();
+        thresholds_used.sort_by(f32::total_cmp);
+        thresholds_used.dedup();
         let (truth, predicted): (Vec<String>, Vec<String>) = records
             .iter()
             .filter_map(|r| Some((r.true_type.clone()?, r.predicted_type.clone()?)))
@@ -236,14 +261,19 @@ impl VariantResult {
             counts,
             scores: counts.scores(),
             cis,
+            bootstrap_resamples: opts.bootstrap_resamples,
+            bootstrap_seed: opts.seed,
             n_with_probability: probs.len(),
             calibration,
             roc_auc: auc,
+            threshold_sweep: sweep,
+            thresholds_used,
             per_class,
             by_length: by_length_buckets(records, &opts.length_edges)?,
             temperature_points: Vec::new(),
             control,
             scaling: None,
+            cross_validation: None,
             text: text_metrics(records, &opts.expected_sections),
             seconds_total: records.iter().map(|r| r.seconds).sum(),
             mean_analysis_tokens: mean(lengths.iter().map(|&l| l as f64)),
@@ -267,6 +297,12 @@ impl VariantResult {
             .collect();
         points.sort_by(|a, b| a.temperature.total_cmp(&b.temperature));
         self.temperature_points = points;
+        self
+    }
+
+    /// Adds k-fold results: one record slice per fold (each fold's held-out part).
+    pub fn with_fold_runs(mut self, folds: &[&[SampleRecord]]) -> Self {
+        self.cross_validation = Some(CrossValidation::from_folds(folds));
         self
     }
 
@@ -393,16 +429,18 @@ impl EvalReport {
                 v.n
             )?;
         }
-        if let Some(ci) = self
-            .variants
-            .iter()
-            .find_map(|v| v.cis.accuracy.or(v.cis.precision).or(v.cis.recall))
-        {
+        if let Some((v, ci)) = self.variants.iter().find_map(|v| {
+            let ci = v.cis.accuracy.or(v.cis.precision).or(v.cis.recall)?;
+            Some((v, ci))
+        }) {
             writeln!(
                 md,
-                "\nBrackets: {:.0} % percentile-bootstrap interval. n/a: undefined (0/0, e.g. \
-                 precision with no positive prediction). ECE: over records with a probability.",
-                ci.level * 100.0
+                "\nBrackets: {:.0} % percentile-bootstrap interval ({} resamples, seed {}). \
+                 n/a: undefined (0/0, e.g. precision with no positive prediction). \
+                 ECE: over records with a probability.",
+                ci.level * 100.0,
+                v.bootstrap_resamples,
+                v.bootstrap_seed
             )?;
         }
         for v in self.variants.iter().filter(|v| v.n != self.n_samples) {
@@ -469,6 +507,32 @@ impl EvalReport {
                 )?;
             }
         }
+        if !v.threshold_sweep.is_empty() {
+            let used: Vec<String> = v.thresholds_used.iter().map(|t| t.to_string()).collect();
+            writeln!(
+                md,
+                "\nThreshold sweep (positive when p ≥ t; threshold applied: {}):\n",
+                if used.is_empty() {
+                    "not recorded".to_string()
+                } else {
+                    used.join(", ")
+                }
+            )?;
+            writeln!(md, "| t | Precision | Recall | FPR | Predicted positive |")?;
+            writeln!(md, "|---|---|---|---|---|")?;
+            for p in &v.threshold_sweep {
+                let m = p.metrics;
+                writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} |",
+                    p.threshold,
+                    f3(m.precision()),
+                    f3(m.recall()),
+                    f3(m.fpr()),
+                    m.tp + m.fp
+                )?;
+            }
+        }
         if v.by_length.iter().any(|b| b.n > 0) {
             writeln!(md, "\nBy analysis length (tokens):\n")?;
             writeln!(md, "| Length | n | Accuracy | FPR |")?;
@@ -503,6 +567,26 @@ impl EvalReport {
                     f3(t.scores.fpr)
                 )?;
             }
+        }
+        if let Some(cv) = &v.cross_validation {
+            let ms = |m: Option<MeanSd>| match m {
+                Some(MeanSd {
+                    mean, sd: Some(sd), ..
+                }) => format!("{mean:.3} ± {sd:.3}"),
+                Some(MeanSd { mean, sd: None, .. }) => format!("{mean:.3}"),
+                None => "n/a".to_string(),
+            };
+            writeln!(
+                md,
+                "\n- {}-fold cross-validation (mean ± sd over folds): precision {}, recall {}, \
+                 accuracy {}, F1 {}, FPR {}",
+                cv.k,
+                ms(cv.precision),
+                ms(cv.recall),
+                ms(cv.accuracy),
+                ms(cv.f1),
+                ms(cv.fpr)
+            )?;
         }
         if let Some(ctl) = &v.control {
             writeln!(
@@ -603,19 +687,24 @@ impl EvalReport {
     }
 }
 
-/// Writes `report.md`, `report.json` and the charts of [`crate::write_charts`] into `dir`
-/// (created if missing) and returns every path written.
+/// Writes the charts of [`crate::write_charts`], `report.md` (the Markdown with a closing
+/// "Charts" section linking the PNGs) and `report.json` into `dir` (created if missing) and
+/// returns every path written.
 pub fn write_report_files(report: &EvalReport, dir: &Path) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|source| EvalError::Io {
-        action: "create directory",
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let charts = crate::charts::write_charts(report, dir)?;
+    let mut md = report.to_markdown();
+    md.push_str("\n## Charts\n\n");
+    for png in charts
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+    {
+        if let Some(name) = png.file_name().and_then(|n| n.to_str()) {
+            let stem = name.trim_end_matches(".png");
+            let _ = writeln!(md, "![{stem}]({name})\n");
+        }
+    }
     let mut written = Vec::new();
-    for (name, body) in [
-        ("report.md", report.to_markdown()),
-        ("report.json", report.to_json()?),
-    ] {
+    for (name, body) in [("report.md", md), ("report.json", report.to_json()?)] {
         let path = dir.join(name);
         std::fs::write(&path, body).map_err(|source| EvalError::Io {
             action: "write",
@@ -624,6 +713,6 @@ pub fn write_report_files(report: &EvalReport, dir: &Path) -> Result<Vec<PathBuf
         })?;
         written.push(path);
     }
-    written.extend(crate::charts::write_charts(report, dir)?);
+    written.extend(charts);
     Ok(written)
 }
