@@ -1,0 +1,140 @@
+//! Small helpers for reading loosely typed scanner JSON.
+
+use serde_json::Value;
+
+/// A non-blank string field (numbers and booleans are written as text).
+pub(crate) fn text(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// `v[a][b]…` as non-blank text.
+pub(crate) fn text_at(v: &Value, path: &[&str]) -> Option<String> {
+    let (last, parents) = path.split_last()?;
+    let mut cur = v;
+    for key in parents {
+        cur = cur.get(key)?;
+    }
+    text(cur, last)
+}
+
+/// Element `i` of an array; a lone object stands for a one-element array (older exports
+/// write a single site or alert that way).
+pub(crate) fn nth(v: &Value, i: usize) -> Option<&Value> {
+    match v {
+        Value::Array(a) => a.get(i),
+        Value::Object(_) if i == 0 => Some(v),
+        _ => None,
+    }
+}
+
+pub(crate) fn nth_mut(v: &mut Value, i: usize) -> Option<&mut Value> {
+    match v {
+        Value::Array(a) => a.get_mut(i),
+        Value::Object(_) if i == 0 => Some(v),
+        _ => None,
+    }
+}
+
+/// How many elements `nth` can reach.
+pub(crate) fn len(v: Option<&Value>) -> usize {
+    match v {
+        Some(Value::Array(a)) => a.len(),
+        Some(Value::Object(_)) => 1,
+        _ => 0,
+    }
+}
+
+/// A CWE number from "79", "CWE-79", "cwe-079", "external/cwe/cwe-079",
+/// "CWE-89: Improper Neutralization…" or a number; 0 and negatives (ZAP's "no CWE") are none.
+pub(crate) fn cwe_from_text(s: &str) -> Option<u32> {
+    let lower = s.to_ascii_lowercase();
+    let digits_after = |rest: &str| -> Option<u32> {
+        let d: String = rest
+            .trim_start_matches([' ', '-', '_', ':', '/'])
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        d.parse().ok().filter(|&n| n > 0)
+    };
+    if let Some(i) = lower.find("cwe") {
+        return digits_after(&lower[i + 3..]);
+    }
+    lower.trim().parse::<u32>().ok().filter(|&n| n > 0)
+}
+
+pub(crate) fn cwe_from_value(v: &Value) -> Option<u32> {
+    match v {
+        Value::String(s) => cwe_from_text(s),
+        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()).filter(|&n| n > 0),
+        Value::Array(a) => a.iter().find_map(cwe_from_value),
+        _ => None,
+    }
+}
+
+/// Joins an HTTP header block and body the way they travel: headers, a blank line, body.
+pub(crate) fn join_message(header: Option<String>, body: Option<String>) -> Option<String> {
+    let header = header?;
+    let head = header.trim_end_matches(['\r', '\n']);
+    let eol = if head.contains("\r\n") { "\r\n" } else { "\n" };
+    Some(format!("{head}{eol}{eol}{}", body.unwrap_or_default()))
+}
+
+/// Parses JSON text, naming the file, line and column on failure.
+pub(crate) fn parse(path: &std::path::Path, text: &str) -> Result<Value, crate::TriageError> {
+    serde_json::from_str(text).map_err(|e| crate::TriageError::json(path, &e))
+}
+
+/// Pretty JSON with a final newline (what ZAP and SARIF writers produce).
+pub(crate) fn to_pretty(v: &Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec_pretty(v).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// Scanner descriptions are HTML fragments; the model reads plain text. Tags become
+/// nothing (paragraph and line breaks a newline) and the five XML entities their characters.
+pub(crate) fn strip_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        match after.find('>') {
+            Some(close) => {
+                let tag = after[1..close].trim_start_matches('/').to_ascii_lowercase();
+                if tag.starts_with('p') && (tag.len() == 1 || tag.as_bytes()[1] == b' ')
+                    || tag.starts_with("br")
+                    || tag.starts_with("li")
+                {
+                    out.push('\n');
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(after);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    let out = out
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&");
+    // Collapse the blank lines tag removal leaves behind.
+    let mut lines: Vec<&str> = Vec::new();
+    for line in out.lines().map(str::trim_end) {
+        if !(line.trim().is_empty() && lines.last().is_some_and(|l| l.trim().is_empty())) {
+            lines.push(line);
+        }
+    }
+    lines.join("\n").trim().to_string()
+}
