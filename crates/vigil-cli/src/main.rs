@@ -37,6 +37,9 @@ enum Command {
     Analyze(cmd::analyst::AnalyzeArgs),
     /// Evaluate a bundle: the seed's six variants on the test split, metrics, report, charts.
     Eval(cmd::eval::EvalArgs),
+    /// Judge another scanner's findings (ZAP, Burp, Nuclei, SARIF, raw HTTP) true or false
+    /// positive and write them back annotated.
+    Triage(cmd::triage::TriageArgs),
     /// List and inspect bundles (base model + adapters + heads + thresholds + eval).
     Bundle(cmd::analyst::BundleArgs),
     /// From nothing to findings on the default model: data, LoRA, heads, eval, bundle, analysis.
@@ -55,6 +58,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => cmd::train::run(args),
         Command::Analyze(args) => cmd::analyst::analyze_cmd(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Triage(args) => cmd::triage::run(args),
         Command::Bundle(args) => cmd::analyst::bundle_cmd(args),
         Command::Quickstart(args) => cmd::analyst::quickstart_cmd(args),
     };

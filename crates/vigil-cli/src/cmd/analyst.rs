@@ -242,7 +242,7 @@ pub fn open_bundle(spec: &str) -> anyhow::Result<Analyst> {
     Ok(Analyst::open(bundle, &resolved.path)?)
 }
 
-fn language_of(path: &Path) -> Option<String> {
+pub(crate) fn language_of(path: &Path) -> Option<String> {
     let ext = path.extension()?.to_str()?;
     Some(
         match ext {

@@ -563,12 +563,26 @@ fn head_estimates(
     let preds = cross_validate(&x, &labels, &fold_of, &cfg, target)?;
     let name = format!("FT-PE-CH {}-fold", a.folds);
     let recs = fold_records(&name, &items, &preds);
-    out.push(VariantResult::from_records_with(
-        &name,
-        "verdict head, k-fold by group over train+valid+test features (each fold held out once)",
-        &recs,
-        opts,
-    )?);
+    let per_fold: Vec<Vec<SampleRecord>> = (0..a.folds)
+        .map(|f| {
+            recs.iter()
+                .zip(&preds)
+                .filter(|(_, p)| p.fold == f)
+                .map(|(r, _)| r.clone())
+                .collect()
+        })
+        .collect();
+    let fold_refs: Vec<&[SampleRecord]> = per_fold.iter().map(|v| v.as_slice()).collect();
+    out.push(
+        VariantResult::from_records_with(
+            &name,
+            "verdict head, k-fold by group over train+valid+test features (each fold held \
+             out once; the next fold validates)",
+            &recs,
+            opts,
+        )?
+        .with_fold_runs(&fold_refs),
+    );
 
     // The seed's 80/20: train on 80 % (an eighth of it, by group, held back for early
     // stopping and the threshold), test on the other 20 %.

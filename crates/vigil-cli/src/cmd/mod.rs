@@ -8,3 +8,4 @@ pub mod generate;
 pub mod model;
 pub mod score;
 pub mod train;
+pub mod triage;
