@@ -85,6 +85,12 @@ impl Baseline {
         }))
     }
 
+    /// This baseline plus the entries of `newer` it lacks. Entries already here keep their
+    /// justification, so regenerating a baseline from a new scan loses no reviewer's note.
+    pub fn merged(&self, newer: &Baseline) -> Baseline {
+        Baseline::from_entries(self.entries.iter().chain(&newer.entries).cloned())
+    }
+
     pub fn entries(&self) -> &[BaselineEntry] {
         &self.entries
     }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use vigil_taxonomy::{Severity, VulnType};
 
@@ -54,6 +55,15 @@ impl Location {
             start_line: start,
             end_line: end,
         }
+    }
+}
+
+impl Location {
+    /// A location for `file` found while scanning `root`: the path is made relative to
+    /// `root` when `file` lies inside it (else kept as given), then normalised.
+    pub fn in_root(root: &Path, file: &Path, start_line: u32, end_line: u32) -> Location {
+        let relative = file.strip_prefix(root).unwrap_or(file);
+        Location::new(&relative.to_string_lossy(), start_line, end_line)
     }
 }
 
@@ -298,6 +308,14 @@ mod tests {
     fn paths_normalise() {
         assert_eq!(normalize_path(".\\src\\\\app.py"), "src/app.py");
         assert_eq!(normalize_path("./a/./b//c.js"), "a/b/c.js");
+    }
+
+    #[test]
+    fn location_in_root_is_relative() {
+        let l = Location::in_root(Path::new("/repo"), Path::new("/repo/src/app.py"), 3, 4);
+        assert_eq!(l.path, "src/app.py");
+        let l = Location::in_root(Path::new("/repo"), Path::new("/elsewhere/x.py"), 3, 4);
+        assert_eq!(l.path, "elsewhere/x.py");
     }
 
     #[test]

@@ -425,6 +425,50 @@ fn corrupt_baselines_are_errors_naming_the_file() {
     assert!(err.to_string().contains("missing.json"));
 }
 
+#[test]
+fn merging_keeps_justifications_and_adds_new_findings() {
+    let r = sample_report();
+    let sqli = r.findings[0].fingerprint.clone();
+    let reviewed = Baseline::from_entries([BaselineEntry {
+        fingerprint: sqli.clone(),
+        rule_id: Some("sql_injection".into()),
+        path: None,
+        justification: Some("reviewed".into()),
+    }]);
+    let merged = reviewed.merged(&Baseline::from_report(&r));
+    assert_eq!(merged.len(), 5);
+    let entry = merged
+        .entries()
+        .iter()
+        .find(|e| e.fingerprint == sqli)
+        .unwrap();
+    assert_eq!(entry.justification.as_deref(), Some("reviewed"));
+}
+
+#[test]
+fn hostile_baseline_files_are_refused_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    // Larger than the limit: refused from its size alone (a sparse file, nothing read).
+    let huge = dir.path().join("huge.json");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(MAX_BASELINE_BYTES + 1)
+        .unwrap();
+    let err = Baseline::load(&huge).unwrap_err();
+    assert!(matches!(err, FindingsError::TooLarge { .. }), "{err:?}");
+    assert!(err.to_string().contains("huge.json"));
+    // Nesting far past serde_json's recursion limit.
+    let deep = dir.path().join("deep.json");
+    std::fs::write(&deep, "[".repeat(100_000)).unwrap();
+    let err = Baseline::load(&deep).unwrap_err();
+    assert!(matches!(err, FindingsError::Corrupt { .. }), "{err:?}");
+    // Not UTF-8.
+    let binary = dir.path().join("binary.json");
+    std::fs::write(&binary, [0xff, 0xfe, 0x00, 0x7b]).unwrap();
+    let err = Baseline::load(&binary).unwrap_err();
+    assert!(err.to_string().contains("binary.json"), "{err}");
+}
+
 // ---------------------------------------------------------------- --fail-on
 
 #[test]
