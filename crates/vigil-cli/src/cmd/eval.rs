@@ -150,7 +150,7 @@ pub fn evaluate(a: &EvalArgs) -> anyhow::Result<EvalReport> {
             a.task
         );
     }
-    let synthetic_only = test.iter().all(|s| s.source == "generate");
+    let synthetic_only = test.iter().all(|s| s.source.starts_with("generate"));
     eprintln!(
         "eval: bundle `{bundle_name}`, {} {} test samples{}",
         items.len(),
