@@ -34,6 +34,12 @@ pub(crate) struct IssueSpan {
     existing: Option<(usize, usize)>,
 }
 
+struct FinishedIssue {
+    item: TriageItem,
+    existing: Option<(usize, usize)>,
+    warnings: Vec<ReadWarning>,
+}
+
 #[derive(Default)]
 struct IssueBuilder {
     fields: HashMap<String, String>,
@@ -133,13 +139,13 @@ pub(crate) fn read(
                 if stack.len() == 1 && name == "issue" {
                     if let Some(b) = current.take() {
                         let index = spans.len();
-                        let (item, issue_warnings) = b.finish(path, index);
-                        warnings.extend(issue_warnings);
+                        let done = b.finish(path, index);
+                        warnings.extend(done.warnings);
                         spans.push(IssueSpan {
                             end_tag_start: before,
-                            existing: item.1,
+                            existing: done.existing,
                         });
-                        items.push(item.0);
+                        items.push(done.item);
                     }
                 } else if let Some(b) = current.as_mut() {
                     if stack.len() == 2 && name == "requestresponse" {
@@ -263,7 +269,7 @@ impl IssueBuilder {
         mut self,
         path: &Path,
         index: usize,
-    ) -> ((TriageItem, Option<(usize, usize)>), Vec<ReadWarning>) {
+    ) -> FinishedIssue {
         let id = format!("burp:{index}");
         let mut notes = Vec::new();
         let mut warnings = Vec::new();
@@ -371,7 +377,11 @@ impl IssueBuilder {
             source: Format::Burp,
         }
         .finish();
-        ((item, self.existing), warnings)
+        FinishedIssue {
+            item,
+            existing: self.existing,
+            warnings,
+        }
     }
 }
 

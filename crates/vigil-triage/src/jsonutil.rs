@@ -61,8 +61,17 @@ pub(crate) fn cwe_from_text(s: &str) -> Option<u32> {
             .collect();
         d.parse().ok().filter(|&n| n > 0)
     };
-    if let Some(i) = lower.find("cwe") {
-        return digits_after(&lower[i + 3..]);
+    // The first "cwe" followed by a number: "https://cwe.mitre.org/…/89.html" and
+    // "external/cwe/cwe-079" both hold an earlier "cwe" that is not one.
+    let mut found_word = false;
+    for (i, _) in lower.match_indices("cwe") {
+        found_word = true;
+        if let Some(n) = digits_after(&lower[i + 3..]) {
+            return Some(n);
+        }
+    }
+    if found_word {
+        return None;
     }
     lower.trim().parse::<u32>().ok().filter(|&n| n > 0)
 }

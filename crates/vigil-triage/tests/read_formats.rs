@@ -1,0 +1,329 @@
+//! Each reader against a hand-written fixture: the fields a triage model is given.
+
+mod common;
+
+use common::{data, format_of, read};
+use vigil_triage::{read_path, Format, Location, Origin, ReadOptions, SubjectKind};
+
+#[test]
+fn detection_names_each_fixture_format() {
+    assert_eq!(format_of("zap-plus.json"), Format::Zap);
+    assert_eq!(format_of("zap.json"), Format::Zap);
+    assert_eq!(format_of("burp.xml"), Format::Burp);
+    assert_eq!(format_of("burp-bad-base64.xml"), Format::Burp);
+    assert_eq!(format_of("nuclei.jsonl"), Format::Nuclei);
+    assert_eq!(format_of("semgrep.sarif"), Format::Sarif);
+    assert_eq!(format_of("codeql.sarif"), Format::Sarif);
+    assert_eq!(format_of("exchange.http"), Format::Http);
+    // Content decides, not the name.
+    let bytes = std::fs::read(data("codeql.sarif")).unwrap();
+    assert_eq!(
+        vigil_triage::detect(std::path::Path::new("report.json"), &bytes).unwrap(),
+        Format::Sarif
+    );
+}
+
+#[test]
+fn zap_plus_gives_one_item_per_instance_with_the_exchange() {
+    let r = read("zap-plus.json");
+    assert_eq!(r.format, Format::Zap);
+    let ids: Vec<&str> = r.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["zap:0:0:0", "zap:0:0:1", "zap:0:1:0", "zap:0:2"]);
+    assert!(r.warnings.is_empty());
+
+    let xss = &r.items[1];
+    assert_eq!(xss.rule, "40012");
+    assert_eq!(xss.title, "Cross Site Scripting (Reflected)");
+    assert_eq!(xss.severity, "High (Medium)");
+    assert_eq!(xss.cwe, Some(79));
+    assert_eq!(
+        xss.location,
+        Location::Http {
+            method: "POST".into(),
+            url: "https://shop.example.test/contact".into(),
+            param: Some("message".into()),
+        }
+    );
+    assert_eq!(
+        xss.request.as_deref(),
+        Some("POST https://shop.example.test/contact HTTP/1.1\r\nhost: shop.example.test\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 75\r\n\r\nmessage=%3C%2Ftextarea%3E%3CscrIpt%3Ealert%281%29%3B%3C%2FscRipt%3E%3Ctextarea%3E")
+    );
+    assert_eq!(
+        xss.response.as_deref(),
+        Some("HTTP/1.1 200 OK\r\nContent-Type: text/html;charset=utf-8\r\n\r\n<form><textarea></textarea><scrIpt>alert(1);</scRipt><textarea></textarea></form>")
+    );
+    assert_eq!(
+        xss.evidence.as_deref(),
+        Some("</textarea><scrIpt>alert(1);</scRipt><textarea>")
+    );
+    // HTML paragraphs become lines; the instance's attack and other info are appended.
+    assert_eq!(
+        xss.description,
+        "Cross-site Scripting (XSS) is an attack technique that involves echoing attacker-supplied code into a user's browser instance.\n\nThe injected code runs with the site's privileges.\n\nAttack: </textarea><scrIpt>alert(1);</scRipt><textarea>\n\nOther information: Reflected inside a textarea element."
+    );
+    assert!(!xss.no_evidence);
+    assert_eq!(xss.subject_kind(), SubjectKind::Http);
+    assert_eq!(
+        xss.origin,
+        Origin::Zap {
+            site: 0,
+            alert: 0,
+            instance: Some(1)
+        }
+    );
+
+    // An empty param is no param; "-1" is no CWE; an alert without instances is one item.
+    assert_eq!(
+        r.items[2].location,
+        Location::Http {
+            method: "GET".into(),
+            url: "https://shop.example.test/".into(),
+            param: None
+        }
+    );
+    let ts = &r.items[3];
+    assert_eq!(ts.cwe, None);
+    assert!(ts.no_evidence);
+    assert_eq!(
+        ts.origin,
+        Origin::Zap {
+            site: 0,
+            alert: 2,
+            instance: None
+        }
+    );
+}
+
+#[test]
+fn zap_without_messages_is_flagged_no_evidence() {
+    let r = read("zap.json");
+    assert_eq!(r.items.len(), 1);
+    let item = &r.items[0];
+    assert_eq!(item.id, "zap:0:0:0");
+    assert_eq!(item.request, None);
+    assert_eq!(item.response, None);
+    assert!(item.no_evidence);
+    assert_eq!(item.severity, "Low (Medium)");
+    assert_eq!(item.cwe, Some(693));
+}
+
+#[test]
+fn burp_issue_decodes_base64_exchange_and_reads_fields() {
+    let r = read("burp.xml");
+    assert_eq!(r.items.len(), 2);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let sqli = &r.items[0];
+    assert_eq!(sqli.id, "burp:0");
+    assert_eq!(sqli.rule, "1049088");
+    assert_eq!(sqli.title, "SQL injection");
+    assert_eq!(sqli.severity, "High (Firm)");
+    assert_eq!(sqli.cwe, Some(89));
+    assert_eq!(
+        sqli.location,
+        Location::Http {
+            method: "GET".into(),
+            url: "https://shop.example.test/shop/item".into(),
+            param: Some("id".into()),
+        }
+    );
+    // The base64 was split over two lines in the fixture.
+    assert_eq!(
+        sqli.request.as_deref(),
+        Some("GET /shop/item?id=7%27 HTTP/1.1\r\nHost: shop.example.test\r\nUser-Agent: Mozilla/5.0\r\nAccept: */*\r\n\r\n")
+    );
+    assert!(sqli
+        .response
+        .as_deref()
+        .unwrap()
+        .ends_with("You have an error in your SQL syntax near ''7''' at line 1</body></html>"));
+    assert!(sqli.description.starts_with(
+        "The id URL parameter appears to be vulnerable to SQL injection attacks."
+    ));
+    assert!(sqli
+        .description
+        .ends_with("incorporated into database SQL queries in an unsafe manner."));
+
+    // No requestresponse: still an item, flagged; the five XML entities are resolved.
+    let hsts = &r.items[1];
+    assert!(hsts.no_evidence);
+    assert_eq!(hsts.severity, "Low (Certain)");
+    assert_eq!(
+        hsts.description,
+        "This issue was found in multiple locations & on every page <checked>."
+    );
+}
+
+#[test]
+fn burp_base64_that_does_not_decode_is_a_warning_and_a_note() {
+    let r = read("burp-bad-base64.xml");
+    assert_eq!(r.items.len(), 1);
+    let item = &r.items[0];
+    assert_eq!(item.request, None);
+    assert_eq!(item.response.as_deref(), Some("HTTP/1.1 200 OK\r\n\r\n<p>x</p>"));
+    assert!(!item.no_evidence);
+    assert_eq!(item.notes.len(), 1);
+    assert!(item.notes[0].starts_with("request: base64 does not decode"));
+    assert_eq!(r.warnings.len(), 1);
+    let w = r.warnings[0].to_string();
+    assert!(w.contains("burp-bad-base64.xml: issue 1: request: base64 does not decode"), "{w}");
+    assert_eq!(
+        item.location,
+        Location::Http {
+            method: "GET".into(),
+            url: "https://shop.example.test/search".into(),
+            param: Some("q".into())
+        }
+    );
+}
+
+#[test]
+fn nuclei_reads_good_lines_and_names_the_bad_ones() {
+    let r = read("nuclei.jsonl");
+    let ids: Vec<&str> = r.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["nuclei:1", "nuclei:3"]);
+    let at: Vec<&str> = r.warnings.iter().map(|w| w.at.as_str()).collect();
+    assert_eq!(at, ["line 2", "line 4"]);
+    assert!(r.warnings[0].message.contains("not JSON"));
+    assert!(r.warnings[1].message.contains("no template-id"));
+
+    let git = &r.items[0];
+    assert_eq!(git.rule, "git-config");
+    assert_eq!(git.title, "Git Configuration - Detect");
+    assert_eq!(git.severity, "medium");
+    assert_eq!(git.cwe, Some(200));
+    assert_eq!(
+        git.location,
+        Location::Http {
+            method: "GET".into(),
+            url: "https://shop.example.test/.git/config".into(),
+            param: None
+        }
+    );
+    assert!(git.request.as_deref().unwrap().starts_with("GET /.git/config HTTP/1.1\r\n"));
+    assert!(git.response.as_deref().unwrap().contains("repositoryformatversion = 0"));
+    assert_eq!(git.evidence.as_deref(), Some("[core]"));
+
+    // cwe-id as a plain string; no request / response → flagged.
+    let ssl = &r.items[1];
+    assert_eq!(ssl.cwe, Some(326));
+    assert!(ssl.no_evidence);
+    assert_eq!(ssl.evidence.as_deref(), Some("matcher: tls-1.0"));
+}
+
+#[test]
+fn semgrep_sarif_uses_the_embedded_snippet_and_cwe_tag() {
+    let r = read("semgrep.sarif");
+    assert_eq!(r.items.len(), 2);
+    let sql = &r.items[0];
+    assert_eq!(sql.id, "sarif:0:0");
+    assert_eq!(
+        sql.rule,
+        "python.lang.security.audit.formatted-sql-query.formatted-sql-query"
+    );
+    assert_eq!(sql.cwe, Some(89));
+    assert_eq!(sql.severity, "error");
+    assert_eq!(
+        sql.code.as_deref(),
+        Some("    cur.execute(\"SELECT * FROM orders WHERE id = '%s'\" % order_id)")
+    );
+    assert_eq!(
+        sql.location,
+        Location::Code {
+            path: "app/orders.py".into(),
+            start_line: Some(18),
+            end_line: Some(18)
+        }
+    );
+    assert_eq!(sql.subject_kind(), SubjectKind::Code);
+    assert_eq!(
+        sql.description,
+        "Detected string formatting in a SQL query; use parameterized queries instead.\n\nDetected possible formatted SQL query. Use parameterized queries instead."
+    );
+    assert_eq!(r.items[1].cwe, Some(78));
+    assert_eq!(r.items[1].severity, "warning");
+}
+
+#[test]
+fn codeql_sarif_reads_snippets_from_the_source_root_and_never_outside_it() {
+    let opts = ReadOptions {
+        source_root: Some(data("src")),
+        snippet_context_lines: 1,
+        ..ReadOptions::default()
+    };
+    let r = read_path(&data("codeql.sarif"), None, &opts).unwrap();
+    assert_eq!(r.items.len(), 2);
+    let xss = &r.items[0];
+    assert_eq!(xss.rule, "js/reflected-xss");
+    assert_eq!(xss.title, "Reflected cross-site scripting");
+    assert_eq!(xss.cwe, Some(79));
+    // security-severity 6.1 → GitHub's "medium".
+    assert_eq!(xss.severity, "medium");
+    // Line 6 with one line of context either side (lines 5..=7 of search.js).
+    assert_eq!(
+        xss.code.as_deref(),
+        Some("  const q = req.query.q;\n  res.send(\"<h1>Results for \" + q + \"</h1>\");\n});")
+    );
+    assert!(xss.notes.is_empty());
+
+    // The rule lives in tool.extensions[0]; the file is outside the root and not read.
+    let path = &r.items[1];
+    assert_eq!(path.title, "Uncontrolled data used in path expression");
+    assert_eq!(path.cwe, Some(22));
+    assert_eq!(path.severity, "high");
+    assert_eq!(path.code, None);
+    assert!(path.no_evidence);
+    assert_eq!(path.notes.len(), 1);
+    assert!(path.notes[0].contains("outside the source root"), "{:?}", path.notes);
+}
+
+#[test]
+fn codeql_sarif_without_source_root_says_why_there_is_no_code() {
+    let r = read("codeql.sarif");
+    assert_eq!(r.items[0].code, None);
+    assert!(r.items[0].no_evidence);
+    assert!(r.items[0].notes[0].contains("no source root"));
+}
+
+#[test]
+fn snippets_are_bounded_in_lines() {
+    let opts = ReadOptions {
+        source_root: Some(data("src")),
+        snippet_context_lines: 50,
+        max_snippet_lines: 2,
+        ..ReadOptions::default()
+    };
+    let r = read_path(&data("codeql.sarif"), None, &opts).unwrap();
+    // Context would start at line 1; the cap keeps lines 1 and 2.
+    assert_eq!(
+        r.items[0].code.as_deref(),
+        Some("const express = require(\"express\");\nconst router = express.Router();")
+    );
+}
+
+#[test]
+fn raw_http_file_and_directory() {
+    let r = read("exchange.http");
+    assert_eq!(r.format, Format::Http);
+    assert_eq!(r.items.len(), 1);
+    let item = &r.items[0];
+    assert_eq!(item.id, "http:exchange.http");
+    assert_eq!(
+        item.location,
+        Location::Http {
+            method: "POST".into(),
+            url: "portal.example.test/login".into(),
+            param: None
+        }
+    );
+    assert_eq!(
+        item.request.as_deref(),
+        Some("POST /login HTTP/1.1\r\nHost: portal.example.test\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\nuser=admin&pass=x\r\n")
+    );
+    assert!(item.response.as_deref().unwrap().starts_with("HTTP/1.1 200 OK\r\nSet-Cookie"));
+
+    let d = read("http");
+    let ids: Vec<&str> = d.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, ["http:login.http", "http:orders-17.http"]);
+    assert_eq!(d.warnings.len(), 1);
+    assert_eq!(d.warnings[0].at, "README.txt");
+}
