@@ -208,7 +208,10 @@ pub(crate) fn read(
     if !stack.is_empty() {
         return Err(TriageError::malformed(
             path,
-            format!("the XML ends inside <{}> (truncated file?)", stack.join("><")),
+            format!(
+                "the XML ends inside <{}> (truncated file?)",
+                stack.join("><")
+            ),
         ));
     }
     Ok((
@@ -265,11 +268,7 @@ impl IssueBuilder {
         }
     }
 
-    fn finish(
-        mut self,
-        path: &Path,
-        index: usize,
-    ) -> FinishedIssue {
+    fn finish(mut self, path: &Path, index: usize) -> FinishedIssue {
         let id = format!("burp:{index}");
         let mut notes = Vec::new();
         let mut warnings = Vec::new();
@@ -351,7 +350,11 @@ impl IssueBuilder {
                 probability: number("probability")?,
                 threshold: number("threshold")?,
                 reason: self.prior_reason.trim().to_string(),
-                decided_by: self.prior_attrs.get("decidedBy").cloned().unwrap_or_default(),
+                decided_by: self
+                    .prior_attrs
+                    .get("decidedBy")
+                    .cloned()
+                    .unwrap_or_default(),
             })
         });
         let item = TriageItem {
@@ -426,7 +429,9 @@ pub(crate) fn write(doc: &BurpDoc, verdicts: &[(usize, &TriageVerdict)]) -> Vec<
     let text = &doc.text;
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     for (index, verdict) in verdicts {
-        let Some(span) = doc.issues.get(*index) else { continue };
+        let Some(span) = doc.issues.get(*index) else {
+            continue;
+        };
         let el = element(verdict);
         match span.existing {
             Some((start, end)) => edits.push((start, end, el)),

@@ -45,7 +45,9 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Result<Format, TriageError> {
         return if has_issues_root(trimmed) {
             Ok(Format::Burp)
         } else {
-            Err(unknown("XML, but not a Burp issues export: no <issues> element"))
+            Err(unknown(
+                "XML, but not a Burp issues export: no <issues> element",
+            ))
         };
     }
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
@@ -60,7 +62,9 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Result<Format, TriageError> {
         if has("\"runs\"") && (head.to_ascii_lowercase().contains("sarif") || has("\"2.1.0\"")) {
             return Ok(Format::Sarif);
         }
-        if has("\"@programName\"") || (has("\"site\"") && (has("\"@version\"") || has("\"alerts\""))) {
+        if has("\"@programName\"")
+            || (has("\"site\"") && (has("\"@version\"") || has("\"alerts\"")))
+        {
             return Ok(Format::Zap);
         }
         if has("\"runs\"") || ext == "sarif" {
@@ -95,7 +99,9 @@ fn has_issues_root(xml: &str) -> bool {
         if rest.starts_with("<?") || rest.starts_with("<!--") || rest.starts_with("<!") {
             let close = if rest.starts_with("<!--") {
                 "-->"
-            } else if rest.starts_with("<!DOCTYPE") && rest[..rest.find('>').unwrap_or(0)].contains('[') {
+            } else if rest.starts_with("<!DOCTYPE")
+                && rest[..rest.find('>').unwrap_or(0)].contains('[')
+            {
                 "]>"
             } else {
                 ">"

@@ -15,7 +15,11 @@ pub enum TriageError {
     #[error("{path}: the file is empty")]
     Empty { path: PathBuf },
     #[error("{path}: {size} bytes is over the limit of {limit} bytes for a findings file (raise ReadOptions::max_bytes if the file is trusted)")]
-    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     #[error("{path}: not UTF-8 text (invalid byte at offset {offset})")]
     NotUtf8 { path: PathBuf, offset: usize },
     #[error("{path}: not a findings file vigil recognises ({why}); name the format explicitly: zap, burp, nuclei, sarif or http")]

@@ -229,7 +229,11 @@ impl TriageVerdict {
             true_positive,
             probability: v.get("probability")?.as_f64()? as f32,
             threshold: v.get("threshold")?.as_f64()? as f32,
-            reason: v.get("reason").and_then(|r| r.as_str()).unwrap_or("").to_string(),
+            reason: v
+                .get("reason")
+                .and_then(|r| r.as_str())
+                .unwrap_or("")
+                .to_string(),
             decided_by: v
                 .get("decided_by")
                 .and_then(|r| r.as_str())

@@ -79,7 +79,10 @@ pub(crate) fn cwe_from_text(s: &str) -> Option<u32> {
 pub(crate) fn cwe_from_value(v: &Value) -> Option<u32> {
     match v {
         Value::String(s) => cwe_from_text(s),
-        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()).filter(|&n| n > 0),
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|&n| n > 0),
         Value::Array(a) => a.iter().find_map(cwe_from_value),
         _ => None,
     }

@@ -134,7 +134,10 @@ fn message_text(result: &Value, rule: Option<&Value>) -> String {
         .and_then(Value::as_array)
     {
         for (i, arg) in args.iter().enumerate() {
-            let arg = arg.as_str().map(str::to_string).unwrap_or_else(|| arg.to_string());
+            let arg = arg
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| arg.to_string());
             out = out.replace(&format!("{{{i}}}"), &arg);
         }
     }
@@ -190,7 +193,9 @@ fn item(ri: usize, xi: usize, run: &Value, result: &Value, opts: &ReadOptions) -
     let mut description = message.trim().to_string();
     if let Some(full) = rule.and_then(|r| text_at(r, &["fullDescription", "text"])) {
         if full.trim() != description && full.trim() != title {
-            description = format!("{description}\n\n{}", full.trim()).trim().to_string();
+            description = format!("{description}\n\n{}", full.trim())
+                .trim()
+                .to_string();
         }
     }
     let score = rule
@@ -248,21 +253,21 @@ fn item(ri: usize, xi: usize, run: &Value, result: &Value, opts: &ReadOptions) -
         .or_else(|| physical.and_then(|p| text_at(p, &["contextRegion", "snippet", "text"])));
     let code = match (embedded, &location) {
         (Some(s), _) => Some(s),
-        (None, Location::Code { path, .. }) if !path.is_empty() => {
-            match &opts.source_root {
-                Some(root) => match snippet_from_root(root, path, start_line, end_line, opts) {
-                    Ok(s) => Some(s),
-                    Err(why) => {
-                        notes.push(format!("no code snippet: {path}: {why}"));
-                        None
-                    }
-                },
-                None => {
-                    notes.push("no code snippet: the SARIF embeds none and no source root was given".into());
+        (None, Location::Code { path, .. }) if !path.is_empty() => match &opts.source_root {
+            Some(root) => match snippet_from_root(root, path, start_line, end_line, opts) {
+                Ok(s) => Some(s),
+                Err(why) => {
+                    notes.push(format!("no code snippet: {path}: {why}"));
                     None
                 }
+            },
+            None => {
+                notes.push(
+                    "no code snippet: the SARIF embeds none and no source root was given".into(),
+                );
+                None
             }
-        }
+        },
         _ => None,
     };
 
@@ -299,7 +304,14 @@ fn headers_text(v: &Value) -> String {
     };
     headers
         .iter()
-        .map(|(k, v)| format!("{k}: {}\r\n", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .map(|(k, v)| {
+            format!(
+                "{k}: {}\r\n",
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            )
+        })
         .collect()
 }
 

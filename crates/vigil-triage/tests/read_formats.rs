@@ -136,9 +136,9 @@ fn burp_issue_decodes_base64_exchange_and_reads_fields() {
         .as_deref()
         .unwrap()
         .ends_with("You have an error in your SQL syntax near ''7''' at line 1</body></html>"));
-    assert!(sqli.description.starts_with(
-        "The id URL parameter appears to be vulnerable to SQL injection attacks."
-    ));
+    assert!(sqli
+        .description
+        .starts_with("The id URL parameter appears to be vulnerable to SQL injection attacks."));
     assert!(sqli
         .description
         .ends_with("incorporated into database SQL queries in an unsafe manner."));
@@ -159,13 +159,19 @@ fn burp_base64_that_does_not_decode_is_a_warning_and_a_note() {
     assert_eq!(r.items.len(), 1);
     let item = &r.items[0];
     assert_eq!(item.request, None);
-    assert_eq!(item.response.as_deref(), Some("HTTP/1.1 200 OK\r\n\r\n<p>x</p>"));
+    assert_eq!(
+        item.response.as_deref(),
+        Some("HTTP/1.1 200 OK\r\n\r\n<p>x</p>")
+    );
     assert!(!item.no_evidence);
     assert_eq!(item.notes.len(), 1);
     assert!(item.notes[0].starts_with("request: base64 does not decode"));
     assert_eq!(r.warnings.len(), 1);
     let w = r.warnings[0].to_string();
-    assert!(w.contains("burp-bad-base64.xml: issue 1: request: base64 does not decode"), "{w}");
+    assert!(
+        w.contains("burp-bad-base64.xml: issue 1: request: base64 does not decode"),
+        "{w}"
+    );
     assert_eq!(
         item.location,
         Location::Http {
@@ -199,8 +205,16 @@ fn nuclei_reads_good_lines_and_names_the_bad_ones() {
             param: None
         }
     );
-    assert!(git.request.as_deref().unwrap().starts_with("GET /.git/config HTTP/1.1\r\n"));
-    assert!(git.response.as_deref().unwrap().contains("repositoryformatversion = 0"));
+    assert!(git
+        .request
+        .as_deref()
+        .unwrap()
+        .starts_with("GET /.git/config HTTP/1.1\r\n"));
+    assert!(git
+        .response
+        .as_deref()
+        .unwrap()
+        .contains("repositoryformatversion = 0"));
     assert_eq!(git.evidence.as_deref(), Some("[core]"));
 
     // cwe-id as a plain string; no request / response → flagged.
@@ -273,7 +287,11 @@ fn codeql_sarif_reads_snippets_from_the_source_root_and_never_outside_it() {
     assert_eq!(path.code, None);
     assert!(path.no_evidence);
     assert_eq!(path.notes.len(), 1);
-    assert!(path.notes[0].contains("outside the source root"), "{:?}", path.notes);
+    assert!(
+        path.notes[0].contains("outside the source root"),
+        "{:?}",
+        path.notes
+    );
 }
 
 #[test]
@@ -319,7 +337,11 @@ fn raw_http_file_and_directory() {
         item.request.as_deref(),
         Some("POST /login HTTP/1.1\r\nHost: portal.example.test\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\nuser=admin&pass=x\r\n")
     );
-    assert!(item.response.as_deref().unwrap().starts_with("HTTP/1.1 200 OK\r\nSet-Cookie"));
+    assert!(item
+        .response
+        .as_deref()
+        .unwrap()
+        .starts_with("HTTP/1.1 200 OK\r\nSet-Cookie"));
 
     let d = read("http");
     let ids: Vec<&str> = d.items.iter().map(|i| i.id.as_str()).collect();

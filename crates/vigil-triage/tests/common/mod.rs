@@ -15,7 +15,12 @@ pub fn read(name: &str) -> TriageReport {
         .unwrap_or_else(|e| panic!("reading {name}: {e}"))
 }
 
-pub fn verdict(item_id: &str, true_positive: bool, probability: f32, reason: &str) -> TriageVerdict {
+pub fn verdict(
+    item_id: &str,
+    true_positive: bool,
+    probability: f32,
+    reason: &str,
+) -> TriageVerdict {
     TriageVerdict {
         item_id: item_id.to_string(),
         true_positive,
