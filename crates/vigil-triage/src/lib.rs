@@ -40,7 +40,9 @@ pub use burp::VERDICT_ELEMENT as BURP_VERDICT_ELEMENT;
 pub use detect::detect;
 pub use error::{ReadWarning, TriageError};
 pub use input::ReadOptions;
-pub use item::{Format, Location, Origin, SubjectKind, TriageItem, TriageVerdict};
+pub use item::{
+    Format, Location, Origin, SubjectKind, TriageItem, TriageVerdict, MAX_FINDING_DESCRIPTION,
+};
 pub use rawhttp::{DIR_SIDECAR, FILE_SIDECAR_SUFFIX};
 pub use sarif::SuppressionStatus;
 pub use summary::{RuleCounts, TriageSummary};

@@ -213,7 +213,16 @@ fn item(ri: usize, xi: usize, run: &Value, result: &Value, opts: &ReadOptions) -
         .get("locations")
         .and_then(|l| l.get(0))
         .and_then(|l| l.get("physicalLocation"));
-    let uri = physical.and_then(|p| text_at(p, &["artifactLocation", "uri"]));
+    // The uri may live only in `run.artifacts[index]`.
+    let uri = physical
+        .and_then(|p| text_at(p, &["artifactLocation", "uri"]))
+        .or_else(|| {
+            let index = physical?.get("artifactLocation")?.get("index")?.as_u64()?;
+            text_at(
+                run.get("artifacts")?.get(index as usize)?,
+                &["location", "uri"],
+            )
+        });
     let region = physical.and_then(|p| p.get("region"));
     let line = |key: &str| {
         region
@@ -410,9 +419,10 @@ pub(crate) fn snippet_from_root(
         ));
     }
     let from = start.saturating_sub(opts.snippet_context_lines).max(1);
-    let to = (end + opts.snippet_context_lines)
+    let to = end
+        .saturating_add(opts.snippet_context_lines)
         .min(lines.len())
-        .min(from + opts.max_snippet_lines.max(1) - 1);
+        .min(from.saturating_add(opts.max_snippet_lines.max(1) - 1));
     Ok(lines[from - 1..to].join("\n"))
 }
 

@@ -349,3 +349,50 @@ fn raw_http_file_and_directory() {
     assert_eq!(d.warnings.len(), 1);
     assert_eq!(d.warnings[0].at, "README.txt");
 }
+
+#[test]
+fn finding_text_and_language_for_the_model() {
+    let r = read("burp.xml");
+    assert_eq!(
+        r.items[0]
+            .finding_text()
+            .lines()
+            .take(2)
+            .collect::<Vec<_>>(),
+        [
+            "SQL injection (burp rule 1049088; CWE-89; severity High (Firm))",
+            "At: GET https://shop.example.test/shop/item (parameter id)",
+        ]
+    );
+    assert_eq!(r.items[0].language(), None);
+
+    let s = read("semgrep.sarif");
+    let text = s.items[0].finding_text();
+    assert!(text.contains("\nAt: app/orders.py:18\n"), "{text}");
+    assert_eq!(s.items[0].language(), Some("python"));
+
+    // Long descriptions are cut, on a character boundary, with a mark.
+    let mut long = s.items[0].clone();
+    long.description = "é".repeat(vigil_triage::MAX_FINDING_DESCRIPTION + 5);
+    let text = long.finding_text();
+    assert!(text.ends_with(&format!(
+        "\n\n{}…",
+        "é".repeat(vigil_triage::MAX_FINDING_DESCRIPTION)
+    )));
+}
+
+#[test]
+fn sarif_uri_can_come_from_the_run_artifacts() {
+    let sarif = br#"{"version":"2.1.0","runs":[{"tool":{"driver":{"name":"t"}},
+        "artifacts":[{"location":{"uri":"routes/search.js"}}],
+        "results":[{"ruleId":"r","message":{"text":"m"},
+          "locations":[{"physicalLocation":{"artifactLocation":{"index":0},"region":{"startLine":13}}}]}]}]}"#;
+    let opts = ReadOptions {
+        source_root: Some(data("src")),
+        snippet_context_lines: 0,
+        ..ReadOptions::default()
+    };
+    let r = vigil_triage::read_bytes(std::path::Path::new("a.sarif"), sarif, None, &opts).unwrap();
+    assert_eq!(r.items[0].code.as_deref(), Some("module.exports = router;"));
+    assert_eq!(r.items[0].language(), Some("javascript"));
+}
