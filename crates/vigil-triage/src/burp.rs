@@ -272,6 +272,13 @@ impl IssueBuilder {
         let id = format!("burp:{index}");
         let mut notes = Vec::new();
         let mut warnings = Vec::new();
+        if self.exchanges_seen > 1 {
+            notes.push(format!(
+                "the issue holds {} request/response pairs; the first is used",
+                self.exchanges_seen
+            ));
+        }
+
         let mut decode = |what: &str, body: &str, base64: bool| -> Option<String> {
             if body.trim().is_empty() {
                 return None;

@@ -101,11 +101,56 @@ pub(crate) fn parse(path: &std::path::Path, text: &str) -> Result<Value, crate::
     serde_json::from_str(text).map_err(|e| crate::TriageError::json(path, &e))
 }
 
-/// Pretty JSON with a final newline (what ZAP and SARIF writers produce).
-pub(crate) fn to_pretty(v: &Value) -> Vec<u8> {
-    let mut out = serde_json::to_vec_pretty(v).unwrap_or_default();
-    out.push(b'\n');
-    out
+/// How a JSON document was laid out, so write-back looks like the input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct JsonStyle {
+    /// None: one line, no whitespace; else the indentation unit ("  ", "    ", "\t").
+    indent: Option<String>,
+    crlf: bool,
+    final_newline: bool,
+}
+
+impl JsonStyle {
+    pub(crate) fn of(text: &str) -> JsonStyle {
+        // The first indented line holds one indentation unit (it is one level deep).
+        let indent = text.lines().skip(1).find_map(|line| {
+            let lead: String = line
+                .chars()
+                .take_while(|c| *c == ' ' || *c == '\t')
+                .collect();
+            (!lead.is_empty() && line.len() > lead.len()).then_some(lead)
+        });
+        JsonStyle {
+            indent,
+            crlf: text.contains("\r\n"),
+            final_newline: text.ends_with('\n'),
+        }
+    }
+
+    pub(crate) fn write(&self, v: &Value) -> Vec<u8> {
+        use serde::Serialize;
+        let mut out = Vec::new();
+        let written = match &self.indent {
+            Some(indent) => {
+                let formatter = serde_json::ser::PrettyFormatter::with_indent(indent.as_bytes());
+                let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+                v.serialize(&mut ser)
+            }
+            None => serde_json::to_writer(&mut out, v),
+        };
+        if written.is_err() {
+            // Serialising a Value to memory cannot fail; stay total anyway.
+            out = v.to_string().into_bytes();
+        }
+        if self.final_newline {
+            out.push(b'\n');
+        }
+        if self.crlf {
+            let text = String::from_utf8_lossy(&out).replace('\n', "\r\n");
+            out = text.into_bytes();
+        }
+        out
+    }
 }
 
 /// Scanner descriptions are HTML fragments; the model reads plain text. Tags become

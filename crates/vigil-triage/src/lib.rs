@@ -57,7 +57,7 @@ pub struct AnnotateOptions {
 /// The parsed input, kept so write-back changes only what it must.
 #[derive(Clone, Debug)]
 enum Document {
-    Json(serde_json::Value),
+    Json(serde_json::Value, jsonutil::JsonStyle),
     Lines(nuclei::NucleiLines),
     Xml(burp::BurpDoc),
     Http { is_dir: bool },
@@ -128,12 +128,20 @@ pub fn read_bytes(
         Format::Zap => {
             let doc = jsonutil::parse(path, text)?;
             let (items, warnings) = zap::read(path, &doc)?;
-            (Document::Json(doc), items, warnings)
+            (
+                Document::Json(doc, jsonutil::JsonStyle::of(text)),
+                items,
+                warnings,
+            )
         }
         Format::Sarif => {
             let doc = jsonutil::parse(path, text)?;
             let (items, warnings) = sarif::read(path, &doc, opts)?;
-            (Document::Json(doc), items, warnings)
+            (
+                Document::Json(doc, jsonutil::JsonStyle::of(text)),
+                items,
+                warnings,
+            )
         }
         Format::Nuclei => {
             let (doc, items, warnings) = nuclei::read(path, text)?;
@@ -226,7 +234,7 @@ impl TriageReport {
             )
         };
         Ok(match &self.document {
-            Document::Json(doc) => {
+            Document::Json(doc, style) => {
                 let mut doc = doc.clone();
                 for (item, verdict) in &ordered {
                     let done = match self.format {
@@ -242,7 +250,7 @@ impl TriageReport {
                         return Err(lost(item));
                     }
                 }
-                jsonutil::to_pretty(&doc)
+                style.write(&doc)
             }
             Document::Lines(lines) => {
                 let mut lines = lines.clone();

@@ -141,6 +141,34 @@ fn message_text(result: &Value, rule: Option<&Value>) -> String {
             out = out.replace(&format!("{{{i}}}"), &arg);
         }
     }
+    without_location_links(&out)
+}
+
+/// SARIF messages link to related locations as `[text](1)`; the model gets the text.
+fn without_location_links(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        let link = after.find("](").and_then(|mid| {
+            let close = mid + 2 + after[mid + 2..].find(')')?;
+            let target = &after[mid + 2..close];
+            (!target.is_empty() && target.chars().all(|c| c.is_ascii_digit()))
+                .then(|| (&after[1..mid], close + 1))
+        });
+        match link {
+            Some((text, len)) if !text.contains('[') => {
+                out.push_str(text);
+                rest = &after[len..];
+            }
+            _ => {
+                out.push('[');
+                rest = &after[1..];
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 

@@ -396,3 +396,60 @@ fn sarif_uri_can_come_from_the_run_artifacts() {
     assert_eq!(r.items[0].code.as_deref(), Some("module.exports = router;"));
     assert_eq!(r.items[0].language(), Some("javascript"));
 }
+
+#[test]
+fn sarif_location_links_become_plain_text() {
+    let r = read("codeql.sarif");
+    assert!(r.items[0]
+        .description
+        .starts_with("Cross-site scripting vulnerability due to a user-provided value.\n\n"));
+    assert_eq!(
+        r.items[1].description,
+        "This path depends on a user-provided value."
+    );
+}
+
+#[test]
+fn source_root_escapes_by_absolute_uri_or_symlink_are_not_read() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("ok.py"), "a = 1\nb = 2\n").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(data("secrets.txt"), root.path().join("link.py")).unwrap();
+    let secrets = data("secrets.txt");
+    let sarif = serde_json::json!({
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "t"}},
+            "results": [
+                {"ruleId": "r", "message": {"text": "m"}, "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": "ok.py"}, "region": {"startLine": 2}}}]},
+                {"ruleId": "r", "message": {"text": "m"}, "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": format!("file://{}", secrets.display())}, "region": {"startLine": 1}}}]},
+                {"ruleId": "r", "message": {"text": "m"}, "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": "link.py"}, "region": {"startLine": 1}}}]},
+                {"ruleId": "r", "message": {"text": "m"}, "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": "sub/../../escape.py"}, "region": {"startLine": 1}}}]}
+            ]
+        }]
+    });
+    let opts = ReadOptions {
+        source_root: Some(root.path().to_path_buf()),
+        snippet_context_lines: 0,
+        ..ReadOptions::default()
+    };
+    let bytes = serde_json::to_vec(&sarif).unwrap();
+    let r = vigil_triage::read_bytes(std::path::Path::new("s.sarif"), &bytes, None, &opts).unwrap();
+    assert_eq!(r.items[0].code.as_deref(), Some("b = 2"));
+    for item in &r.items[1..] {
+        assert_eq!(item.code, None, "{}", item.id);
+        assert!(
+            item.notes[0].contains("outside the source root")
+                || item.notes[0].contains("not found under the source root"),
+            "{:?}",
+            item.notes
+        );
+    }
+    assert!(r.items[1].notes[0].contains("outside the source root"));
+    #[cfg(unix)]
+    assert!(r.items[2].notes[0].contains("outside the source root"));
+}

@@ -299,3 +299,23 @@ fn default_output_names_sit_beside_the_input() {
         data("semgrep.triaged.sarif")
     );
 }
+
+#[test]
+fn json_layout_is_kept_byte_for_byte_when_nothing_changes() {
+    // Both fixtures use the two-space layout serde_json writes; the four-space ZAP report
+    // keeps its indentation unit too.
+    for name in ["semgrep.sarif", "zap.json"] {
+        let report = read(name);
+        let out = report.annotate(&[], &AnnotateOptions::default()).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            std::fs::read_to_string(data(name)).unwrap(),
+            "{name}"
+        );
+    }
+    let out = read("zap-plus.json")
+        .annotate(&[], &AnnotateOptions::default())
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.starts_with("{\n    \"@programName\": \"ZAP\",\n    \"@version\": \"2.15.0\","));
+}
