@@ -12,6 +12,7 @@ const SNIFF_BYTES: usize = 64 * 1024;
 /// [`crate::read_path`]); this function only sees files.
 pub fn detect(path: &Path, bytes: &[u8]) -> Result<Format, TriageError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    crate::input::utf16_check(path, bytes)?;
     let prefix = &bytes[..bytes.len().min(SNIFF_BYTES)];
     let head = match std::str::from_utf8(prefix) {
         Ok(s) => s,

@@ -22,6 +22,8 @@ pub enum TriageError {
     },
     #[error("{path}: not UTF-8 text (invalid byte at offset {offset})")]
     NotUtf8 { path: PathBuf, offset: usize },
+    #[error("{path}: UTF-16 text (it opens with a UTF-16 byte-order mark); save it as UTF-8, e.g. `Out-File -Encoding utf8` in PowerShell")]
+    Utf16 { path: PathBuf },
     #[error("{path}: not a findings file vigil recognises ({why}); name the format explicitly: zap, burp, nuclei, sarif or http")]
     UnknownFormat { path: PathBuf, why: String },
     #[error("{path}: invalid JSON at line {line}, column {column}: {message}")]

@@ -17,6 +17,36 @@
 //!   its verdict back as [`TriageItem::prior`].
 //! - [`TriageSummary`] counts verdicts by kind and rule, as text or Markdown.
 //!
+//! ```no_run
+//! use vigil_triage::{read_path, AnnotateOptions, ReadOptions, SubjectKind, TriageVerdict};
+//!
+//! let report = read_path("zap-report.json".as_ref(), None, &ReadOptions::default())?;
+//! for w in &report.warnings {
+//!     eprintln!("warning: {w}");
+//! }
+//! let verdicts: Vec<TriageVerdict> = report
+//!     .items
+//!     .iter()
+//!     .filter(|item| !item.no_evidence)
+//!     .map(|item| {
+//!         // The model sees item.request / item.response (SubjectKind::Http) or item.code
+//!         // (SubjectKind::Code), with item.finding_text().
+//!         let _ = (item.subject_kind() == SubjectKind::Http, item.finding_text());
+//!         TriageVerdict {
+//!             item_id: item.id.clone(),
+//!             true_positive: false,
+//!             probability: 0.1,
+//!             threshold: 0.5,
+//!             reason: "…".into(),
+//!             decided_by: "vigil-http".into(),
+//!         }
+//!     })
+//!     .collect();
+//! report.write_annotated(&verdicts, &AnnotateOptions::default(), &report.default_output_path())?;
+//! print!("{}", report.summary(&verdicts).to_text());
+//! # Ok::<(), vigil_triage::TriageError>(())
+//! ```
+//!
 //! Bad input (empty, truncated, wrong format, too large, not UTF-8, hostile XML) is a
 //! [`TriageError`] naming the file; a bad part of a good file (one Nuclei line, one
 //! undecodable base64 body) is a [`ReadWarning`] and the rest is still read.

@@ -318,7 +318,7 @@ fn item(ri: usize, xi: usize, run: &Value, result: &Value, opts: &ReadOptions) -
         request,
         response,
         code,
-        evidence: None,
+        evidence: code_flow(result),
         no_evidence: false,
         notes,
         prior: result
@@ -333,6 +333,52 @@ fn item(ri: usize, xi: usize, run: &Value, result: &Value, opts: &ReadOptions) -
         source: Format::Sarif,
     }
     .finish()
+}
+
+/// Most steps of a code flow shown as evidence.
+const MAX_FLOW_STEPS: usize = 20;
+
+/// The first code flow (source → sink, as CodeQL path problems give it) as lines of
+/// `path:line: message` or `path:line: snippet`.
+fn code_flow(result: &Value) -> Option<String> {
+    let steps = result
+        .get("codeFlows")?
+        .get(0)?
+        .get("threadFlows")?
+        .get(0)?
+        .get("locations")?
+        .as_array()?;
+    let lines: Vec<String> = steps
+        .iter()
+        .take(MAX_FLOW_STEPS)
+        .filter_map(|step| {
+            let location = step.get("location")?;
+            let physical = location.get("physicalLocation");
+            let uri = physical
+                .and_then(|p| text_at(p, &["artifactLocation", "uri"]))
+                .unwrap_or_default();
+            let line = physical
+                .and_then(|p| p.get("region"))
+                .and_then(|r| r.get("startLine"))
+                .and_then(Value::as_u64);
+            let what = text_at(location, &["message", "text"])
+                .or_else(|| physical.and_then(|p| text_at(p, &["region", "snippet", "text"])))
+                .unwrap_or_default();
+            let at = match line {
+                Some(l) => format!("{uri}:{l}"),
+                None => uri,
+            };
+            Some(format!("{at}: {}", without_location_links(what.trim())))
+        })
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let mut text = format!("data flow:\n{}", lines.join("\n"));
+    if steps.len() > MAX_FLOW_STEPS {
+        text.push_str(&format!("\n… {} more steps", steps.len() - MAX_FLOW_STEPS));
+    }
+    Some(text)
 }
 
 fn headers_text(v: &Value) -> String {

@@ -290,3 +290,16 @@ fn a_result_that_is_not_an_object_is_skipped_with_a_warning() {
         "odd.sarif: run 0 result 0: skipped: the result is not a JSON object"
     );
 }
+
+#[test]
+fn utf16_input_is_named_as_such() {
+    let mut bytes = vec![0xFF, 0xFE];
+    for unit in "{\"site\": []}".encode_utf16() {
+        bytes.extend_from_slice(&unit.to_le_bytes());
+    }
+    for format in [None, Some(Format::Zap)] {
+        let e = read_text("ps.json", &bytes, format).unwrap_err();
+        assert!(matches!(e, TriageError::Utf16 { .. }), "{e}");
+        assert!(e.to_string().starts_with("ps.json: UTF-16 text"), "{e}");
+    }
+}

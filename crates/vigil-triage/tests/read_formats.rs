@@ -278,6 +278,11 @@ fn codeql_sarif_reads_snippets_from_the_source_root_and_never_outside_it() {
         Some("  const q = req.query.q;\n  res.send(\"<h1>Results for \" + q + \"</h1>\");\n});")
     );
     assert!(xss.notes.is_empty());
+    // The path problem's flow, source to sink.
+    assert_eq!(
+        xss.evidence.as_deref(),
+        Some("data flow:\nroutes/search.js:5: req.query.q\nroutes/search.js:6: \"<h1>Res ... </h1>\"")
+    );
 
     // The rule lives in tool.extensions[0]; the file is outside the root and not read.
     let path = &r.items[1];
