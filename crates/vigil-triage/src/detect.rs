@@ -59,6 +59,11 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Result<Format, TriageError> {
                 return Ok(Format::Nuclei);
             }
         }
+        // A first line longer than the sniffed prefix (a big response) does not parse;
+        // the key near its start still tells.
+        if first_line.contains("\"template-id\"") {
+            return Ok(Format::Nuclei);
+        }
         let has = |s: &str| head.contains(s);
         if has("\"runs\"") && (head.to_ascii_lowercase().contains("sarif") || has("\"2.1.0\"")) {
             return Ok(Format::Sarif);
@@ -71,7 +76,7 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Result<Format, TriageError> {
         if has("\"runs\"") || ext == "sarif" {
             return Ok(Format::Sarif);
         }
-        if has("\"template-id\"") || ext == "jsonl" {
+        if ext == "jsonl" {
             return Ok(Format::Nuclei);
         }
         return Err(unknown(

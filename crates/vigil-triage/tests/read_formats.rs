@@ -458,3 +458,18 @@ fn source_root_escapes_by_absolute_uri_or_symlink_are_not_read() {
     #[cfg(unix)]
     assert!(r.items[2].notes[0].contains("outside the source root"));
 }
+
+#[test]
+fn a_nuclei_line_longer_than_the_sniffed_prefix_is_still_detected() {
+    let body = "x".repeat(200_000);
+    let line = format!(
+        "{{\"template-id\":\"big\",\"info\":{{\"name\":\"Big\",\"severity\":\"info\"}},\"matched-at\":\"https://a.test/\",\"response\":\"HTTP/1.1 200 OK\\r\\n\\r\\n{body}\"}}\n"
+    );
+    let path = std::path::Path::new("big.json");
+    assert_eq!(
+        vigil_triage::detect(path, line.as_bytes()).unwrap(),
+        Format::Nuclei
+    );
+    let r = vigil_triage::read_bytes(path, line.as_bytes(), None, &ReadOptions::default()).unwrap();
+    assert_eq!(r.items[0].response.as_ref().unwrap().len(), 19 + 200_000);
+}
