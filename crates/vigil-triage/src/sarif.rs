@@ -5,7 +5,7 @@
 //!
 //! Write-back: every judged result gets `properties.vigil`; a false positive also gets a
 //! `suppressions` entry of kind "external" whose justification is the reason (see
-//! [`SuppressionStatus`] for the status).
+//! [`SuppressionStatus`] for the status and how GitHub treats it).
 
 use std::path::{Path, PathBuf};
 
@@ -17,12 +17,18 @@ use crate::{Format, Location, Origin, ReadWarning, TriageError, TriageItem, Tria
 
 /// The `status` of the suppression written for a false positive.
 ///
-/// SARIF 2.1.0 (§3.34) counts a result as suppressed when a suppression's status is
-/// `accepted` or absent; `underReview` leaves it shown. GitHub code scanning follows the
-/// same rule: it treats results whose suppressions are accepted as dismissed (this is also
-/// what the `advanced-security/dismiss-alerts` action reads to dismiss the alerts), and
-/// keeps `underReview` ones open. So `Accepted` (the default) is the one that takes effect
-/// on GitHub; `UnderReview` records the verdict for a person to confirm first.
+/// Why `kind: "external"` with `status: "accepted"` (the default): SARIF 2.1.0 (§3.34)
+/// counts a result as suppressed when one of its suppressions is `accepted` or has no
+/// status, and `external` says the decision was made outside the source (no comment in
+/// the code). GitHub code scanning's own upload does not reliably act on `suppressions`
+/// (public reports say it honours one at most when it first creates an alert, or only
+/// with a repository setting); what GitHub users run to act on them is the
+/// `advanced-security/dismiss-alerts` action, which dismisses the alert of every result
+/// that carries a suppression and reopens it when the suppression goes away. So
+/// `accepted` is the value that every consumer reads as suppressed. `UnderReview` keeps
+/// the result visible to SARIF-status-aware viewers for a person to confirm — but note
+/// that dismiss-alerts looks only at whether `suppressions` is non-empty, so it dismisses
+/// those too.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SuppressionStatus {
     #[default]
