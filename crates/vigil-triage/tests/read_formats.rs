@@ -473,3 +473,32 @@ fn a_nuclei_line_longer_than_the_sniffed_prefix_is_still_detected() {
     let r = vigil_triage::read_bytes(path, line.as_bytes(), None, &ReadOptions::default()).unwrap();
     assert_eq!(r.items[0].response.as_ref().unwrap().len(), 19 + 200_000);
 }
+
+#[test]
+fn items_and_verdicts_travel_as_json_unchanged() {
+    for name in [
+        "zap-plus.json",
+        "burp.xml",
+        "nuclei.jsonl",
+        "codeql.sarif",
+        "http",
+    ] {
+        let r = read(name);
+        let json = serde_json::to_string(&r.items).unwrap();
+        let back: Vec<vigil_triage::TriageItem> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r.items, "{name}");
+    }
+    let item = serde_json::to_value(&read("burp.xml").items[0]).unwrap();
+    assert_eq!(item["source"], "burp");
+    assert_eq!(item["location"]["kind"], "http");
+    assert_eq!(
+        item["origin"],
+        serde_json::json!({"format": "burp", "issue": 0})
+    );
+    let v: vigil_triage::TriageVerdict = serde_json::from_value(serde_json::json!({
+        "item_id": "burp:0", "true_positive": false, "probability": 0.25,
+        "threshold": 0.5, "reason": "r", "decided_by": "d"
+    }))
+    .unwrap();
+    assert_eq!(v.probability, 0.25);
+}
