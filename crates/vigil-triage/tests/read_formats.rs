@@ -502,3 +502,101 @@ fn items_and_verdicts_travel_as_json_unchanged() {
     .unwrap();
     assert_eq!(v.probability, 0.25);
 }
+
+#[test]
+fn older_zap_reports_with_a_single_site_object_are_read_and_annotated() {
+    let zap = br#"{"@version":"2.10.0","@generated":"Mon, 1 Feb 2021","site":{"@name":"http://a.test","alerts":[
+        {"pluginid":"10020","alert":"X-Frame-Options Header Not Set","riskdesc":"Medium (Medium)","cweid":"1021",
+         "instances":[{"uri":"http://a.test/","method":"GET","param":"X-Frame-Options"}]}]}}"#;
+    let path = std::path::Path::new("old-zap.json");
+    let r = vigil_triage::read_bytes(path, zap, None, &ReadOptions::default()).unwrap();
+    assert_eq!(r.format, Format::Zap);
+    assert_eq!(r.items.len(), 1);
+    assert_eq!(r.items[0].id, "zap:0:0:0");
+    assert_eq!(r.items[0].cwe, Some(1021));
+    let out = r
+        .annotate(
+            &[common::verdict(
+                "zap:0:0:0",
+                true,
+                0.6,
+                "No XFO and no CSP frame-ancestors.",
+            )],
+            &vigil_triage::AnnotateOptions::default(),
+        )
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        v["site"]["alerts"][0]["instances"][0]["vigil"]["verdict"],
+        "true_positive"
+    );
+}
+
+#[test]
+fn burp_issue_with_several_exchanges_uses_the_first_and_says_so() {
+    let xml = br#"<issues><issue><type>5245344</type><name>Cookie without HttpOnly flag set</name>
+        <host>https://a.test</host><path>/</path><location>/</location><severity>Low</severity><confidence>Firm</confidence>
+        <requestresponse><request base64="false"><![CDATA[GET / HTTP/1.1
+Host: a.test
+
+]]></request><response base64="false"><![CDATA[HTTP/1.1 200 OK
+Set-Cookie: sid=1
+
+]]></response></requestresponse>
+        <requestresponse><request base64="false">GET /second HTTP/1.1</request></requestresponse>
+        </issue></issues>"#;
+    let r = vigil_triage::read_bytes(
+        std::path::Path::new("b.xml"),
+        xml,
+        None,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let item = &r.items[0];
+    assert_eq!(
+        item.request.as_deref(),
+        Some("GET / HTTP/1.1\nHost: a.test\n\n")
+    );
+    assert_eq!(
+        item.response.as_deref(),
+        Some("HTTP/1.1 200 OK\nSet-Cookie: sid=1\n\n")
+    );
+    assert_eq!(
+        item.notes,
+        ["the issue holds 2 request/response pairs; the first is used"]
+    );
+    // `</issue>` on its own line: the element gets its own line, one level deeper.
+    let out = r
+        .annotate(
+            &[common::verdict(
+                "burp:0",
+                false,
+                0.3,
+                "Session cookie is HttpOnly in production.",
+            )],
+            &vigil_triage::AnnotateOptions::default(),
+        )
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.ends_with("</requestresponse>\n          <vigilTriage verdict=\"false_positive\" probability=\"0.3\" threshold=\"0.5\" decidedBy=\"vigil-test\">Session cookie is HttpOnly in production.</vigilTriage>\n        </issue></issues>"), "{out}");
+
+    // Compact XML: straight before `</issue>`.
+    let compact = b"<issues><issue><type>1</type></issue></issues>";
+    let r = vigil_triage::read_bytes(
+        std::path::Path::new("c.xml"),
+        compact,
+        None,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let out = r
+        .annotate(
+            &[common::verdict("burp:0", true, 0.9, "r")],
+            &vigil_triage::AnnotateOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "<issues><issue><type>1</type><vigilTriage verdict=\"true_positive\" probability=\"0.9\" threshold=\"0.5\" decidedBy=\"vigil-test\">r</vigilTriage></issue></issues>"
+    );
+}
