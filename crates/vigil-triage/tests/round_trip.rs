@@ -319,3 +319,42 @@ fn json_layout_is_kept_byte_for_byte_when_nothing_changes() {
     let out = String::from_utf8(out).unwrap();
     assert!(out.starts_with("{\n    \"@programName\": \"ZAP\",\n    \"@version\": \"2.15.0\","));
 }
+
+#[test]
+fn crlf_files_keep_their_line_endings() {
+    let zap = std::fs::read_to_string(data("zap.json"))
+        .unwrap()
+        .replace('\n', "\r\n");
+    let report = read_bytes(
+        std::path::Path::new("zap-crlf.json"),
+        zap.as_bytes(),
+        None,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let out = report.annotate(&[], &AnnotateOptions::default()).unwrap();
+    assert_eq!(String::from_utf8(out).unwrap(), zap);
+
+    let jsonl = std::fs::read_to_string(data("nuclei.jsonl"))
+        .unwrap()
+        .replace('\n', "\r\n");
+    let report = read_bytes(
+        std::path::Path::new("n.jsonl"),
+        jsonl.as_bytes(),
+        None,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let out = report
+        .annotate(
+            &[verdict("nuclei:3", false, 0.4, "TLS 1.0 is disabled.")],
+            &AnnotateOptions::default(),
+        )
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    let (o, a): (Vec<&str>, Vec<&str>) = (jsonl.split('\n').collect(), out.split('\n').collect());
+    assert_eq!(o.len(), a.len());
+    assert!(a.iter().all(|l| l.is_empty() || l.ends_with('\r')));
+    assert_eq!((o[0], o[1], o[3]), (a[0], a[1], a[3]));
+    assert!(a[2].contains("\"vigil\":{\"verdict\":\"false_positive\""));
+}
