@@ -34,6 +34,12 @@ pub(crate) struct IssueSpan {
     existing: Option<(usize, usize)>,
 }
 
+struct FinishedIssue {
+    item: TriageItem,
+    existing: Option<(usize, usize)>,
+    warnings: Vec<ReadWarning>,
+}
+
 #[derive(Default)]
 struct IssueBuilder {
     fields: HashMap<String, String>,
@@ -133,13 +139,13 @@ pub(crate) fn read(
                 if stack.len() == 1 && name == "issue" {
                     if let Some(b) = current.take() {
                         let index = spans.len();
-                        let (item, issue_warnings) = b.finish(path, index);
-                        warnings.extend(issue_warnings);
+                        let done = b.finish(path, index);
+                        warnings.extend(done.warnings);
                         spans.push(IssueSpan {
                             end_tag_start: before,
-                            existing: item.1,
+                            existing: done.existing,
                         });
-                        items.push(item.0);
+                        items.push(done.item);
                     }
                 } else if let Some(b) = current.as_mut() {
                     if stack.len() == 2 && name == "requestresponse" {
@@ -202,7 +208,10 @@ pub(crate) fn read(
     if !stack.is_empty() {
         return Err(TriageError::malformed(
             path,
-            format!("the XML ends inside <{}> (truncated file?)", stack.join("><")),
+            format!(
+                "the XML ends inside <{}> (truncated file?)",
+                stack.join("><")
+            ),
         ));
     }
     Ok((
@@ -259,14 +268,17 @@ impl IssueBuilder {
         }
     }
 
-    fn finish(
-        mut self,
-        path: &Path,
-        index: usize,
-    ) -> ((TriageItem, Option<(usize, usize)>), Vec<ReadWarning>) {
+    fn finish(mut self, path: &Path, index: usize) -> FinishedIssue {
         let id = format!("burp:{index}");
         let mut notes = Vec::new();
         let mut warnings = Vec::new();
+        if self.exchanges_seen > 1 {
+            notes.push(format!(
+                "the issue holds {} request/response pairs; the first is used",
+                self.exchanges_seen
+            ));
+        }
+
         let mut decode = |what: &str, body: &str, base64: bool| -> Option<String> {
             if body.trim().is_empty() {
                 return None;
@@ -345,7 +357,11 @@ impl IssueBuilder {
                 probability: number("probability")?,
                 threshold: number("threshold")?,
                 reason: self.prior_reason.trim().to_string(),
-                decided_by: self.prior_attrs.get("decidedBy").cloned().unwrap_or_default(),
+                decided_by: self
+                    .prior_attrs
+                    .get("decidedBy")
+                    .cloned()
+                    .unwrap_or_default(),
             })
         });
         let item = TriageItem {
@@ -371,7 +387,11 @@ impl IssueBuilder {
             source: Format::Burp,
         }
         .finish();
-        ((item, self.existing), warnings)
+        FinishedIssue {
+            item,
+            existing: self.existing,
+            warnings,
+        }
     }
 }
 
@@ -416,7 +436,9 @@ pub(crate) fn write(doc: &BurpDoc, verdicts: &[(usize, &TriageVerdict)]) -> Vec<
     let text = &doc.text;
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     for (index, verdict) in verdicts {
-        let Some(span) = doc.issues.get(*index) else { continue };
+        let Some(span) = doc.issues.get(*index) else {
+            continue;
+        };
         let el = element(verdict);
         match span.existing {
             Some((start, end)) => edits.push((start, end, el)),

@@ -12,6 +12,7 @@ const SNIFF_BYTES: usize = 64 * 1024;
 /// [`crate::read_path`]); this function only sees files.
 pub fn detect(path: &Path, bytes: &[u8]) -> Result<Format, TriageError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    crate::input::utf16_check(path, bytes)?;
     let prefix = &bytes[..bytes.len().min(SNIFF_BYTES)];
     let head = match std::str::from_utf8(prefix) {
         Ok(s) => s,
@@ -45,7 +46,9 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Result<Format, TriageError> {
         return if has_issues_root(trimmed) {
             Ok(Format::Burp)
         } else {
-            Err(unknown("XML, but not a Burp issues export: no <issues> element"))
+            Err(unknown(
+                "XML, but not a Burp issues export: no <issues> element",
+            ))
         };
     }
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
@@ -56,17 +59,24 @@ pub fn detect(path: &Path, bytes: &[u8]) -> Result<Format, TriageError> {
                 return Ok(Format::Nuclei);
             }
         }
+        // A first line longer than the sniffed prefix (a big response) does not parse;
+        // the key near its start still tells.
+        if first_line.contains("\"template-id\"") {
+            return Ok(Format::Nuclei);
+        }
         let has = |s: &str| head.contains(s);
         if has("\"runs\"") && (head.to_ascii_lowercase().contains("sarif") || has("\"2.1.0\"")) {
             return Ok(Format::Sarif);
         }
-        if has("\"@programName\"") || (has("\"site\"") && (has("\"@version\"") || has("\"alerts\""))) {
+        if has("\"@programName\"")
+            || (has("\"site\"") && (has("\"@version\"") || has("\"alerts\"")))
+        {
             return Ok(Format::Zap);
         }
         if has("\"runs\"") || ext == "sarif" {
             return Ok(Format::Sarif);
         }
-        if has("\"template-id\"") || ext == "jsonl" {
+        if ext == "jsonl" {
             return Ok(Format::Nuclei);
         }
         return Err(unknown(
@@ -95,7 +105,9 @@ fn has_issues_root(xml: &str) -> bool {
         if rest.starts_with("<?") || rest.starts_with("<!--") || rest.starts_with("<!") {
             let close = if rest.starts_with("<!--") {
                 "-->"
-            } else if rest.starts_with("<!DOCTYPE") && rest[..rest.find('>').unwrap_or(0)].contains('[') {
+            } else if rest.starts_with("<!DOCTYPE")
+                && rest[..rest.find('>').unwrap_or(0)].contains('[')
+            {
                 "]>"
             } else {
                 ">"

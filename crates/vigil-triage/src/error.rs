@@ -15,9 +15,15 @@ pub enum TriageError {
     #[error("{path}: the file is empty")]
     Empty { path: PathBuf },
     #[error("{path}: {size} bytes is over the limit of {limit} bytes for a findings file (raise ReadOptions::max_bytes if the file is trusted)")]
-    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    TooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     #[error("{path}: not UTF-8 text (invalid byte at offset {offset})")]
     NotUtf8 { path: PathBuf, offset: usize },
+    #[error("{path}: UTF-16 text (it opens with a UTF-16 byte-order mark); save it as UTF-8, e.g. `Out-File -Encoding utf8` in PowerShell")]
+    Utf16 { path: PathBuf },
     #[error("{path}: not a findings file vigil recognises ({why}); name the format explicitly: zap, burp, nuclei, sarif or http")]
     UnknownFormat { path: PathBuf, why: String },
     #[error("{path}: invalid JSON at line {line}, column {column}: {message}")]

@@ -69,6 +69,7 @@ pub(crate) fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, TriageErr
 /// The bytes as UTF-8 text without a byte-order mark; empty (or blank) input is an error.
 pub(crate) fn text<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, TriageError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    utf16_check(path, bytes)?;
     let s = std::str::from_utf8(bytes).map_err(|e| TriageError::NotUtf8 {
         path: path.to_path_buf(),
         offset: e.valid_up_to(),
@@ -79,6 +80,16 @@ pub(crate) fn text<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, TriageEr
         });
     }
     Ok(s)
+}
+
+/// Windows shells redirect output as UTF-16; say so rather than "invalid byte at 0".
+pub(crate) fn utf16_check(path: &Path, bytes: &[u8]) -> Result<(), TriageError> {
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        return Err(TriageError::Utf16 {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, so a reader

@@ -101,6 +101,10 @@ pub enum Origin {
     Http { file: PathBuf },
 }
 
+/// Longest description `TriageItem::finding_text` includes, in characters; scanner
+/// descriptions run to pages of background the model does not need.
+pub const MAX_FINDING_DESCRIPTION: usize = 2000;
+
 /// What the model is shown for an item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -148,6 +152,80 @@ impl TriageItem {
         } else {
             SubjectKind::Http
         }
+    }
+
+    /// The finding as text for the model's "finding under review" line (HTTP subjects) or
+    /// as the rule context of a code subject: title, scanner, rule, CWE, severity,
+    /// location, evidence and the description (cut at `MAX_FINDING_DESCRIPTION` chars).
+    pub fn finding_text(&self) -> String {
+        let mut facts = vec![format!("{} rule {}", self.source, self.rule)];
+        if let Some(cwe) = self.cwe {
+            facts.push(format!("CWE-{cwe}"));
+        }
+        if !self.severity.is_empty() {
+            facts.push(format!("severity {}", self.severity));
+        }
+        let mut out = format!("{} ({})", self.title, facts.join("; "));
+        match &self.location {
+            Location::Http { method, url, param } => {
+                let at: Vec<&str> = [method.as_str(), url.as_str()]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                out.push_str(&format!("\nAt: {}", at.join(" ")));
+                if let Some(p) = param {
+                    out.push_str(&format!(" (parameter {p})"));
+                }
+            }
+            Location::Code {
+                path,
+                start_line,
+                end_line,
+            } => {
+                out.push_str(&format!("\nAt: {path}"));
+                match (start_line, end_line) {
+                    (Some(s), Some(e)) if e > s => out.push_str(&format!(":{s}-{e}")),
+                    (Some(s), _) => out.push_str(&format!(":{s}")),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(e) = &self.evidence {
+            out.push_str(&format!("\nEvidence: {e}"));
+        }
+        if !self.description.is_empty() {
+            let cut: String = self
+                .description
+                .chars()
+                .take(MAX_FINDING_DESCRIPTION)
+                .collect();
+            out.push_str("\n\n");
+            out.push_str(&cut);
+            if cut.len() < self.description.len() {
+                out.push('…');
+            }
+        }
+        out
+    }
+
+    /// The language of a code finding, from its file extension, in the names
+    /// `vigil analyze` uses.
+    pub fn language(&self) -> Option<&'static str> {
+        let Location::Code { path, .. } = &self.location else {
+            return None;
+        };
+        let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "py" => "python",
+            "js" | "mjs" | "cjs" | "jsx" => "javascript",
+            "ts" | "tsx" => "typescript",
+            "java" => "java",
+            "php" => "php",
+            "go" => "go",
+            "rb" => "ruby",
+            "cs" => "csharp",
+            _ => return None,
+        })
     }
 
     /// Sets `no_evidence` from the evidence fields; readers call it last.
@@ -229,7 +307,11 @@ impl TriageVerdict {
             true_positive,
             probability: v.get("probability")?.as_f64()? as f32,
             threshold: v.get("threshold")?.as_f64()? as f32,
-            reason: v.get("reason").and_then(|r| r.as_str()).unwrap_or("").to_string(),
+            reason: v
+                .get("reason")
+                .and_then(|r| r.as_str())
+                .unwrap_or("")
+                .to_string(),
             decided_by: v
                 .get("decided_by")
                 .and_then(|r| r.as_str())

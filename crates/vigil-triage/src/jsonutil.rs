@@ -61,8 +61,17 @@ pub(crate) fn cwe_from_text(s: &str) -> Option<u32> {
             .collect();
         d.parse().ok().filter(|&n| n > 0)
     };
-    if let Some(i) = lower.find("cwe") {
-        return digits_after(&lower[i + 3..]);
+    // The first "cwe" followed by a number: "https://cwe.mitre.org/…/89.html" and
+    // "external/cwe/cwe-079" both hold an earlier "cwe" that is not one.
+    let mut found_word = false;
+    for (i, _) in lower.match_indices("cwe") {
+        found_word = true;
+        if let Some(n) = digits_after(&lower[i + 3..]) {
+            return Some(n);
+        }
+    }
+    if found_word {
+        return None;
     }
     lower.trim().parse::<u32>().ok().filter(|&n| n > 0)
 }
@@ -70,7 +79,10 @@ pub(crate) fn cwe_from_text(s: &str) -> Option<u32> {
 pub(crate) fn cwe_from_value(v: &Value) -> Option<u32> {
     match v {
         Value::String(s) => cwe_from_text(s),
-        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()).filter(|&n| n > 0),
+        Value::Number(n) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|&n| n > 0),
         Value::Array(a) => a.iter().find_map(cwe_from_value),
         _ => None,
     }
@@ -89,11 +101,56 @@ pub(crate) fn parse(path: &std::path::Path, text: &str) -> Result<Value, crate::
     serde_json::from_str(text).map_err(|e| crate::TriageError::json(path, &e))
 }
 
-/// Pretty JSON with a final newline (what ZAP and SARIF writers produce).
-pub(crate) fn to_pretty(v: &Value) -> Vec<u8> {
-    let mut out = serde_json::to_vec_pretty(v).unwrap_or_default();
-    out.push(b'\n');
-    out
+/// How a JSON document was laid out, so write-back looks like the input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct JsonStyle {
+    /// None: one line, no whitespace; else the indentation unit ("  ", "    ", "\t").
+    indent: Option<String>,
+    crlf: bool,
+    final_newline: bool,
+}
+
+impl JsonStyle {
+    pub(crate) fn of(text: &str) -> JsonStyle {
+        // The first indented line holds one indentation unit (it is one level deep).
+        let indent = text.lines().skip(1).find_map(|line| {
+            let lead: String = line
+                .chars()
+                .take_while(|c| *c == ' ' || *c == '\t')
+                .collect();
+            (!lead.is_empty() && line.len() > lead.len()).then_some(lead)
+        });
+        JsonStyle {
+            indent,
+            crlf: text.contains("\r\n"),
+            final_newline: text.ends_with('\n'),
+        }
+    }
+
+    pub(crate) fn write(&self, v: &Value) -> Vec<u8> {
+        use serde::Serialize;
+        let mut out = Vec::new();
+        let written = match &self.indent {
+            Some(indent) => {
+                let formatter = serde_json::ser::PrettyFormatter::with_indent(indent.as_bytes());
+                let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+                v.serialize(&mut ser)
+            }
+            None => serde_json::to_writer(&mut out, v),
+        };
+        if written.is_err() {
+            // Serialising a Value to memory cannot fail; stay total anyway.
+            out = v.to_string().into_bytes();
+        }
+        if self.final_newline {
+            out.push(b'\n');
+        }
+        if self.crlf {
+            let text = String::from_utf8_lossy(&out).replace('\n', "\r\n");
+            out = text.into_bytes();
+        }
+        out
+    }
 }
 
 /// Scanner descriptions are HTML fragments; the model reads plain text. Tags become

@@ -17,6 +17,36 @@
 //!   its verdict back as [`TriageItem::prior`].
 //! - [`TriageSummary`] counts verdicts by kind and rule, as text or Markdown.
 //!
+//! ```no_run
+//! use vigil_triage::{read_path, AnnotateOptions, ReadOptions, SubjectKind, TriageVerdict};
+//!
+//! let report = read_path("zap-report.json".as_ref(), None, &ReadOptions::default())?;
+//! for w in &report.warnings {
+//!     eprintln!("warning: {w}");
+//! }
+//! let verdicts: Vec<TriageVerdict> = report
+//!     .items
+//!     .iter()
+//!     .filter(|item| !item.no_evidence)
+//!     .map(|item| {
+//!         // The model sees item.request / item.response (SubjectKind::Http) or item.code
+//!         // (SubjectKind::Code), with item.finding_text().
+//!         let _ = (item.subject_kind() == SubjectKind::Http, item.finding_text());
+//!         TriageVerdict {
+//!             item_id: item.id.clone(),
+//!             true_positive: false,
+//!             probability: 0.1,
+//!             threshold: 0.5,
+//!             reason: "…".into(),
+//!             decided_by: "vigil-http".into(),
+//!         }
+//!     })
+//!     .collect();
+//! report.write_annotated(&verdicts, &AnnotateOptions::default(), &report.default_output_path())?;
+//! print!("{}", report.summary(&verdicts).to_text());
+//! # Ok::<(), vigil_triage::TriageError>(())
+//! ```
+//!
 //! Bad input (empty, truncated, wrong format, too large, not UTF-8, hostile XML) is a
 //! [`TriageError`] naming the file; a bad part of a good file (one Nuclei line, one
 //! undecodable base64 body) is a [`ReadWarning`] and the rest is still read.
@@ -40,7 +70,9 @@ pub use burp::VERDICT_ELEMENT as BURP_VERDICT_ELEMENT;
 pub use detect::detect;
 pub use error::{ReadWarning, TriageError};
 pub use input::ReadOptions;
-pub use item::{Format, Location, Origin, SubjectKind, TriageItem, TriageVerdict};
+pub use item::{
+    Format, Location, Origin, SubjectKind, TriageItem, TriageVerdict, MAX_FINDING_DESCRIPTION,
+};
 pub use rawhttp::{DIR_SIDECAR, FILE_SIDECAR_SUFFIX};
 pub use sarif::SuppressionStatus;
 pub use summary::{RuleCounts, TriageSummary};
@@ -55,7 +87,7 @@ pub struct AnnotateOptions {
 /// The parsed input, kept so write-back changes only what it must.
 #[derive(Clone, Debug)]
 enum Document {
-    Json(serde_json::Value),
+    Json(serde_json::Value, jsonutil::JsonStyle),
     Lines(nuclei::NucleiLines),
     Xml(burp::BurpDoc),
     Http { is_dir: bool },
@@ -126,12 +158,20 @@ pub fn read_bytes(
         Format::Zap => {
             let doc = jsonutil::parse(path, text)?;
             let (items, warnings) = zap::read(path, &doc)?;
-            (Document::Json(doc), items, warnings)
+            (
+                Document::Json(doc, jsonutil::JsonStyle::of(text)),
+                items,
+                warnings,
+            )
         }
         Format::Sarif => {
             let doc = jsonutil::parse(path, text)?;
             let (items, warnings) = sarif::read(path, &doc, opts)?;
-            (Document::Json(doc), items, warnings)
+            (
+                Document::Json(doc, jsonutil::JsonStyle::of(text)),
+                items,
+                warnings,
+            )
         }
         Format::Nuclei => {
             let (doc, items, warnings) = nuclei::read(path, text)?;
@@ -224,7 +264,7 @@ impl TriageReport {
             )
         };
         Ok(match &self.document {
-            Document::Json(doc) => {
+            Document::Json(doc, style) => {
                 let mut doc = doc.clone();
                 for (item, verdict) in &ordered {
                     let done = match self.format {
@@ -240,7 +280,7 @@ impl TriageReport {
                         return Err(lost(item));
                     }
                 }
-                jsonutil::to_pretty(&doc)
+                style.write(&doc)
             }
             Document::Lines(lines) => {
                 let mut lines = lines.clone();

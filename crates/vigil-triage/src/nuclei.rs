@@ -78,7 +78,11 @@ fn item(line: usize, v: &Value) -> TriageItem {
     let evidence = match v.get("extracted-results") {
         Some(Value::Array(a)) if !a.is_empty() => Some(
             a.iter()
-                .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| x.to_string())
+                })
                 .collect::<Vec<_>>()
                 .join("\n"),
         ),
@@ -113,7 +117,9 @@ fn item(line: usize, v: &Value) -> TriageItem {
         evidence,
         no_evidence: false,
         notes: Vec::new(),
-        prior: v.get("vigil").and_then(|a| TriageVerdict::from_json(&id, a)),
+        prior: v
+            .get("vigil")
+            .and_then(|a| TriageVerdict::from_json(&id, a)),
         origin: Origin::Nuclei { line },
         id,
         source: Format::Nuclei,

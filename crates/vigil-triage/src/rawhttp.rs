@@ -88,7 +88,9 @@ pub(crate) fn parse_exchange(file: &Path, text: &str) -> Result<TriageItem, Stri
     let (request, response) = split_exchange(text)
         .ok_or("an HTTP exchange needs the request, a line `---`, then the response")?;
     if !looks_like_request(request.trim_start()) {
-        return Err("the text before `---` does not open with a request line (METHOD target HTTP/x)".into());
+        return Err(
+            "the text before `---` does not open with a request line (METHOD target HTTP/x)".into(),
+        );
     }
     let request_line = request.trim_start().lines().next().unwrap_or("").trim_end();
     let mut parts = request_line.split(' ');
@@ -169,7 +171,10 @@ pub(crate) fn read_dir(
         if files.len() > opts.max_files {
             return Err(TriageError::malformed(
                 dir,
-                format!("more than {} files; triage a smaller directory", opts.max_files),
+                format!(
+                    "more than {} files; triage a smaller directory",
+                    opts.max_files
+                ),
             ));
         }
     }

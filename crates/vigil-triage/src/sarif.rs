@@ -5,7 +5,7 @@
 //!
 //! Write-back: every judged result gets `properties.vigil`; a false positive also gets a
 //! `suppressions` entry of kind "external" whose justification is the reason (see
-//! [`SuppressionStatus`] for the status).
+//! [`SuppressionStatus`] for the status and how GitHub treats it).
 
 use std::path::{Path, PathBuf};
 
@@ -17,12 +17,18 @@ use crate::{Format, Location, Origin, ReadWarning, TriageError, TriageItem, Tria
 
 /// The `status` of the suppression written for a false positive.
 ///
-/// SARIF 2.1.0 (§3.34) counts a result as suppressed when a suppression's status is
-/// `accepted` or absent; `underReview` leaves it shown. GitHub code scanning follows the
-/// same rule: it treats results whose suppressions are accepted as dismissed (this is also
-/// what the `advanced-security/dismiss-alerts` action reads to dismiss the alerts), and
-/// keeps `underReview` ones open. So `Accepted` (the default) is the one that takes effect
-/// on GitHub; `UnderReview` records the verdict for a person to confirm first.
+/// Why `kind: "external"` with `status: "accepted"` (the default): SARIF 2.1.0 (§3.34)
+/// counts a result as suppressed when one of its suppressions is `accepted` or has no
+/// status, and `external` says the decision was made outside the source (no comment in
+/// the code). GitHub code scanning's own upload does not reliably act on `suppressions`
+/// (public reports say it honours one at most when it first creates an alert, or only
+/// with a repository setting); what GitHub users run to act on them is the
+/// `advanced-security/dismiss-alerts` action, which dismisses the alert of every result
+/// that carries a suppression and reopens it when the suppression goes away. So
+/// `accepted` is the value that every consumer reads as suppressed. `UnderReview` keeps
+/// the result visible to SARIF-status-aware viewers for a person to confirm — but note
+/// that dismiss-alerts looks only at whether `suppressions` is non-empty, so it dismisses
+/// those too.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SuppressionStatus {
     #[default]
@@ -134,10 +140,41 @@ fn message_text(result: &Value, rule: Option<&Value>) -> String {
         .and_then(Value::as_array)
     {
         for (i, arg) in args.iter().enumerate() {
-            let arg = arg.as_str().map(str::to_string).unwrap_or_else(|| arg.to_string());
+            let arg = arg
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| arg.to_string());
             out = out.replace(&format!("{{{i}}}"), &arg);
         }
     }
+    without_location_links(&out)
+}
+
+/// SARIF messages link to related locations as `[text](1)`; the model gets the text.
+fn without_location_links(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open..];
+        let link = after.find("](").and_then(|mid| {
+            let close = mid + 2 + after[mid + 2..].find(')')?;
+            let target = &after[mid + 2..close];
+            (!target.is_empty() && target.chars().all(|c| c.is_ascii_digit()))
+                .then(|| (&after[1..mid], close + 1))
+        });
+        match link {
+            Some((text, len)) if !text.contains('[') => {
+                out.push_str(text);
+                rest = &after[len..];
+            }
+            _ => {
+                out.push('[');
+                rest = &after[1..];
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -190,7 +227,9 @@ fn item(ri: usize, xi: usize, run: &Value, result: &Value, opts: &ReadOptions) -
     let mut description = message.trim().to_string();
     if let Some(full) = rule.and_then(|r| text_at(r, &["fullDescription", "text"])) {
         if full.trim() != description && full.trim() != title {
-            description = format!("{description}\n\n{}", full.trim()).trim().to_string();
+            description = format!("{description}\n\n{}", full.trim())
+                .trim()
+                .to_string();
         }
     }
     let score = rule
@@ -208,7 +247,16 @@ fn item(ri: usize, xi: usize, run: &Value, result: &Value, opts: &ReadOptions) -
         .get("locations")
         .and_then(|l| l.get(0))
         .and_then(|l| l.get("physicalLocation"));
-    let uri = physical.and_then(|p| text_at(p, &["artifactLocation", "uri"]));
+    // The uri may live only in `run.artifacts[index]`.
+    let uri = physical
+        .and_then(|p| text_at(p, &["artifactLocation", "uri"]))
+        .or_else(|| {
+            let index = physical?.get("artifactLocation")?.get("index")?.as_u64()?;
+            text_at(
+                run.get("artifacts")?.get(index as usize)?,
+                &["location", "uri"],
+            )
+        });
     let region = physical.and_then(|p| p.get("region"));
     let line = |key: &str| {
         region
@@ -248,21 +296,21 @@ fn item(ri: usize, xi: usize, run: &Value, result: &Value, opts: &ReadOptions) -
         .or_else(|| physical.and_then(|p| text_at(p, &["contextRegion", "snippet", "text"])));
     let code = match (embedded, &location) {
         (Some(s), _) => Some(s),
-        (None, Location::Code { path, .. }) if !path.is_empty() => {
-            match &opts.source_root {
-                Some(root) => match snippet_from_root(root, path, start_line, end_line, opts) {
-                    Ok(s) => Some(s),
-                    Err(why) => {
-                        notes.push(format!("no code snippet: {path}: {why}"));
-                        None
-                    }
-                },
-                None => {
-                    notes.push("no code snippet: the SARIF embeds none and no source root was given".into());
+        (None, Location::Code { path, .. }) if !path.is_empty() => match &opts.source_root {
+            Some(root) => match snippet_from_root(root, path, start_line, end_line, opts) {
+                Ok(s) => Some(s),
+                Err(why) => {
+                    notes.push(format!("no code snippet: {path}: {why}"));
                     None
                 }
+            },
+            None => {
+                notes.push(
+                    "no code snippet: the SARIF embeds none and no source root was given".into(),
+                );
+                None
             }
-        }
+        },
         _ => None,
     };
 
@@ -276,7 +324,7 @@ fn item(ri: usize, xi: usize, run: &Value, result: &Value, opts: &ReadOptions) -
         request,
         response,
         code,
-        evidence: None,
+        evidence: code_flow(result),
         no_evidence: false,
         notes,
         prior: result
@@ -293,13 +341,66 @@ fn item(ri: usize, xi: usize, run: &Value, result: &Value, opts: &ReadOptions) -
     .finish()
 }
 
+/// Most steps of a code flow shown as evidence.
+const MAX_FLOW_STEPS: usize = 20;
+
+/// The first code flow (source → sink, as CodeQL path problems give it) as lines of
+/// `path:line: message` or `path:line: snippet`.
+fn code_flow(result: &Value) -> Option<String> {
+    let steps = result
+        .get("codeFlows")?
+        .get(0)?
+        .get("threadFlows")?
+        .get(0)?
+        .get("locations")?
+        .as_array()?;
+    let lines: Vec<String> = steps
+        .iter()
+        .take(MAX_FLOW_STEPS)
+        .filter_map(|step| {
+            let location = step.get("location")?;
+            let physical = location.get("physicalLocation");
+            let uri = physical
+                .and_then(|p| text_at(p, &["artifactLocation", "uri"]))
+                .unwrap_or_default();
+            let line = physical
+                .and_then(|p| p.get("region"))
+                .and_then(|r| r.get("startLine"))
+                .and_then(Value::as_u64);
+            let what = text_at(location, &["message", "text"])
+                .or_else(|| physical.and_then(|p| text_at(p, &["region", "snippet", "text"])))
+                .unwrap_or_default();
+            let at = match line {
+                Some(l) => format!("{uri}:{l}"),
+                None => uri,
+            };
+            Some(format!("{at}: {}", without_location_links(what.trim())))
+        })
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let mut text = format!("data flow:\n{}", lines.join("\n"));
+    if steps.len() > MAX_FLOW_STEPS {
+        text.push_str(&format!("\n… {} more steps", steps.len() - MAX_FLOW_STEPS));
+    }
+    Some(text)
+}
+
 fn headers_text(v: &Value) -> String {
     let Some(headers) = v.get("headers").and_then(Value::as_object) else {
         return String::new();
     };
     headers
         .iter()
-        .map(|(k, v)| format!("{k}: {}\r\n", v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+        .map(|(k, v)| {
+            format!(
+                "{k}: {}\r\n",
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            )
+        })
         .collect()
 }
 
@@ -398,9 +499,10 @@ pub(crate) fn snippet_from_root(
         ));
     }
     let from = start.saturating_sub(opts.snippet_context_lines).max(1);
-    let to = (end + opts.snippet_context_lines)
+    let to = end
+        .saturating_add(opts.snippet_context_lines)
         .min(lines.len())
-        .min(from + opts.max_snippet_lines.max(1) - 1);
+        .min(from.saturating_add(opts.max_snippet_lines.max(1) - 1));
     Ok(lines[from - 1..to].join("\n"))
 }
 

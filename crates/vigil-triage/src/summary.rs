@@ -51,11 +51,13 @@ impl TriageSummary {
             by_rule: Vec::new(),
         };
         for item in items {
-            let counts = rules.entry(item.rule.as_str()).or_insert_with(|| RuleCounts {
-                rule: item.rule.clone(),
-                title: item.title.clone(),
-                ..RuleCounts::default()
-            });
+            let counts = rules
+                .entry(item.rule.as_str())
+                .or_insert_with(|| RuleCounts {
+                    rule: item.rule.clone(),
+                    title: item.title.clone(),
+                    ..RuleCounts::default()
+                });
             counts.items += 1;
             match by_id.get(item.id.as_str()) {
                 Some(v) if v.true_positive => {
@@ -88,11 +90,7 @@ impl TriageSummary {
         match self.thresholds.as_slice() {
             [] => "none (no verdicts)".to_string(),
             [t] => t.to_string(),
-            ts => ts
-                .iter()
-                .map(f32::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
+            ts => ts.iter().map(f32::to_string).collect::<Vec<_>>().join(", "),
         }
     }
 
@@ -108,7 +106,13 @@ impl TriageSummary {
             self.no_evidence,
             self.threshold_text()
         );
-        let width = self.by_rule.iter().map(|r| r.rule.chars().count()).max().unwrap_or(4).max(4);
+        let width = self
+            .by_rule
+            .iter()
+            .map(|r| r.rule.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
         if !self.by_rule.is_empty() {
             out.push_str(&format!(
                 "{:<width$}  {:>5}  {:>5}  {:>5}  {:>5}  title\n",

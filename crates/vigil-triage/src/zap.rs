@@ -63,7 +63,11 @@ fn item(si: usize, ai: usize, ii: Option<usize>, alert: &Value, instance: &Value
             description.push_str(&format!("\n\n{label}: {v}"));
         }
     }
-    let annotated = if instance.is_object() { instance } else { alert };
+    let annotated = if instance.is_object() {
+        instance
+    } else {
+        alert
+    };
     let prior = annotated
         .get("vigil")
         .and_then(|v| TriageVerdict::from_json(&id, v));
@@ -80,7 +84,10 @@ fn item(si: usize, ai: usize, ii: Option<usize>, alert: &Value, instance: &Value
             url: text(instance, "uri").unwrap_or_default(),
             param: text(instance, "param"),
         },
-        request: join_message(text(instance, "request-header"), text(instance, "request-body")),
+        request: join_message(
+            text(instance, "request-header"),
+            text(instance, "request-body"),
+        ),
         response: join_message(
             text(instance, "response-header"),
             text(instance, "response-body"),
