@@ -79,3 +79,35 @@ fn a_missing_or_corrupt_bundle_says_what_to_do() {
     let (ok, out) = vigil(&home, &["bundle", "list"]);
     assert!(ok && out.contains("unreadable"), "{out}");
 }
+
+#[test]
+fn triage_refuses_malformed_findings_files_by_name_before_loading_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let cases: [(&str, &[u8], &str); 4] = [
+        ("empty.json", b"", "empty.json"),
+        ("cut.json", b"{\"site\": [{\"alerts\": [", "cut.json"),
+        ("blob.sarif", b"\x00\x01\x02\xff\xfe", "blob.sarif"),
+        (
+            "laughs.xml",
+            b"<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;\">]><issues><issue><name>&lol2;</name></issue></issues>",
+            "laughs.xml",
+        ),
+    ];
+    for (name, bytes, expect) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let (ok, err) = vigil(&home, &["triage", p.to_str().unwrap()]);
+        assert!(!ok && err.contains(expect), "{name}: {err}");
+        // Refused before any bundle is looked for.
+        assert!(!err.contains("bundle.json"), "{name}: {err}");
+    }
+    // An unknown --format is an argument error, not a crash.
+    let p = dir.path().join("x.json");
+    std::fs::write(&p, "{}").unwrap();
+    let (ok, err) = vigil(
+        &home,
+        &["triage", "--format", "qualys", p.to_str().unwrap()],
+    );
+    assert!(!ok && err.contains("qualys"), "{err}");
+}

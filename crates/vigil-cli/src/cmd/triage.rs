@@ -6,7 +6,7 @@ use super::analyst::open_bundle;
 use super::common::bar;
 use anyhow::{bail, Context};
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use vigil_analyst::{AnalysisCache, AnalyzeOptions, Explain, Subject};
 use vigil_triage::{
@@ -68,22 +68,16 @@ pub fn subject_of(item: &TriageItem, show_finding: bool) -> Option<Subject> {
         return None;
     }
     Some(match item.subject_kind() {
-        SubjectKind::Code => {
-            let path = match &item.location {
-                vigil_triage::Location::Code { path, .. } => Some(Path::new(path)),
-                _ => None,
-            };
-            Subject::Code {
-                language: path.and_then(super::analyst::language_of),
-                framework: None,
-                endpoint: None,
-                code: item.code.clone().unwrap_or_default(),
-            }
-        }
+        SubjectKind::Code => Subject::Code {
+            language: item.language().map(str::to_string),
+            framework: None,
+            endpoint: None,
+            code: item.code.clone().unwrap_or_default(),
+        },
         SubjectKind::Http => Subject::Http {
             request: item.request.clone().unwrap_or_default(),
             response: item.response.clone().unwrap_or_default(),
-            finding: show_finding.then(|| item.title.clone()),
+            finding: show_finding.then(|| item.finding_text()),
         },
     })
 }
@@ -147,8 +141,7 @@ pub fn run(a: TriageArgs) -> anyhow::Result<ExitCode> {
                 true_positive: true,
                 probability: 0.5,
                 threshold: 0.0,
-                reason: "kept: the finding carries no request, response or code to judge"
-                    .into(),
+                reason: "kept: the finding carries no request, response or code to judge".into(),
                 decided_by: "vigil (no evidence)".into(),
             },
             Some(subject) => match results.next().expect("one result per subject") {
@@ -176,7 +169,10 @@ pub fn run(a: TriageArgs) -> anyhow::Result<ExitCode> {
         verdicts.push(v);
     }
 
-    let out = a.output.clone().unwrap_or_else(|| report.default_output_path());
+    let out = a
+        .output
+        .clone()
+        .unwrap_or_else(|| report.default_output_path());
     report
         .write_annotated(&verdicts, &AnnotateOptions::default(), &out)
         .with_context(|| format!("cannot write {}", out.display()))?;
