@@ -470,14 +470,14 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&a.workdir)
         .with_context(|| format!("cannot create {}", a.workdir.display()))?;
 
-    eprintln!("[1/7] model: pulling the default model (cached after the first run)");
+    eprintln!("[1/8] model: pulling the default model (cached after the first run)");
     let spec = vigil_hub::registry::default_model().name;
     let resolved = super::model::resolve_model(spec, false)?;
     let model_sha = model_fingerprint(&resolved.path)?;
     lap("model", &mut times);
 
     eprintln!(
-        "[2/7] data: generating {} synthetic samples, splitting by group, checking leakage",
+        "[2/8] data: generating {} synthetic samples, splitting by group, checking leakage",
         a.samples
     );
     let db = a.workdir.join("quickstart.db");
@@ -488,7 +488,7 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
     lap("data", &mut times);
 
     eprintln!(
-        "[3/7] train: a short LoRA on the code and HTTP tasks ({} steps)",
+        "[3/8] train: a short LoRA on the code and HTTP tasks ({} steps)",
         a.steps
     );
     let run_dir = a.workdir.join("sft");
@@ -500,7 +500,7 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
     let adapter_dir = train_lora(&resolved.path, &db, &run_dir, a.steps, a.seed)?;
     lap("lora", &mut times);
 
-    eprintln!("[4/7] heads: hidden-state features with the adapter, MLP verdict and type heads");
+    eprintln!("[4/8] heads: hidden-state features with the adapter, MLP verdict and type heads");
     let mut analyst = open_base(&resolved.path)?;
     let store = Store::open_existing(&db)?;
     let n_layers = analyst.model.config().num_layers;
@@ -532,7 +532,7 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
     }
     lap("heads", &mut times);
 
-    eprintln!("[5/7] eval: the verdict heads on the held-out test split");
+    eprintln!("[5/8] eval: the verdict heads on the held-out test split");
     let mut metrics = std::collections::BTreeMap::new();
     let mut test_samples = 0;
     for (task, job, heads) in &trained {
@@ -579,7 +579,7 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
     }
     lap("eval", &mut times);
 
-    eprintln!("[6/7] bundle: saving `{}`", a.bundle);
+    eprintln!("[6/8] bundle: saving `{}`", a.bundle);
     let bundle_dir = Bundle::root()?.join(&a.bundle);
     if bundle_dir.exists() {
         std::fs::remove_dir_all(&bundle_dir)
@@ -643,7 +643,31 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
     bundle.save()?;
     lap("bundle", &mut times);
 
-    eprintln!("[7/7] analyse: the bundle on example code");
+    eprintln!(
+        "[7/8] report: `vigil eval` (FT-PE-SC, FT-PE-CH, dual head with analyses, k-fold) on the code test split"
+    );
+    let eval_dir = a.workdir.join("eval");
+    let report = super::eval::evaluate(&super::eval::EvalArgs {
+        db: db.clone(),
+        bundle: bundle_dir.to_string_lossy().into_owned(),
+        task: "code".into(),
+        limit: None,
+        variants: vec!["FT-PE-SC".into(), "FT-PE-CH".into()],
+        out: eval_dir.clone(),
+        generate: 8,
+        budget: "24:160".into(),
+        temperatures: vec![0.5, 1.0, 2.0],
+        votes: vec![1, 3, 5],
+        folds: 5,
+        head_samples: a.head_samples,
+        seed: a.seed,
+        record_in_bundle: true,
+    })?;
+    super::eval::print_table(&report);
+    eprintln!("      report: {}", eval_dir.join("report.md").display());
+    lap("report", &mut times);
+
+    eprintln!("[8/8] analyse: the bundle on example code");
     let analyst = open_bundle(&bundle_dir.to_string_lossy())?;
     let targets = if a.scan.is_empty() {
         vec![PathBuf::from("examples/quickstart")]

@@ -80,7 +80,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_table(report: &EvalReport) {
+pub fn print_table(report: &EvalReport) {
     let f = |v: Option<f64>| v.map_or("  —  ".to_string(), |v| format!("{v:.3}"));
     eprintln!(
         "{:<28} {:>5} {:>9} {:>7} {:>8} {:>6} {:>6}",
@@ -302,7 +302,7 @@ pub fn evaluate(a: &EvalArgs) -> anyhow::Result<EvalReport> {
     write_report_files(&report, &a.out)?;
     write_jsonl(&a.out.join("samples.jsonl"), &all_records)?;
     if a.record_in_bundle {
-        record_in_bundle(&analyst, &report, &a.out)?;
+        record_in_bundle(&analyst, &report, &a.task, &a.out)?;
     }
     Ok(report)
 }
@@ -655,12 +655,24 @@ fn fold_records(
         .collect()
 }
 
-fn record_in_bundle(analyst: &Analyst, report: &EvalReport, out: &Path) -> anyhow::Result<()> {
+fn record_in_bundle(
+    analyst: &Analyst,
+    report: &EvalReport,
+    task: &str,
+    out: &Path,
+) -> anyhow::Result<()> {
     let Some(b) = &analyst.bundle else {
         return Ok(());
     };
     let mut b = b.clone();
-    let mut metrics = std::collections::BTreeMap::new();
+    // Rows of other tasks (or of the quickstart's own head check) stay; this task's rows
+    // are replaced.
+    let mut metrics = b
+        .manifest
+        .eval
+        .as_ref()
+        .map(|e| e.metrics.clone())
+        .unwrap_or_default();
     for v in &report.variants {
         let mut row = std::collections::BTreeMap::new();
         for (k, val) in [
@@ -674,7 +686,7 @@ fn record_in_bundle(analyst: &Analyst, report: &EvalReport, out: &Path) -> anyho
                 row.insert(k.to_string(), val);
             }
         }
-        metrics.insert(v.name.clone(), row);
+        metrics.insert(format!("{} ({})", v.name, task), row);
     }
     // The report travels with the bundle: copied into `<bundle>/eval/`.
     let dest = b.dir.join("eval");
