@@ -2,7 +2,6 @@
 //! a frontend extracts from one file, and helpers to walk trees without recursion (hostile
 //! inputs can nest deeply enough to overflow a recursive walk).
 
-use crate::Language;
 use tree_sitter::{Node, Parser, Tree};
 
 /// A byte range of a file and its 1-based inclusive lines.
@@ -365,15 +364,26 @@ pub(crate) fn enclosing<'t>(node: Node<'t>, kinds: &[&str]) -> Option<Node<'t>> 
     None
 }
 
+/// Nodes whose children are statements.
+const STATEMENT_CONTAINERS: &[&str] = &[
+    "block",
+    "statement_block",
+    "statement_list",
+    "compound_statement",
+    "body_statement",
+    "do_block",
+    "declaration_list",
+    "program",
+    "module",
+    "source_file",
+    "compilation_unit",
+];
+
 /// The statement that holds an expression (for inline handlers: the whole registration).
 pub(crate) fn statement_of(node: Node) -> Node {
     let mut n = node;
     while let Some(p) = n.parent() {
-        if p.parent().is_none() || p.kind().ends_with("block") || p.kind() == "statement_block"
-            || p.kind() == "compound_statement" || p.kind() == "block" || p.kind() == "body_statement"
-            || p.kind() == "do_block" || p.kind() == "declaration_list" || p.kind() == "program"
-            || p.kind() == "module" || p.kind() == "source_file" || p.kind() == "compilation_unit"
-        {
+        if p.parent().is_none() || STATEMENT_CONTAINERS.contains(&p.kind()) {
             return n;
         }
         n = p;

@@ -4,7 +4,6 @@
 use super::imports;
 use crate::route::join_route;
 use crate::ts::{self, named_children, string_value, ParsedFile, RouteFact, Span, Target};
-use crate::Language;
 use std::collections::HashMap;
 use tree_sitter::Node;
 
@@ -199,7 +198,7 @@ fn django_routes(file: &ParsedFile) -> Vec<RouteFact> {
         let route = if fname == "path" {
             join_route(&["/", &p])
         } else {
-            format!("/{}", p.trim_start_matches('^').trim_end_matches('$'))
+            join_route(&[p.trim_start_matches('^').trim_end_matches('$')])
         };
         let target = match view.kind() {
             "identifier" => Some((None, ts::text(*view, src).to_string(), false)),

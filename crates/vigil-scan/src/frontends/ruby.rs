@@ -4,7 +4,6 @@
 
 use crate::route::join_route;
 use crate::ts::{self, named_children, string_value, ParsedFile, RouteFact, Span, Target};
-use crate::Language;
 use tree_sitter::Node;
 
 pub(crate) struct Ruby;
