@@ -14,7 +14,8 @@
 //!   `config/routes.rb`) are joined across files in `link`.
 //! - `Function` — a top-level function or method no route points to (controllers without
 //!   routes, helpers, handler fragments): nothing is skipped silently.
-//! - `File` — a whole source file with no functions at all (plain scripts).
+//! - `File` — a whole source file with no functions at all (plain scripts), or one with
+//!   syntax errors (besides whatever functions the parser recovered).
 //!
 //! Output order is deterministic: units sorted by path, then start line.
 
@@ -235,7 +236,10 @@ pub fn scan_tree(root: &Path, opts: &DiscoveryOptions) -> Result<Discovery> {
 /// A file of no supported language, or only whitespace, yields an empty discovery with a
 /// [`Skipped`] entry.
 pub fn discover_file(path: &str, text: &str) -> Discovery {
-    link::discover_sources(vec![(path.to_string(), text.to_string())], &DiscoveryOptions::default())
+    link::discover_sources(
+        vec![(path.to_string(), text.to_string())],
+        &DiscoveryOptions::default(),
+    )
 }
 
 /// Like [`discover_file`] for several files at once, so that routes declared in one file

@@ -219,7 +219,12 @@ fn build_units(files: &[Analysed], opts: &DiscoveryOptions) -> Vec<CodeUnit> {
                         if *implicit {
                             continue;
                         }
-                        if !seen.insert((i, r.method.clone(), r.route.clone(), r.registration.start_byte)) {
+                        if !seen.insert((
+                            i,
+                            r.method.clone(),
+                            r.route.clone(),
+                            r.registration.start_byte,
+                        )) {
                             continue;
                         }
                         endpoint_spans[i].push(r.registration);
@@ -249,7 +254,10 @@ fn build_units(files: &[Analysed], opts: &DiscoveryOptions) -> Vec<CodeUnit> {
                         let f: &FuncFact = &files[j].facts.funcs[k];
                         let target_fe = frontend_for(files[j].language);
                         let method = method.unwrap_or_else(|| {
-                            let code = files[j].src.get(f.span.start_byte..f.span.end_byte).unwrap_or("");
+                            let code = files[j]
+                                .src
+                                .get(f.span.start_byte..f.span.end_byte)
+                                .unwrap_or("");
                             match target_fe.methods_hint(code) {
                                 Some(m) if r.method == "ANY" => m,
                                 _ => r.method.clone(),
@@ -305,7 +313,10 @@ fn build_units(files: &[Analysed], opts: &DiscoveryOptions) -> Vec<CodeUnit> {
                 notes: Vec::new(),
             });
         }
-        if file.facts.funcs.is_empty() && file.facts.routes.is_empty() {
+        // A file with syntax errors is also analysed whole: the parser's recovery can fold
+        // later functions into an error node, and nothing may be lost.
+        if (file.facts.funcs.is_empty() && file.facts.routes.is_empty()) || file.facts.syntax_error
+        {
             let lines = file.src.lines().count().max(1);
             drafts.push(Draft {
                 file,
@@ -326,7 +337,11 @@ fn build_units(files: &[Analysed], opts: &DiscoveryOptions) -> Vec<CodeUnit> {
 }
 
 fn finish(d: Draft, opts: &DiscoveryOptions) -> CodeUnit {
-    let full = d.file.src.get(d.span.start_byte..d.span.end_byte).unwrap_or("");
+    let full = d
+        .file
+        .src
+        .get(d.span.start_byte..d.span.end_byte)
+        .unwrap_or("");
     let (code, cut) = ts::truncate(full, opts.max_unit_bytes);
     let mut notes = d.notes;
     if cut {

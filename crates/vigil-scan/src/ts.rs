@@ -231,7 +231,12 @@ pub(crate) fn parse(grammar: &tree_sitter::Language, src: &str) -> Option<Tree> 
 
 /// Function and method definitions, outermost only (nested closures stay part of their
 /// function), each with the headers of its enclosing classes.
-pub(crate) fn collect_funcs(fe: &dyn Frontend, tree: &Tree, src: &str, max_ctx: usize) -> Vec<FuncFact> {
+pub(crate) fn collect_funcs(
+    fe: &dyn Frontend,
+    tree: &Tree,
+    src: &str,
+    max_ctx: usize,
+) -> Vec<FuncFact> {
     let mut out = Vec::new();
     walk(tree.root_node(), |node| {
         let Some(name) = fe.function_name(node, src) else {

@@ -57,7 +57,9 @@ pub(crate) fn scan_tree(root: &Path, opts: &DiscoveryOptions) -> Result<Discover
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
-                let path = error_path(&e).map(|p| relative(root, p)).unwrap_or_default();
+                let path = error_path(&e)
+                    .map(|p| relative(root, p))
+                    .unwrap_or_default();
                 skipped.push(Skipped {
                     path,
                     reason: SkipReason::Unreadable {

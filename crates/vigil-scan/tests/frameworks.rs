@@ -6,14 +6,21 @@ use vigil_scan::{discover_files, CodeUnit, DiscoveryOptions, UnitKind};
 /// (path, method, route, handler, start_line, end_line) of every endpoint.
 fn endpoints(files: &[(&str, &str)]) -> Vec<(String, String, String, String, usize, usize)> {
     let d = discover_files(
-        files.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect(),
+        files
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect(),
         &DiscoveryOptions::default(),
     );
     let mut v: Vec<_> = d
         .units
         .iter()
         .filter_map(|u| match &u.kind {
-            UnitKind::Endpoint { method, route, handler } => Some((
+            UnitKind::Endpoint {
+                method,
+                route,
+                handler,
+            } => Some((
                 u.path.clone(),
                 method.clone(),
                 route.clone(),
@@ -28,13 +35,23 @@ fn endpoints(files: &[(&str, &str)]) -> Vec<(String, String, String, String, usi
     v
 }
 
-fn e(p: &str, m: &str, r: &str, h: &str, s: usize, end: usize) -> (String, String, String, String, usize, usize) {
+fn e(
+    p: &str,
+    m: &str,
+    r: &str,
+    h: &str,
+    s: usize,
+    end: usize,
+) -> (String, String, String, String, usize, usize) {
     (p.into(), m.into(), r.into(), h.into(), s, end)
 }
 
 fn units(files: &[(&str, &str)]) -> Vec<CodeUnit> {
     discover_files(
-        files.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect(),
+        files
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect(),
         &DiscoveryOptions::default(),
     )
     .units
@@ -71,10 +88,29 @@ def helper(x):
         ]
     );
     let u = units(&[("app.py", src)]);
-    let helper = u.iter().find(|u| u.kind == UnitKind::Function { name: "helper".into() }).expect("helper unit");
+    let helper = u
+        .iter()
+        .find(|u| {
+            u.kind
+                == UnitKind::Function {
+                    name: "helper".into(),
+                }
+        })
+        .expect("helper unit");
     assert_eq!((helper.start_line, helper.end_line), (17, 18));
-    assert!(helper.context.contains("from flask import"), "{}", helper.context);
-    assert_eq!(u.iter().find(|u| u.start_line == 5).unwrap().framework.as_deref(), Some("flask"));
+    assert!(
+        helper.context.contains("from flask import"),
+        "{}",
+        helper.context
+    );
+    assert_eq!(
+        u.iter()
+            .find(|u| u.start_line == 5)
+            .unwrap()
+            .framework
+            .as_deref(),
+        Some("flask")
+    );
 }
 
 #[test]
@@ -133,10 +169,31 @@ class OrderView(View):
     assert_eq!(
         endpoints(&[("shop/urls.py", urls), ("shop/views.py", views)]),
         vec![
-            e("shop/views.py", "ANY", "/api/users/<int:pk>", "user_detail", 5, 6),
-            e("shop/views.py", "GET", "/api/orders", "OrderView.get", 13, 14),
+            e(
+                "shop/views.py",
+                "ANY",
+                "/api/users/<int:pk>",
+                "user_detail",
+                5,
+                6
+            ),
+            e(
+                "shop/views.py",
+                "GET",
+                "/api/orders",
+                "OrderView.get",
+                13,
+                14
+            ),
             e("shop/views.py", "POST", "/api/legacy", "legacy", 8, 10),
-            e("shop/views.py", "POST", "/api/orders", "OrderView.post", 16, 17),
+            e(
+                "shop/views.py",
+                "POST",
+                "/api/orders",
+                "OrderView.post",
+                16,
+                17
+            ),
         ]
     );
 }
@@ -195,9 +252,30 @@ export class CatsController {
     assert_eq!(
         endpoints(&[("cats.controller.ts", src)]),
         vec![
-            e("cats.controller.ts", "GET", "/api/cats", "CatsController.findAll", 5, 8),
-            e("cats.controller.ts", "GET", "/api/cats/:id", "CatsController.findOne", 10, 14),
-            e("cats.controller.ts", "POST", "/api/cats/import", "CatsController.importCats", 16, 17),
+            e(
+                "cats.controller.ts",
+                "GET",
+                "/api/cats",
+                "CatsController.findAll",
+                5,
+                8
+            ),
+            e(
+                "cats.controller.ts",
+                "GET",
+                "/api/cats/:id",
+                "CatsController.findOne",
+                10,
+                14
+            ),
+            e(
+                "cats.controller.ts",
+                "POST",
+                "/api/cats/import",
+                "CatsController.importCats",
+                16,
+                17
+            ),
         ]
     );
 }
@@ -228,14 +306,47 @@ public class UserController {
     assert_eq!(
         endpoints(&[("UserController.java", src)]),
         vec![
-            e("UserController.java", "GET", "/api/users/{id}", "UserController.get", 8, 11),
-            e("UserController.java", "POST", "/api/users", "UserController.create", 13, 14),
-            e("UserController.java", "POST", "/api/users/search", "UserController.search", 16, 17),
+            e(
+                "UserController.java",
+                "GET",
+                "/api/users/{id}",
+                "UserController.get",
+                8,
+                11
+            ),
+            e(
+                "UserController.java",
+                "POST",
+                "/api/users",
+                "UserController.create",
+                13,
+                14
+            ),
+            e(
+                "UserController.java",
+                "POST",
+                "/api/users/search",
+                "UserController.search",
+                16,
+                17
+            ),
         ]
     );
     let u = units(&[("UserController.java", src)]);
-    let audit = u.iter().find(|u| u.kind == UnitKind::Function { name: "UserController.audit".into() }).expect("audit unit");
-    assert!(audit.context.contains("@RequestMapping(\"/api/users\")"), "{}", audit.context);
+    let audit = u
+        .iter()
+        .find(|u| {
+            u.kind
+                == UnitKind::Function {
+                    name: "UserController.audit".into(),
+                }
+        })
+        .expect("audit unit");
+    assert!(
+        audit.context.contains("@RequestMapping(\"/api/users\")"),
+        "{}",
+        audit.context
+    );
 }
 
 #[test]
@@ -270,17 +381,44 @@ class UserController extends Controller
 }
 "#;
     assert_eq!(
-        endpoints(&[("routes/web.php", routes), ("app/Http/Controllers/UserController.php", ctrl)]),
+        endpoints(&[
+            ("routes/web.php", routes),
+            ("app/Http/Controllers/UserController.php", ctrl)
+        ]),
         vec![
-            e("app/Http/Controllers/UserController.php", "GET", "/users/{id}", "UserController.show", 6, 9),
-            e("app/Http/Controllers/UserController.php", "POST", "/admin/users", "UserController.store", 11, 14),
-            e("routes/web.php", "GET", "/gone", "MissingController.index", 12, 12),
+            e(
+                "app/Http/Controllers/UserController.php",
+                "GET",
+                "/users/{id}",
+                "UserController.show",
+                6,
+                9
+            ),
+            e(
+                "app/Http/Controllers/UserController.php",
+                "POST",
+                "/admin/users",
+                "UserController.store",
+                11,
+                14
+            ),
+            e(
+                "routes/web.php",
+                "GET",
+                "/gone",
+                "MissingController.index",
+                12,
+                12
+            ),
             e("routes/web.php", "GET", "/ping", "(closure)", 9, 11),
         ]
     );
     // routes/api.php gets Laravel's implicit /api prefix
     let api = endpoints(&[("routes/api.php", "<?php\nRoute::get('/x', fn () => 1);\n")]);
-    assert_eq!(api, vec![e("routes/api.php", "GET", "/api/x", "(closure)", 2, 2)]);
+    assert_eq!(
+        api,
+        vec![e("routes/api.php", "GET", "/api/x", "(closure)", 2, 2)]
+    );
 }
 
 #[test]
@@ -312,7 +450,14 @@ func (h *Handlers) DeleteUser(c *gin.Context) {
     assert_eq!(
         endpoints(&[("main.go", src)]),
         vec![
-            e("main.go", "DELETE", "/api/v1/admin/users/:id", "Handlers.DeleteUser", 21, 23),
+            e(
+                "main.go",
+                "DELETE",
+                "/api/v1/admin/users/:id",
+                "Handlers.DeleteUser",
+                21,
+                23
+            ),
             e("main.go", "GET", "/api/v1/users/:id", "GetUser", 17, 19),
             e("main.go", "GET", "/ping", "(inline)", 11, 13),
         ]
@@ -364,11 +509,46 @@ end
             ("app/controllers/admin/reports_controller.rb", admin),
         ]),
         vec![
-            e("app/controllers/admin/reports_controller.rb", "DELETE", "/admin/reports/:id", "ReportsController.destroy", 3, 5),
-            e("app/controllers/users_controller.rb", "GET", "/users", "UsersController.index", 4, 6),
-            e("app/controllers/users_controller.rb", "GET", "/users/:id", "UsersController.show", 8, 10),
-            e("app/controllers/users_controller.rb", "POST", "/users/:id/lock", "UsersController.lock", 12, 14),
-            e("config/routes.rb", "GET", "/status", "HealthController.show", 2, 2),
+            e(
+                "app/controllers/admin/reports_controller.rb",
+                "DELETE",
+                "/admin/reports/:id",
+                "ReportsController.destroy",
+                3,
+                5
+            ),
+            e(
+                "app/controllers/users_controller.rb",
+                "GET",
+                "/users",
+                "UsersController.index",
+                4,
+                6
+            ),
+            e(
+                "app/controllers/users_controller.rb",
+                "GET",
+                "/users/:id",
+                "UsersController.show",
+                8,
+                10
+            ),
+            e(
+                "app/controllers/users_controller.rb",
+                "POST",
+                "/users/:id/lock",
+                "UsersController.lock",
+                12,
+                14
+            ),
+            e(
+                "config/routes.rb",
+                "GET",
+                "/status",
+                "HealthController.show",
+                2,
+                2
+            ),
         ]
     );
 }
@@ -405,9 +585,30 @@ app.Run();
     assert_eq!(
         endpoints(&[("OrdersController.cs", ctrl), ("Program.cs", program)]),
         vec![
-            e("OrdersController.cs", "GET", "/api/Orders/{id}", "OrdersController.Get", 9, 13),
-            e("OrdersController.cs", "GET", "/health", "OrdersController.Health", 18, 19),
-            e("OrdersController.cs", "POST", "/api/Orders", "OrdersController.Create", 15, 16),
+            e(
+                "OrdersController.cs",
+                "GET",
+                "/api/Orders/{id}",
+                "OrdersController.Get",
+                9,
+                13
+            ),
+            e(
+                "OrdersController.cs",
+                "GET",
+                "/health",
+                "OrdersController.Health",
+                18,
+                19
+            ),
+            e(
+                "OrdersController.cs",
+                "POST",
+                "/api/Orders",
+                "OrdersController.Create",
+                15,
+                16
+            ),
             e("Program.cs", "GET", "/users/{id}", "(lambda)", 3, 3),
             e("Program.cs", "POST", "/login", "Login", 4, 4),
         ]

@@ -20,8 +20,11 @@ use vigil_scan::{discover_files, route_pattern, DiscoveryOptions, UnitKind};
 /// The handler file's name and, when the sample names one, its routing file.
 fn files_for(fw: Fw, code: &str) -> Vec<(String, String)> {
     let comment = |marker: &str| {
-        code.lines()
-            .find_map(|l| l.trim().split_once(marker).map(|(_, r)| r.trim().to_string()))
+        code.lines().find_map(|l| {
+            l.trim()
+                .split_once(marker)
+                .map(|(_, r)| r.trim().to_string())
+        })
     };
     let mut files = Vec::new();
     let main = match fw {
@@ -48,7 +51,10 @@ fn files_for(fw: Fw, code: &str) -> Vec<(String, String)> {
         }
         Fw::Laravel => {
             if let Some(line) = comment("// routes/api.php:") {
-                files.push(("routes/web.php".into(), format!("<?php\n\nuse Illuminate\\Support\\Facades\\Route;\n\n{line}\n")));
+                files.push((
+                    "routes/web.php".into(),
+                    format!("<?php\n\nuse Illuminate\\Support\\Facades\\Route;\n\n{line}\n"),
+                ));
             }
         }
         Fw::Rails => {
@@ -83,12 +89,19 @@ struct Tally {
 
 fn check(fw: Fw, s: &Sample, tally: &mut Tally) {
     let code = s.code.as_deref().expect("code sample");
-    let (method, route) = s.endpoint.as_deref().and_then(|e| e.split_once(' ')).expect("endpoint");
+    let (method, route) = s
+        .endpoint
+        .as_deref()
+        .and_then(|e| e.split_once(' '))
+        .expect("endpoint");
     let d = discover_files(files_for(fw, code), &DiscoveryOptions::default());
     tally.samples += 1;
     if !has_route_info(fw, code) {
         // No route anywhere: the handler must still be analysed as a function.
-        if d.units.iter().any(|u| matches!(&u.kind, UnitKind::Function { .. })) {
+        if d.units
+            .iter()
+            .any(|u| matches!(&u.kind, UnitKind::Function { .. }))
+        {
             tally.function_units += 1;
         } else {
             tally.misses.push(format!("no Function unit:\n{code}"));
@@ -97,16 +110,20 @@ fn check(fw: Fw, s: &Sample, tally: &mut Tally) {
     }
     tally.with_routes += 1;
     let hit = d.endpoints().any(|u| match &u.kind {
-        UnitKind::Endpoint { method: m, route: r, .. } => {
-            route_pattern(r) == route_pattern(route) && (m == method || m == "ANY")
-        }
+        UnitKind::Endpoint {
+            method: m,
+            route: r,
+            ..
+        } => route_pattern(r) == route_pattern(route) && (m == method || m == "ANY"),
         _ => false,
     });
     if hit {
         tally.hits += 1;
     } else {
         let found: Vec<_> = d.endpoints().map(|u| format!("{:?}", u.kind)).collect();
-        tally.misses.push(format!("want {method} {route}, found {found:?}\n{code}"));
+        tally
+            .misses
+            .push(format!("want {method} {route}, found {found:?}\n{code}"));
     }
 }
 
@@ -136,14 +153,19 @@ fn every_generated_endpoint_is_discovered() {
             t.samples,
             t.with_routes,
             t.hits,
-            if t.with_routes == 0 { 100 } else { 100 * t.hits / t.with_routes },
+            (100 * t.hits).checked_div(t.with_routes).unwrap_or(100),
             t.function_units
         ));
     }
     println!("{report}");
     assert_eq!(tallies.len(), 10, "all ten frameworks generated");
     for (fw, t) in &tallies {
-        assert!(t.misses.is_empty(), "{fw}: {} misses; first:\n{}\n{report}", t.misses.len(), t.misses[0]);
+        assert!(
+            t.misses.is_empty(),
+            "{fw}: {} misses; first:\n{}\n{report}",
+            t.misses.len(),
+            t.misses[0]
+        );
         assert!(t.samples > 0);
     }
 }

@@ -32,18 +32,32 @@ impl ts::Frontend for CSharp {
         tree_sitter_c_sharp::LANGUAGE.into()
     }
     fn framework(&self, _path: &str, src: &str) -> Option<&'static str> {
-        (src.contains("Microsoft.AspNetCore") || src.contains("ControllerBase") || src.contains("[ApiController]") || src.contains(".MapGet(") || src.contains("[Http"))
-            .then_some("aspnet")
+        (src.contains("Microsoft.AspNetCore")
+            || src.contains("ControllerBase")
+            || src.contains("[ApiController]")
+            || src.contains(".MapGet(")
+            || src.contains("[Http"))
+        .then_some("aspnet")
     }
     fn function_name(&self, node: Node, src: &str) -> Option<String> {
-        (node.kind() == "method_declaration").then(|| ts::field_text(node, "name", src).map(str::to_string))?
-    }
-    fn class_name(&self, node: Node, src: &str) -> Option<String> {
-        matches!(node.kind(), "class_declaration" | "record_declaration" | "struct_declaration" | "interface_declaration")
+        (node.kind() == "method_declaration")
             .then(|| ts::field_text(node, "name", src).map(str::to_string))?
     }
+    fn class_name(&self, node: Node, src: &str) -> Option<String> {
+        matches!(
+            node.kind(),
+            "class_declaration"
+                | "record_declaration"
+                | "struct_declaration"
+                | "interface_declaration"
+        )
+        .then(|| ts::field_text(node, "name", src).map(str::to_string))?
+    }
     fn is_import(&self, node: Node, _src: &str) -> bool {
-        matches!(node.kind(), "using_directive" | "file_scoped_namespace_declaration")
+        matches!(
+            node.kind(),
+            "using_directive" | "file_scoped_namespace_declaration"
+        )
     }
     fn routes(&self, file: &ParsedFile) -> Vec<RouteFact> {
         let mut out = controller_routes(file);
@@ -55,8 +69,14 @@ impl ts::Frontend for CSharp {
 /// Attributes of a declaration: (name without `Attribute`, first unnamed string argument).
 fn attributes(decl: Node, src: &str) -> Vec<(String, Option<String>)> {
     let mut out = Vec::new();
-    for list in named_children(decl).into_iter().filter(|n| n.kind() == "attribute_list") {
-        for a in named_children(list).into_iter().filter(|n| n.kind() == "attribute") {
+    for list in named_children(decl)
+        .into_iter()
+        .filter(|n| n.kind() == "attribute_list")
+    {
+        for a in named_children(list)
+            .into_iter()
+            .filter(|n| n.kind() == "attribute")
+        {
             let name = ts::field_text(a, "name", src).unwrap_or("");
             let name = name.rsplit('.').next().unwrap_or(name);
             let name = name.strip_suffix("Attribute").unwrap_or(name).to_string();
@@ -64,7 +84,11 @@ fn attributes(decl: Node, src: &str) -> Vec<(String, Option<String>)> {
                 .into_iter()
                 .filter(|n| n.kind() == "attribute_argument_list")
                 .flat_map(named_children)
-                .filter(|arg| arg.kind() == "attribute_argument" && arg.child_by_field_name("name").is_none() && !ts::text(*arg, src).contains('='))
+                .filter(|arg| {
+                    arg.kind() == "attribute_argument"
+                        && arg.child_by_field_name("name").is_none()
+                        && !ts::text(*arg, src).contains('=')
+                })
                 .find_map(|arg| arg.named_child(0).and_then(|e| string_value(e, src)));
             out.push((name, template));
         }
@@ -83,18 +107,33 @@ fn controller_routes(file: &ParsedFile) -> Vec<RouteFact> {
             .filter(|(n, _)| n == "Route")
             .filter_map(|(_, t)| t)
             .collect();
-        let prefixes = if class_routes.is_empty() { vec![String::new()] } else { class_routes };
+        let prefixes = if class_routes.is_empty() {
+            vec![String::new()]
+        } else {
+            class_routes
+        };
         let Some(body) = class.child_by_field_name("body") else {
             continue;
         };
-        for m in named_children(body).into_iter().filter(|m| m.kind() == "method_declaration") {
+        for m in named_children(body)
+            .into_iter()
+            .filter(|m| m.kind() == "method_declaration")
+        {
             let name = ts::field_text(m, "name", src).unwrap_or("");
             let attrs = attributes(m, src);
             let mut verbs: Vec<(String, Option<String>)> = attrs
                 .iter()
-                .filter_map(|(n, t)| HTTP_ATTRS.iter().find(|(a, _)| a == n).map(|(_, v)| (v.to_string(), t.clone())))
+                .filter_map(|(n, t)| {
+                    HTTP_ATTRS
+                        .iter()
+                        .find(|(a, _)| a == n)
+                        .map(|(_, v)| (v.to_string(), t.clone()))
+                })
                 .collect();
-            let own_route = attrs.iter().find(|(n, _)| n == "Route").and_then(|(_, t)| t.clone());
+            let own_route = attrs
+                .iter()
+                .find(|(n, _)| n == "Route")
+                .and_then(|(_, t)| t.clone());
             if verbs.is_empty() {
                 if own_route.is_none() {
                     continue;
@@ -103,13 +142,21 @@ fn controller_routes(file: &ParsedFile) -> Vec<RouteFact> {
             }
             for (method, template) in verbs {
                 let sub = template.or(own_route.clone()).unwrap_or_default();
-                let sub = sub.replace("[action]", name).replace("[controller]", controller);
+                let sub = sub
+                    .replace("[action]", name)
+                    .replace("[controller]", controller);
                 let routes: Vec<String> = if sub.starts_with('/') || sub.starts_with("~/") {
                     vec![join_route(&[sub.trim_start_matches('~')])]
                 } else {
                     prefixes
                         .iter()
-                        .map(|p| join_route(&[&p.replace("[controller]", controller).replace("[action]", name), &sub]))
+                        .map(|p| {
+                            join_route(&[
+                                &p.replace("[controller]", controller)
+                                    .replace("[action]", name),
+                                &sub,
+                            ])
+                        })
                         .collect()
                 };
                 for route in routes {
@@ -130,13 +177,24 @@ fn controller_routes(file: &ParsedFile) -> Vec<RouteFact> {
 }
 
 fn invocation<'s>(call: Node, src: &'s str) -> Option<(&'s str, &'s str)> {
-    let f = call.child_by_field_name("function").filter(|f| f.kind() == "member_access_expression")?;
-    Some((ts::field_text(f, "expression", src)?, ts::field_text(f, "name", src)?))
+    let f = call
+        .child_by_field_name("function")
+        .filter(|f| f.kind() == "member_access_expression")?;
+    Some((
+        ts::field_text(f, "expression", src)?,
+        ts::field_text(f, "name", src)?,
+    ))
 }
 
 fn args(call: Node) -> Vec<Node> {
     call.child_by_field_name("arguments")
-        .map(|a| named_children(a).into_iter().filter(|n| n.kind() == "argument").filter_map(|n| n.named_child(n.named_child_count().saturating_sub(1))).collect())
+        .map(|a| {
+            named_children(a)
+                .into_iter()
+                .filter(|n| n.kind() == "argument")
+                .filter_map(|n| n.named_child(n.named_child_count().saturating_sub(1)))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -154,9 +212,11 @@ fn minimal_routes(file: &ParsedFile) -> Vec<RouteFact> {
         let Some(decl) = ts::enclosing(*call, &["variable_declarator"]) else {
             continue;
         };
-        let var = decl
-            .child_by_field_name("name")
-            .or_else(|| named_children(decl).into_iter().find(|n| n.kind() == "identifier"));
+        let var = decl.child_by_field_name("name").or_else(|| {
+            named_children(decl)
+                .into_iter()
+                .find(|n| n.kind() == "identifier")
+        });
         if let Some(v) = var {
             let parent = groups.get(recv).cloned().unwrap_or_default();
             groups.insert(ts::text(v, src).to_string(), join_route(&[&parent, &p]));
@@ -171,7 +231,8 @@ fn minimal_routes(file: &ParsedFile) -> Vec<RouteFact> {
             continue;
         };
         let a = args(call);
-        let (Some(path), Some(h)) = (a.first().and_then(|n| string_value(*n, src)), a.last()) else {
+        let (Some(path), Some(h)) = (a.first().and_then(|n| string_value(*n, src)), a.last())
+        else {
             continue;
         };
         if a.len() < 2 {

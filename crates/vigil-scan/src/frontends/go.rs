@@ -9,7 +9,9 @@ use tree_sitter::Node;
 
 pub(crate) struct Go;
 
-const UPPER: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "Any"];
+const UPPER: &[&str] = &[
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "Any",
+];
 const CHI: &[&str] = &["Get", "Post", "Put", "Patch", "Delete", "Head", "Options"];
 
 impl ts::Frontend for Go {
@@ -38,7 +40,9 @@ impl ts::Frontend for Go {
     }
     fn method_class(&self, node: Node, src: &str) -> Option<String> {
         let recv = node.child_by_field_name("receiver")?;
-        let ty = ts::nodes_of_kind(recv, &["type_identifier"]).into_iter().next()?;
+        let ty = ts::nodes_of_kind(recv, &["type_identifier"])
+            .into_iter()
+            .next()?;
         Some(ts::text(ty, src).to_string())
     }
     fn is_import(&self, node: Node, _src: &str) -> bool {
@@ -49,13 +53,23 @@ impl ts::Frontend for Go {
         let calls = ts::nodes_of_kind(file.root(), &["call_expression"]);
         // v1 := r.Group("/v1") — source order, so nested groups see their parent.
         let mut groups: HashMap<String, String> = HashMap::new();
-        for decl in ts::nodes_of_kind(file.root(), &["short_var_declaration", "assignment_statement", "var_spec"]) {
-            let left = decl.child_by_field_name("left").or_else(|| decl.child_by_field_name("name"));
-            let right = decl.child_by_field_name("right").or_else(|| decl.child_by_field_name("value"));
+        for decl in ts::nodes_of_kind(
+            file.root(),
+            &["short_var_declaration", "assignment_statement", "var_spec"],
+        ) {
+            let left = decl
+                .child_by_field_name("left")
+                .or_else(|| decl.child_by_field_name("name"));
+            let right = decl
+                .child_by_field_name("right")
+                .or_else(|| decl.child_by_field_name("value"));
             let (Some(left), Some(right)) = (left, right) else {
                 continue;
             };
-            let Some(call) = ts::nodes_of_kind(right, &["call_expression"]).into_iter().next() else {
+            let Some(call) = ts::nodes_of_kind(right, &["call_expression"])
+                .into_iter()
+                .next()
+            else {
                 continue;
             };
             let Some((recv, field)) = selector(call, src) else {
@@ -66,7 +80,12 @@ impl ts::Frontend for Go {
             }
             if let Some(p) = args(call).first().and_then(|a| string_value(*a, src)) {
                 let parent = groups.get(recv).cloned().unwrap_or_default();
-                let name = ts::text(left, src).split(',').next().unwrap_or("").trim().to_string();
+                let name = ts::text(left, src)
+                    .split(',')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
                 groups.insert(name, join_route(&[&parent, &p]));
             }
         }
@@ -76,11 +95,17 @@ impl ts::Frontend for Go {
                 continue;
             };
             let a = args(call);
-            let (methods, path, rest) = if UPPER.contains(&field) || (CHI.contains(&field) && file.framework == Some("chi")) {
+            let (methods, path, rest) = if UPPER.contains(&field)
+                || (CHI.contains(&field) && file.framework == Some("chi"))
+            {
                 let Some(p) = a.first().and_then(|n| string_value(*n, src)) else {
                     continue;
                 };
-                let m = if field == "Any" { "ANY".to_string() } else { field.to_ascii_uppercase() };
+                let m = if field == "Any" {
+                    "ANY".to_string()
+                } else {
+                    field.to_ascii_uppercase()
+                };
                 (m, p, &a[1.min(a.len())..])
             } else if matches!(field, "HandleFunc" | "Handle") {
                 let Some(p) = a.first().and_then(|n| string_value(*n, src)) else {
@@ -94,7 +119,9 @@ impl ts::Frontend for Go {
                     (p.to_ascii_uppercase(), p2, &a[2.min(a.len())..])
                 } else {
                     match p.split_once(' ') {
-                        Some((m, path)) => (m.to_ascii_uppercase(), path.trim().to_string(), &a[1..]),
+                        Some((m, path)) => {
+                            (m.to_ascii_uppercase(), path.trim().to_string(), &a[1..])
+                        }
                         None => ("ANY".to_string(), p, &a[1..]),
                     }
                 }
@@ -145,12 +172,22 @@ fn named(name: &str) -> Target {
 
 /// `recv.Field(...)` → (recv text, Field).
 fn selector<'s>(call: Node, src: &'s str) -> Option<(&'s str, &'s str)> {
-    let f = call.child_by_field_name("function").filter(|f| f.kind() == "selector_expression")?;
-    Some((ts::field_text(f, "operand", src)?, ts::field_text(f, "field", src)?))
+    let f = call
+        .child_by_field_name("function")
+        .filter(|f| f.kind() == "selector_expression")?;
+    Some((
+        ts::field_text(f, "operand", src)?,
+        ts::field_text(f, "field", src)?,
+    ))
 }
 
 fn args(call: Node) -> Vec<Node> {
     call.child_by_field_name("arguments")
-        .map(|a| named_children(a).into_iter().filter(|n| n.kind() != "comment").collect())
+        .map(|a| {
+            named_children(a)
+                .into_iter()
+                .filter(|n| n.kind() != "comment")
+                .collect()
+        })
         .unwrap_or_default()
 }

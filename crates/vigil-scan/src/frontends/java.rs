@@ -22,7 +22,10 @@ impl ts::Frontend for Java {
         tree_sitter_java::LANGUAGE.into()
     }
     fn framework(&self, _path: &str, src: &str) -> Option<&'static str> {
-        if src.contains("org.springframework") || src.contains("@RestController") || src.contains("Mapping(") {
+        if src.contains("org.springframework")
+            || src.contains("@RestController")
+            || src.contains("Mapping(")
+        {
             Some("spring")
         } else if src.contains("javax.ws.rs") || src.contains("jakarta.ws.rs") {
             Some("jaxrs")
@@ -33,11 +36,18 @@ impl ts::Frontend for Java {
         }
     }
     fn function_name(&self, node: Node, src: &str) -> Option<String> {
-        (node.kind() == "method_declaration").then(|| ts::field_text(node, "name", src).map(str::to_string))?
+        (node.kind() == "method_declaration")
+            .then(|| ts::field_text(node, "name", src).map(str::to_string))?
     }
     fn class_name(&self, node: Node, src: &str) -> Option<String> {
-        matches!(node.kind(), "class_declaration" | "interface_declaration" | "enum_declaration" | "record_declaration")
-            .then(|| ts::field_text(node, "name", src).map(str::to_string))?
+        matches!(
+            node.kind(),
+            "class_declaration"
+                | "interface_declaration"
+                | "enum_declaration"
+                | "record_declaration"
+        )
+        .then(|| ts::field_text(node, "name", src).map(str::to_string))?
     }
     fn is_import(&self, node: Node, _src: &str) -> bool {
         matches!(node.kind(), "import_declaration" | "package_declaration")
@@ -61,7 +71,10 @@ impl ts::Frontend for Java {
             let Some(body) = class.child_by_field_name("body") else {
                 continue;
             };
-            for m in named_children(body).into_iter().filter(|m| m.kind() == "method_declaration") {
+            for m in named_children(body)
+                .into_iter()
+                .filter(|m| m.kind() == "method_declaration")
+            {
                 let name = ts::field_text(m, "name", src).unwrap_or("");
                 let anns = annotations_of(m);
                 let mut routes: Vec<(String, Vec<String>)> = Vec::new();
@@ -134,7 +147,10 @@ fn strings(v: Node, src: &str) -> Vec<String> {
         return vec![s];
     }
     if v.kind() == "element_value_array_initializer" {
-        return named_children(v).into_iter().filter_map(|e| string_value(e, src)).collect();
+        return named_children(v)
+            .into_iter()
+            .filter_map(|e| string_value(e, src))
+            .collect();
     }
     Vec::new()
 }

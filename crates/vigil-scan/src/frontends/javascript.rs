@@ -11,13 +11,36 @@ pub(crate) struct JavaScript {
     pub typescript: bool,
 }
 
-const EXPRESS_VERBS: &[&str] = &["get", "post", "put", "patch", "delete", "all", "options", "head"];
-const NEST_VERBS: &[&str] = &["Get", "Post", "Put", "Patch", "Delete", "All", "Options", "Head"];
+const EXPRESS_VERBS: &[&str] = &[
+    "get", "post", "put", "patch", "delete", "all", "options", "head",
+];
+const NEST_VERBS: &[&str] = &[
+    "Get", "Post", "Put", "Patch", "Delete", "All", "Options", "Head",
+];
 /// Receivers that are HTTP clients, not routers (`axios.get(url, cb)`).
-const CLIENTS: &[&str] = &["axios", "http", "https", "fetch", "request", "client", "superagent", "$", "got", "cache", "map", "params", "headers", "req", "res"];
+const CLIENTS: &[&str] = &[
+    "axios",
+    "http",
+    "https",
+    "fetch",
+    "request",
+    "client",
+    "superagent",
+    "$",
+    "got",
+    "cache",
+    "map",
+    "params",
+    "headers",
+    "req",
+    "res",
+];
 
 fn is_function(n: Node) -> bool {
-    matches!(n.kind(), "arrow_function" | "function_expression" | "function")
+    matches!(
+        n.kind(),
+        "arrow_function" | "function_expression" | "function"
+    )
 }
 
 impl ts::Frontend for JavaScript {
@@ -70,8 +93,11 @@ impl ts::Frontend for JavaScript {
         }
     }
     fn class_name(&self, node: Node, src: &str) -> Option<String> {
-        matches!(node.kind(), "class_declaration" | "class" | "abstract_class_declaration")
-            .then(|| ts::field_text(node, "name", src).map(str::to_string))?
+        matches!(
+            node.kind(),
+            "class_declaration" | "class" | "abstract_class_declaration"
+        )
+        .then(|| ts::field_text(node, "name", src).map(str::to_string))?
     }
     fn function_extent<'t>(&self, node: Node<'t>) -> (Node<'t>, Node<'t>) {
         let mut first = node;
@@ -119,7 +145,12 @@ impl ts::Frontend for JavaScript {
 
 fn args<'t>(call: Node<'t>) -> Vec<Node<'t>> {
     call.child_by_field_name("arguments")
-        .map(|a| named_children(a).into_iter().filter(|n| !n.kind().contains("comment")).collect())
+        .map(|a| {
+            named_children(a)
+                .into_iter()
+                .filter(|n| !n.kind().contains("comment"))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -132,7 +163,10 @@ fn route_string(n: Node, src: &str) -> Option<String> {
 fn mounts(file: &ParsedFile) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for call in ts::nodes_of_kind(file.root(), &["call_expression"]) {
-        let Some(f) = call.child_by_field_name("function").filter(|f| f.kind() == "member_expression") else {
+        let Some(f) = call
+            .child_by_field_name("function")
+            .filter(|f| f.kind() == "member_expression")
+        else {
             continue;
         };
         if ts::field_text(f, "property", file.src) != Some("use") {
@@ -154,7 +188,10 @@ fn express_routes(file: &ParsedFile) -> Vec<RouteFact> {
     let mounted = mounts(file);
     let mut out = Vec::new();
     for call in ts::nodes_of_kind(file.root(), &["call_expression"]) {
-        let Some(f) = call.child_by_field_name("function").filter(|f| f.kind() == "member_expression") else {
+        let Some(f) = call
+            .child_by_field_name("function")
+            .filter(|f| f.kind() == "member_expression")
+        else {
             continue;
         };
         let verb = ts::field_text(f, "property", src).unwrap_or("");
@@ -167,7 +204,10 @@ fn express_routes(file: &ParsedFile) -> Vec<RouteFact> {
         let a = args(call);
         // router.route('/x').get(handler) or router.get('/x', ...handlers)
         let (receiver, path, handlers) = if object.kind() == "call_expression" {
-            let Some(of) = object.child_by_field_name("function").filter(|f| f.kind() == "member_expression") else {
+            let Some(of) = object
+                .child_by_field_name("function")
+                .filter(|f| f.kind() == "member_expression")
+            else {
                 continue;
             };
             if ts::field_text(of, "property", src) != Some("route") {
@@ -194,14 +234,20 @@ fn express_routes(file: &ParsedFile) -> Vec<RouteFact> {
             }
             (ts::text(object, src), p, a[1..].to_vec())
         };
-        if CLIENTS.contains(&receiver) || (!express && !["app", "router", "routes", "api", "r", "server", "routers"].contains(&receiver)) {
+        if CLIENTS.contains(&receiver)
+            || (!express
+                && !["app", "router", "routes", "api", "r", "server", "routers"]
+                    .contains(&receiver))
+        {
             continue;
         }
         let Some(handler) = handlers.last().copied() else {
             continue;
         };
         let target = if is_function(handler) {
-            let stmt = call.parent().filter(|p| p.kind() == "expression_statement" && object.kind() != "call_expression");
+            let stmt = call.parent().filter(|p| {
+                p.kind() == "expression_statement" && object.kind() != "call_expression"
+            });
             Target::Here {
                 span: Span::of(stmt.unwrap_or(handler)),
                 name: "(inline)".into(),
@@ -220,7 +266,11 @@ fn express_routes(file: &ParsedFile) -> Vec<RouteFact> {
                 implicit: false,
             }
         };
-        let method = if verb == "all" { "ANY".to_string() } else { verb.to_ascii_uppercase() };
+        let method = if verb == "all" {
+            "ANY".to_string()
+        } else {
+            verb.to_ascii_uppercase()
+        };
         let prefix = mounted.get(receiver).map(String::as_str).unwrap_or("");
         out.push(RouteFact {
             method,
@@ -255,8 +305,14 @@ fn decorator_path(arg: Option<Node>, src: &str) -> String {
     }
     if a.kind() == "object" {
         for pair in named_children(a) {
-            if pair.kind() == "pair" && ts::field_text(pair, "key", src).map(|k| k.trim_matches(['"', '\''])) == Some("path") {
-                if let Some(v) = pair.child_by_field_name("value").and_then(|v| string_value(v, src)) {
+            if pair.kind() == "pair"
+                && ts::field_text(pair, "key", src).map(|k| k.trim_matches(['"', '\'']))
+                    == Some("path")
+            {
+                if let Some(v) = pair
+                    .child_by_field_name("value")
+                    .and_then(|v| string_value(v, src))
+                {
                     return v;
                 }
             }
@@ -268,10 +324,20 @@ fn decorator_path(arg: Option<Node>, src: &str) -> String {
 fn nest_routes(file: &ParsedFile) -> Vec<RouteFact> {
     let src = file.src;
     let mut out = Vec::new();
-    for class in ts::nodes_of_kind(file.root(), &["class_declaration", "abstract_class_declaration"]) {
-        let mut decorators: Vec<Node> = named_children(class).into_iter().filter(|n| n.kind() == "decorator").collect();
+    for class in ts::nodes_of_kind(
+        file.root(),
+        &["class_declaration", "abstract_class_declaration"],
+    ) {
+        let mut decorators: Vec<Node> = named_children(class)
+            .into_iter()
+            .filter(|n| n.kind() == "decorator")
+            .collect();
         if let Some(p) = class.parent().filter(|p| p.kind() == "export_statement") {
-            decorators.extend(named_children(p).into_iter().filter(|n| n.kind() == "decorator"));
+            decorators.extend(
+                named_children(p)
+                    .into_iter()
+                    .filter(|n| n.kind() == "decorator"),
+            );
         }
         let Some(prefix) = decorators
             .iter()
@@ -290,7 +356,10 @@ fn nest_routes(file: &ParsedFile) -> Vec<RouteFact> {
             if m.kind() != "method_definition" {
                 continue;
             }
-            let mut decos: Vec<Node> = named_children(*m).into_iter().filter(|n| n.kind() == "decorator").collect();
+            let mut decos: Vec<Node> = named_children(*m)
+                .into_iter()
+                .filter(|n| n.kind() == "decorator")
+                .collect();
             let mut k = i;
             while k > 0 && members[k - 1].kind() == "decorator" {
                 decos.push(members[k - 1]);
@@ -305,7 +374,11 @@ fn nest_routes(file: &ParsedFile) -> Vec<RouteFact> {
                 if !NEST_VERBS.contains(&verb.as_str()) {
                     continue;
                 }
-                let method = if verb == "All" { "ANY".to_string() } else { verb.to_ascii_uppercase() };
+                let method = if verb == "All" {
+                    "ANY".to_string()
+                } else {
+                    verb.to_ascii_uppercase()
+                };
                 out.push(RouteFact {
                     method,
                     route: join_route(&[&prefix, &decorator_path(arg, src)]),

@@ -16,8 +16,10 @@ impl ts::Frontend for Php {
         tree_sitter_php::LANGUAGE_PHP.into()
     }
     fn framework(&self, _path: &str, src: &str) -> Option<&'static str> {
-        (src.contains("Illuminate\\") || src.contains("Route::") || src.contains("extends Controller"))
-            .then_some("laravel")
+        (src.contains("Illuminate\\")
+            || src.contains("Route::")
+            || src.contains("extends Controller"))
+        .then_some("laravel")
     }
     fn function_name(&self, node: Node, src: &str) -> Option<String> {
         matches!(node.kind(), "function_definition" | "method_declaration")
@@ -28,7 +30,10 @@ impl ts::Frontend for Php {
             .then(|| ts::field_text(node, "name", src).map(str::to_string))?
     }
     fn is_import(&self, node: Node, _src: &str) -> bool {
-        matches!(node.kind(), "namespace_use_declaration" | "namespace_definition")
+        matches!(
+            node.kind(),
+            "namespace_use_declaration" | "namespace_definition"
+        )
     }
     fn routes(&self, file: &ParsedFile) -> Vec<RouteFact> {
         if !file.src.contains("Route::") {
@@ -51,23 +56,34 @@ impl ts::Frontend for Php {
             let prefix = format!("{base}/{}", group_prefix(call, src));
             match verb {
                 v if VERBS.contains(&v) => {
-                    let (Some(path), Some(h)) = (a.first().and_then(|n| string_value(*n, src)), a.get(1)) else {
+                    let (Some(path), Some(h)) =
+                        (a.first().and_then(|n| string_value(*n, src)), a.get(1))
+                    else {
                         continue;
                     };
-                    let method = if v == "any" { "ANY".into() } else { v.to_ascii_uppercase() };
+                    let method = if v == "any" {
+                        "ANY".into()
+                    } else {
+                        v.to_ascii_uppercase()
+                    };
                     if let Some(target) = handler(call, *h, src) {
                         out.push(fact(method, join_route(&[&prefix, &path]), target, call));
                     }
                 }
                 "match" => {
-                    let (Some(ms), Some(path), Some(h)) = (a.first(), a.get(1).and_then(|n| string_value(*n, src)), a.get(2)) else {
+                    let (Some(ms), Some(path), Some(h)) = (
+                        a.first(),
+                        a.get(1).and_then(|n| string_value(*n, src)),
+                        a.get(2),
+                    ) else {
                         continue;
                     };
-                    let methods: Vec<String> = ts::nodes_of_kind(*ms, &["string", "encapsed_string"])
-                        .into_iter()
-                        .filter_map(|s| string_value(s, src))
-                        .map(|m| m.to_ascii_uppercase())
-                        .collect();
+                    let methods: Vec<String> =
+                        ts::nodes_of_kind(*ms, &["string", "encapsed_string"])
+                            .into_iter()
+                            .filter_map(|s| string_value(s, src))
+                            .map(|m| m.to_ascii_uppercase())
+                            .collect();
                     for method in methods {
                         if let Some(target) = handler(call, *h, src) {
                             out.push(fact(method, join_route(&[&prefix, &path]), target, call));
@@ -75,10 +91,14 @@ impl ts::Frontend for Php {
                     }
                 }
                 "resource" | "apiResource" => {
-                    let (Some(name), Some(class)) = (a.first().and_then(|n| string_value(*n, src)), a.get(1).and_then(|n| class_ref(*n, src))) else {
+                    let (Some(name), Some(class)) = (
+                        a.first().and_then(|n| string_value(*n, src)),
+                        a.get(1).and_then(|n| class_ref(*n, src)),
+                    ) else {
                         continue;
                     };
-                    let param = format!("{{{}}}", singular(name.rsplit('.').next().unwrap_or(&name)));
+                    let param =
+                        format!("{{{}}}", singular(name.rsplit('.').next().unwrap_or(&name)));
                     let mut actions = vec![
                         ("GET", String::new(), "index"),
                         ("POST", String::new(), "store"),
@@ -122,7 +142,10 @@ fn fact(method: String, route: String, target: Target, call: Node) -> RouteFact 
 }
 
 fn singular(s: &str) -> String {
-    s.strip_suffix("ies").map(|b| format!("{b}y")).or_else(|| s.strip_suffix('s').map(str::to_string)).unwrap_or_else(|| s.to_string())
+    s.strip_suffix("ies")
+        .map(|b| format!("{b}y"))
+        .or_else(|| s.strip_suffix('s').map(str::to_string))
+        .unwrap_or_else(|| s.to_string())
 }
 
 /// Argument expressions of a call.
@@ -143,7 +166,8 @@ fn class_ref(n: Node, src: &str) -> Option<String> {
         return string_value(n, src);
     }
     let t = ts::text(n, src);
-    t.strip_suffix("::class").map(|c| c.rsplit('\\').next().unwrap_or(c).to_string())
+    t.strip_suffix("::class")
+        .map(|c| c.rsplit('\\').next().unwrap_or(c).to_string())
 }
 
 fn handler(call: Node, h: Node, src: &str) -> Option<Target> {
@@ -174,7 +198,10 @@ fn handler(call: Node, h: Node, src: &str) -> Option<Target> {
         _ => {
             let s = string_value(h, src)?;
             let (c, m) = s.split_once('@')?;
-            Some(named(Some(c.rsplit('\\').next().unwrap_or(c).to_string()), m))
+            Some(named(
+                Some(c.rsplit('\\').next().unwrap_or(c).to_string()),
+                m,
+            ))
         }
     }
 }

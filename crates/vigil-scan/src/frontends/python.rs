@@ -52,7 +52,11 @@ impl ts::Frontend for Python {
         "#"
     }
     fn methods_hint(&self, code: &str) -> Option<String> {
-        for line in code.lines().map(str::trim).take_while(|l| l.starts_with('@')) {
+        for line in code
+            .lines()
+            .map(str::trim)
+            .take_while(|l| l.starts_with('@'))
+        {
             if line.starts_with("@require_POST") {
                 return Some("POST".into());
             }
@@ -62,7 +66,9 @@ impl ts::Frontend for Python {
             if line.starts_with("@require_http_methods") || line.starts_with("@api_view") {
                 let verbs: Vec<&str> = ["GET", "POST", "PUT", "PATCH", "DELETE"]
                     .into_iter()
-                    .filter(|v| line.contains(&format!("\"{v}\"")) || line.contains(&format!("'{v}'")))
+                    .filter(|v| {
+                        line.contains(&format!("\"{v}\"")) || line.contains(&format!("'{v}'"))
+                    })
                     .collect();
                 if !verbs.is_empty() {
                     return Some(verbs.join(","));
@@ -87,7 +93,10 @@ fn split_args<'t>(call: Node<'t>, src: &str) -> (Vec<Node<'t>>, HashMap<String, 
     if let Some(args) = call.child_by_field_name("arguments") {
         for a in named_children(args) {
             if a.kind() == "keyword_argument" {
-                if let (Some(n), Some(v)) = (a.child_by_field_name("name"), a.child_by_field_name("value")) {
+                if let (Some(n), Some(v)) = (
+                    a.child_by_field_name("name"),
+                    a.child_by_field_name("value"),
+                ) {
                     kw.insert(ts::text(n, src).to_string(), v);
                 }
             } else if !a.kind().contains("comment") {
@@ -105,14 +114,21 @@ fn prefixes(file: &ParsedFile) -> HashMap<String, String> {
         let Some(assign) = stmt.named_child(0).filter(|n| n.kind() == "assignment") else {
             continue;
         };
-        let (Some(left), Some(right)) = (assign.child_by_field_name("left"), assign.child_by_field_name("right")) else {
+        let (Some(left), Some(right)) = (
+            assign.child_by_field_name("left"),
+            assign.child_by_field_name("right"),
+        ) else {
             continue;
         };
         if right.kind() != "call" {
             continue;
         }
         let (_, kw) = split_args(right, file.src);
-        if let Some(p) = kw.get("url_prefix").or(kw.get("prefix")).and_then(|v| string_value(*v, file.src)) {
+        if let Some(p) = kw
+            .get("url_prefix")
+            .or(kw.get("prefix"))
+            .and_then(|v| string_value(*v, file.src))
+        {
             out.insert(file.text(left).to_string(), p);
         }
     }
@@ -124,7 +140,10 @@ fn decorator_routes(file: &ParsedFile) -> Vec<RouteFact> {
     let prefix = prefixes(file);
     let mut out = Vec::new();
     for dd in ts::nodes_of_kind(file.root(), &["decorated_definition"]) {
-        let Some(def) = dd.child_by_field_name("definition").filter(|d| d.kind() == "function_definition") else {
+        let Some(def) = dd
+            .child_by_field_name("definition")
+            .filter(|d| d.kind() == "function_definition")
+        else {
             continue;
         };
         let span = Span::of(dd);
@@ -132,11 +151,17 @@ fn decorator_routes(file: &ParsedFile) -> Vec<RouteFact> {
             .func_at(&span)
             .map(|f| f.qualified())
             .unwrap_or_else(|| ts::field_text(def, "name", src).unwrap_or("").to_string());
-        for deco in named_children(dd).into_iter().filter(|n| n.kind() == "decorator") {
+        for deco in named_children(dd)
+            .into_iter()
+            .filter(|n| n.kind() == "decorator")
+        {
             let Some(call) = deco.named_child(0).filter(|c| c.kind() == "call") else {
                 continue;
             };
-            let Some(func) = call.child_by_field_name("function").filter(|f| f.kind() == "attribute") else {
+            let Some(func) = call
+                .child_by_field_name("function")
+                .filter(|f| f.kind() == "attribute")
+            else {
                 continue;
             };
             let attr = ts::field_text(func, "attribute", src).unwrap_or("");
@@ -192,7 +217,8 @@ fn django_routes(file: &ParsedFile) -> Vec<RouteFact> {
             continue;
         }
         let (pos, _) = split_args(call, src);
-        let (Some(p), Some(view)) = (pos.first().and_then(|p| string_value(*p, src)), pos.get(1)) else {
+        let (Some(p), Some(view)) = (pos.first().and_then(|p| string_value(*p, src)), pos.get(1))
+        else {
             continue;
         };
         let route = if fname == "path" {
@@ -204,7 +230,9 @@ fn django_routes(file: &ParsedFile) -> Vec<RouteFact> {
             "identifier" => Some((None, ts::text(*view, src).to_string(), false)),
             "attribute" => Some((
                 ts::field_text(*view, "object", src).map(str::to_string),
-                ts::field_text(*view, "attribute", src).unwrap_or("").to_string(),
+                ts::field_text(*view, "attribute", src)
+                    .unwrap_or("")
+                    .to_string(),
                 false,
             )),
             "call" => {
@@ -212,7 +240,11 @@ fn django_routes(file: &ParsedFile) -> Vec<RouteFact> {
                 match f.filter(|f| f.kind() == "attribute") {
                     Some(f) if ts::field_text(f, "attribute", src) == Some("as_view") => {
                         let obj = ts::field_text(f, "object", src).unwrap_or("");
-                        Some((None, obj.rsplit('.').next().unwrap_or(obj).to_string(), true))
+                        Some((
+                            None,
+                            obj.rsplit('.').next().unwrap_or(obj).to_string(),
+                            true,
+                        ))
                     }
                     _ => None, // include(...) and other calls are not views
                 }

@@ -29,7 +29,10 @@ impl ts::Frontend for Ruby {
     }
     fn is_import(&self, node: Node, src: &str) -> bool {
         node.kind() == "call"
-            && matches!(ts::field_text(node, "method", src), Some("require" | "require_relative"))
+            && matches!(
+                ts::field_text(node, "method", src),
+                Some("require" | "require_relative")
+            )
     }
     fn comment(&self) -> &'static str {
         "#"
@@ -49,9 +52,16 @@ impl ts::Frontend for Ruby {
             let a = Args::of(call, src);
             match verb {
                 v if VERBS.contains(&v) || v == "match" || v == "root" => {
-                    let path = if v == "root" { String::new() } else { a.first.clone().unwrap_or_default() };
+                    let path = if v == "root" {
+                        String::new()
+                    } else {
+                        a.first.clone().unwrap_or_default()
+                    };
                     let methods: Vec<String> = if v == "match" {
-                        a.list("via").into_iter().map(|m| m.to_ascii_uppercase()).collect()
+                        a.list("via")
+                            .into_iter()
+                            .map(|m| m.to_ascii_uppercase())
+                            .collect()
                     } else if v == "root" {
                         vec!["GET".into()]
                     } else {
@@ -63,7 +73,9 @@ impl ts::Frontend for Ruby {
                         .or_else(|| if v == "root" { a.first.clone() } else { None })
                         .or_else(|| {
                             let c = a.get("controller").or(scope.resource.clone())?;
-                            let act = a.get("action").unwrap_or_else(|| path.trim_start_matches('/').to_string());
+                            let act = a
+                                .get("action")
+                                .unwrap_or_else(|| path.trim_start_matches('/').to_string());
                             Some(format!("{c}#{act}"))
                         })
                         .or_else(|| {
@@ -72,13 +84,22 @@ impl ts::Frontend for Ruby {
                             let (c, act) = p.split_once('/')?;
                             (!act.contains('/') && !act.contains(':')).then(|| format!("{c}#{act}"))
                         });
-                    let path = if a.rocket_to.is_some() { a.rocket_path.clone().unwrap_or_default() } else { path };
-                    let Some((controller, action)) = to.as_deref().and_then(|t| t.split_once('#')) else {
+                    let path = if a.rocket_to.is_some() {
+                        a.rocket_path.clone().unwrap_or_default()
+                    } else {
+                        path
+                    };
+                    let Some((controller, action)) = to.as_deref().and_then(|t| t.split_once('#'))
+                    else {
                         continue;
                     };
                     for method in methods {
                         out.push(RouteFact {
-                            method: if method == "ALL" { "ANY".into() } else { method },
+                            method: if method == "ALL" {
+                                "ANY".into()
+                            } else {
+                                method
+                            },
                             route: join_route(&[&scope.path, &path]),
                             target: target(&scope.module, controller, action, false),
                             registration: Span::of(call),
@@ -90,7 +111,13 @@ impl ts::Frontend for Ruby {
                         continue;
                     };
                     let plural = verb == "resources";
-                    let controller = a.get("controller").unwrap_or_else(|| if plural { name.clone() } else { format!("{name}s") });
+                    let controller = a.get("controller").unwrap_or_else(|| {
+                        if plural {
+                            name.clone()
+                        } else {
+                            format!("{name}s")
+                        }
+                    });
                     let member = if plural { "/:id" } else { "" };
                     let mut actions: Vec<(&str, String, &str)> = vec![
                         ("GET", format!("{name}/new"), "new"),
@@ -106,7 +133,9 @@ impl ts::Frontend for Ruby {
                     let only = a.list("only");
                     let except = a.list("except");
                     for (method, path, action) in actions {
-                        if (!only.is_empty() && !only.iter().any(|o| o == action)) || except.iter().any(|e| e == action) {
+                        if (!only.is_empty() && !only.iter().any(|o| o == action))
+                            || except.iter().any(|e| e == action)
+                        {
                             continue;
                         }
                         out.push(RouteFact {
@@ -128,7 +157,9 @@ fn camel(s: &str) -> String {
     s.split('_')
         .map(|w| {
             let mut c = w.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
         })
         .collect()
 }
@@ -138,12 +169,19 @@ fn camel(s: &str) -> String {
 fn target(module: &[String], controller: &str, action: &str, implicit: bool) -> Target {
     let mut parts: Vec<String> = module.to_vec();
     parts.extend(controller.split('/').map(str::to_string));
-    let class = format!("{}Controller", camel(parts.last().map(String::as_str).unwrap_or("")));
+    let class = format!(
+        "{}Controller",
+        camel(parts.last().map(String::as_str).unwrap_or(""))
+    );
     let dir = parts[..parts.len() - 1].join("/");
     Target::Named {
         class: Some(class),
         name: action.to_string(),
-        path_hint: Some(if dir.is_empty() { "controllers/".into() } else { format!("controllers/{dir}/") }),
+        path_hint: Some(if dir.is_empty() {
+            "controllers/".into()
+        } else {
+            format!("controllers/{dir}/")
+        }),
         class_view: false,
         implicit,
     }
@@ -167,7 +205,10 @@ impl Args {
         for a in named_children(list) {
             let pairs: Vec<Node> = match a.kind() {
                 "pair" => vec![a],
-                "hash" => named_children(a).into_iter().filter(|p| p.kind() == "pair").collect(),
+                "hash" => named_children(a)
+                    .into_iter()
+                    .filter(|p| p.kind() == "pair")
+                    .collect(),
                 _ => {
                     if out.first.is_none() {
                         out.first = string_value(a, src);
@@ -176,12 +217,17 @@ impl Args {
                 }
             };
             for p in pairs {
-                let (Some(k), Some(v)) = (p.child_by_field_name("key"), p.child_by_field_name("value")) else {
+                let (Some(k), Some(v)) =
+                    (p.child_by_field_name("key"), p.child_by_field_name("value"))
+                else {
                     continue;
                 };
                 let vals: Vec<String> = match string_value(v, src) {
                     Some(s) => vec![s],
-                    None => named_children(v).into_iter().filter_map(|e| string_value(e, src)).collect(),
+                    None => named_children(v)
+                        .into_iter()
+                        .filter_map(|e| string_value(e, src))
+                        .collect(),
                 };
                 if k.kind() == "hash_key_symbol" || k.kind() == "simple_symbol" {
                     let key = ts::text(k, src).trim_matches(':').to_string();
@@ -196,10 +242,17 @@ impl Args {
         out
     }
     fn get(&self, key: &str) -> Option<String> {
-        self.values.iter().find(|(k, _)| k == key).and_then(|(_, v)| v.first().cloned())
+        self.values
+            .iter()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.first().cloned())
     }
     fn list(&self, key: &str) -> Vec<String> {
-        self.values.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
+        self.values
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -217,7 +270,11 @@ impl Scope {
         let mut blocks = Vec::new();
         let mut n = call.parent();
         while let Some(x) = n {
-            if x.kind() == "call" && x.child_by_field_name("block").is_some_and(|b| b.start_byte() <= call.start_byte() && call.end_byte() <= b.end_byte()) {
+            if x.kind() == "call"
+                && x.child_by_field_name("block").is_some_and(|b| {
+                    b.start_byte() <= call.start_byte() && call.end_byte() <= b.end_byte()
+                })
+            {
                 blocks.push(x);
             }
             n = x.parent();
@@ -244,11 +301,17 @@ impl Scope {
                 }
                 "resources" | "resource" => {
                     let name = a.first.clone().unwrap_or_default();
-                    let inner = blocks.get(i + 1).and_then(|n| ts::field_text(*n, "method", src));
+                    let inner = blocks
+                        .get(i + 1)
+                        .and_then(|n| ts::field_text(*n, "method", src));
                     let member = m == "resources" && inner != Some("collection");
                     parts.push(name.clone());
                     if member {
-                        let id = if inner == Some("member") { ":id".to_string() } else { format!(":{}_id", name.trim_end_matches('s')) };
+                        let id = if inner == Some("member") {
+                            ":id".to_string()
+                        } else {
+                            format!(":{}_id", name.trim_end_matches('s'))
+                        };
                         parts.push(id);
                     }
                     s.resource = Some(a.get("controller").unwrap_or(name));
