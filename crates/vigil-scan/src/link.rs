@@ -337,11 +337,18 @@ fn build_units(files: &[Analysed], opts: &DiscoveryOptions) -> Vec<CodeUnit> {
 }
 
 fn finish(d: Draft, opts: &DiscoveryOptions) -> CodeUnit {
-    let full = d
-        .file
-        .src
-        .get(d.span.start_byte..d.span.end_byte)
-        .unwrap_or("");
+    // Start at the beginning of the line when only indentation precedes the unit, so the
+    // first line keeps the indentation of the rest.
+    let src = d.file.src.as_str();
+    let line_start = src
+        .get(..d.span.start_byte)
+        .and_then(|s| s.rfind('\n'))
+        .map_or(0, |i| i + 1);
+    let start = match src.get(line_start..d.span.start_byte) {
+        Some(indent) if indent.trim().is_empty() => line_start,
+        _ => d.span.start_byte,
+    };
+    let full = src.get(start..d.span.end_byte).unwrap_or("");
     let (code, cut) = ts::truncate(full, opts.max_unit_bytes);
     let mut notes = d.notes;
     if cut {

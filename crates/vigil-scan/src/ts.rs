@@ -279,8 +279,13 @@ fn class_header(fe: &dyn Frontend, class: Node, src: &str) -> String {
             .map(|i| class.start_byte() + i)
             .unwrap_or(class.end_byte())
     });
+    // Decorators of `export class` sit on the export statement (TypeScript).
+    let start = class
+        .parent()
+        .filter(|p| p.kind() == "export_statement")
+        .map_or(class.start_byte(), |p| p.start_byte());
     let mut out = src
-        .get(class.start_byte()..header_end)
+        .get(start..header_end)
         .unwrap_or("")
         .trim_end()
         .to_string();
