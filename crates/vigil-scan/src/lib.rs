@@ -11,7 +11,8 @@
 //!   framework by the language frontends (`python`, `javascript`, `java`, `php`, `go`,
 //!   `ruby`, `csharp`; each implements the `Frontend` trait of `ts`). Routes declared in
 //!   one file and handled in another (Django `urls.py`, Laravel `routes/*.php`, Rails
-//!   `config/routes.rb`) are joined across files in `link`.
+//!   `config/routes.rb`) are joined across files in `link`, and prefixes one file mounts
+//!   another under (Django `include`, Express `app.use("/api", require(...))`) are applied.
 //! - `Function` — a top-level function or method no route points to (controllers without
 //!   routes, helpers, handler fragments): nothing is skipped silently.
 //! - `File` — a whole source file with no functions at all (plain scripts), or one with

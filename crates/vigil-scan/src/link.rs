@@ -37,6 +37,7 @@ fn analyse(path: &str, language: Language, src: &str, opts: &DiscoveryOptions) -
         funcs,
     };
     let routes = fe.routes(&parsed);
+    let mounts = fe.mounts(&parsed);
     let file_context = ts::file_context(fe, &parsed.tree, src, &routes, opts.max_context_bytes);
     FileFacts {
         framework,
@@ -44,7 +45,36 @@ fn analyse(path: &str, language: Language, src: &str, opts: &DiscoveryOptions) -
         funcs: parsed.funcs,
         routes,
         file_context,
+        mounts,
     }
+}
+
+/// The prefix each file's routes are mounted under by other files' mounts (nested mounts
+/// compose; a bounded number of rounds, so mount cycles end).
+fn mount_prefixes(files: &[Analysed]) -> Vec<String> {
+    let mut prefix = vec![String::new(); files.len()];
+    for _ in 0..8 {
+        let mut changed = false;
+        for (i, f) in files.iter().enumerate() {
+            for m in &f.facts.mounts {
+                let p = crate::join_route(&[&prefix[i], &m.prefix]);
+                for (j, g) in files.iter().enumerate() {
+                    if j != i
+                        && g.language == f.language
+                        && m.module.matches(&g.path)
+                        && prefix[j] != p
+                    {
+                        prefix[j] = p.clone();
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    prefix
 }
 
 /// Discover units in already-read files; `skipped` carries what the walk skipped.
@@ -166,8 +196,14 @@ fn build_units(files: &[Analysed], opts: &DiscoveryOptions) -> Vec<CodeUnit> {
     let mut claimed: HashSet<(usize, usize)> = HashSet::new();
     let mut endpoint_spans: Vec<Vec<Span>> = vec![Vec::new(); files.len()];
     let mut seen: HashSet<(usize, String, String, usize)> = HashSet::new();
+    let mounted = mount_prefixes(files);
     for (i, file) in files.iter().enumerate() {
         for r in &file.facts.routes {
+            let mut r = r.clone();
+            if !mounted[i].is_empty() {
+                r.route = crate::join_route(&[&mounted[i], &r.route]);
+            }
+            let r = &r;
             match &r.target {
                 Target::Here { span, name } => {
                     if !seen.insert((i, r.method.clone(), r.route.clone(), span.start_byte)) {

@@ -90,6 +90,59 @@ pub(crate) struct FileFacts {
     /// Imports, package line and short module-level statements.
     pub file_context: String,
     pub syntax_error: bool,
+    pub mounts: Vec<Mount>,
+}
+
+/// Another file's routes mounted under a prefix by this file (Django
+/// `path("api/", include("shop.urls"))`, Express `app.use("/api", require("./users"))`).
+#[derive(Debug, Clone)]
+pub(crate) struct Mount {
+    pub prefix: String,
+    pub module: ModuleRef,
+}
+
+/// The mounted file, as a path without extension.
+#[derive(Debug, Clone)]
+pub(crate) enum ModuleRef {
+    /// Relative to the scanned root (resolved from a relative import).
+    Exact(String),
+    /// A trailing part of the path (a dotted module name: the project root is unknown).
+    Suffix(String),
+}
+
+impl ModuleRef {
+    /// Whether the file at `path` is the module (`x/index.js` counts as `x`).
+    pub fn matches(&self, path: &str) -> bool {
+        let stem = match path.rsplit_once('.') {
+            Some((stem, _)) if !stem.ends_with('/') => stem,
+            _ => path,
+        };
+        let stem_dir = stem.strip_suffix("/index");
+        match self {
+            ModuleRef::Exact(m) => path == m || stem == m || stem_dir == Some(m.as_str()),
+            ModuleRef::Suffix(m) => {
+                stem == m
+                    || stem.ends_with(&format!("/{m}"))
+                    || stem_dir.is_some_and(|d| d == m || d.ends_with(&format!("/{m}")))
+            }
+        }
+    }
+}
+
+/// `dir` joined with a relative module path (`./routes/users`, `../api`), normalised.
+pub(crate) fn resolve_relative(file_path: &str, module: &str) -> String {
+    let mut parts: Vec<&str> = file_path.split('/').collect();
+    parts.pop();
+    for seg in module.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    parts.join("/")
 }
 
 /// One language's discovery rules.
@@ -124,6 +177,10 @@ pub(crate) trait Frontend: Sync {
     }
     /// Routes declared in this file.
     fn routes(&self, file: &ParsedFile) -> Vec<RouteFact>;
+    /// Other files' routes this file mounts under a prefix.
+    fn mounts(&self, _file: &ParsedFile) -> Vec<Mount> {
+        Vec::new()
+    }
 }
 
 /// A parsed file handed to a frontend.

@@ -614,3 +614,85 @@ app.Run();
         ]
     );
 }
+
+#[test]
+fn django_include_prefixes_nested_urls_files() {
+    let root_urls = r#"from django.urls import include, path
+
+urlpatterns = [
+    path("api/v2/", include("shop.urls")),
+]
+"#;
+    let shop_urls = r#"from django.urls import path
+from . import views
+
+urlpatterns = [
+    path("items/<int:pk>/", views.item),
+]
+"#;
+    let views = "def item(request, pk):\n    return pk\n";
+    assert_eq!(
+        endpoints(&[
+            ("project/urls.py", root_urls),
+            ("shop/urls.py", shop_urls),
+            ("shop/views.py", views),
+        ]),
+        vec![e(
+            "shop/views.py",
+            "ANY",
+            "/api/v2/items/<int:pk>",
+            "item",
+            1,
+            2
+        )]
+    );
+}
+
+#[test]
+fn express_routers_mounted_from_another_file() {
+    let app = r#"const express = require("express");
+const users = require("./routes/users");
+import orders from "./routes/orders.js";
+const app = express();
+app.use("/api/users", users);
+app.use("/api/orders", orders);
+app.use("/health", require("./routes/health"));
+"#;
+    let users = "const express = require(\"express\");\nconst router = express.Router();\nrouter.get(\"/:id\", (req, res) => res.json({}));\nmodule.exports = router;\n";
+    let orders = "import { Router } from \"express\";\nconst router = Router();\nrouter.post(\"/\", (req, res) => res.sendStatus(201));\nexport default router;\n";
+    let health = "const express = require(\"express\");\nconst router = express.Router();\nrouter.get(\"/\", (req, res) => res.send(\"ok\"));\nmodule.exports = router;\n";
+    assert_eq!(
+        endpoints(&[
+            ("src/app.js", app),
+            ("src/routes/users.js", users),
+            ("src/routes/orders.js", orders),
+            ("src/routes/health/index.js", health),
+        ]),
+        vec![
+            e(
+                "src/routes/health/index.js",
+                "GET",
+                "/health",
+                "(inline)",
+                3,
+                3
+            ),
+            e(
+                "src/routes/orders.js",
+                "POST",
+                "/api/orders",
+                "(inline)",
+                3,
+                3
+            ),
+            e(
+                "src/routes/users.js",
+                "GET",
+                "/api/users/:id",
+                "(inline)",
+                3,
+                3
+            ),
+        ]
+    );
+}

@@ -3,7 +3,9 @@
 
 use super::imports;
 use crate::route::join_route;
-use crate::ts::{self, named_children, string_value, ParsedFile, RouteFact, Span, Target};
+use crate::ts::{
+    self, named_children, string_value, ModuleRef, Mount, ParsedFile, RouteFact, Span, Target,
+};
 use std::collections::HashMap;
 use tree_sitter::Node;
 
@@ -134,6 +136,39 @@ impl ts::Frontend for JavaScript {
     fn is_import(&self, node: Node, _src: &str) -> bool {
         node.kind() == "import_statement"
     }
+    fn mounts(&self, file: &ParsedFile) -> Vec<Mount> {
+        let src = file.src;
+        let mut out = Vec::new();
+        for call in ts::nodes_of_kind(file.root(), &["call_expression"]) {
+            let Some(f) = call
+                .child_by_field_name("function")
+                .filter(|f| f.kind() == "member_expression")
+            else {
+                continue;
+            };
+            if ts::field_text(f, "property", src) != Some("use") {
+                continue;
+            }
+            let a = args(call);
+            let (Some(prefix), Some(target)) =
+                (a.first().and_then(|n| route_string(*n, src)), a.last())
+            else {
+                continue;
+            };
+            let module = match target.kind() {
+                "call_expression" => require_path(*target, src),
+                "identifier" => imported_from(file, ts::text(*target, src)),
+                _ => None,
+            };
+            if let Some(m) = module.filter(|m| m.starts_with('.')) {
+                out.push(Mount {
+                    prefix,
+                    module: ModuleRef::Exact(ts::resolve_relative(file.path, &m)),
+                });
+            }
+        }
+        out
+    }
     fn routes(&self, file: &ParsedFile) -> Vec<RouteFact> {
         let mut out = express_routes(file);
         if file.framework == Some("nestjs") || file.src.contains("@Controller") {
@@ -152,6 +187,40 @@ fn args<'t>(call: Node<'t>) -> Vec<Node<'t>> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// `require("./x")` → `./x`.
+fn require_path(call: Node, src: &str) -> Option<String> {
+    (ts::field_text(call, "function", src)? == "require")
+        .then(|| args(call).first().and_then(|a| string_value(*a, src)))?
+}
+
+/// The module a name was bound from: `const users = require("./users")` or
+/// `import users from "./users"`.
+fn imported_from(file: &ParsedFile, name: &str) -> Option<String> {
+    let src = file.src;
+    for n in ts::nodes_of_kind(file.root(), &["variable_declarator", "import_statement"]) {
+        if n.kind() == "variable_declarator" {
+            if ts::field_text(n, "name", src) == Some(name) {
+                if let Some(v) = n
+                    .child_by_field_name("value")
+                    .filter(|v| v.kind() == "call_expression")
+                {
+                    return require_path(v, src);
+                }
+            }
+        } else {
+            let binds = ts::nodes_of_kind(n, &["identifier"])
+                .into_iter()
+                .any(|i| ts::text(i, src) == name);
+            if binds {
+                return n
+                    .child_by_field_name("source")
+                    .and_then(|s| string_value(s, src));
+            }
+        }
+    }
+    None
 }
 
 fn route_string(n: Node, src: &str) -> Option<String> {

@@ -3,7 +3,9 @@
 
 use super::imports;
 use crate::route::join_route;
-use crate::ts::{self, named_children, string_value, ParsedFile, RouteFact, Span, Target};
+use crate::ts::{
+    self, named_children, string_value, ModuleRef, Mount, ParsedFile, RouteFact, Span, Target,
+};
 use std::collections::HashMap;
 use tree_sitter::Node;
 
@@ -76,6 +78,40 @@ impl ts::Frontend for Python {
             }
         }
         None
+    }
+    fn mounts(&self, file: &ParsedFile) -> Vec<Mount> {
+        let src = file.src;
+        let mut out = Vec::new();
+        for call in ts::nodes_of_kind(file.root(), &["call"]) {
+            if !matches!(
+                ts::field_text(call, "function", src),
+                Some("path" | "re_path" | "url")
+            ) {
+                continue;
+            }
+            let (pos, _) = split_args(call, src);
+            let (Some(prefix), Some(inc)) =
+                (pos.first().and_then(|p| string_value(*p, src)), pos.get(1))
+            else {
+                continue;
+            };
+            if inc.kind() != "call" || ts::field_text(*inc, "function", src) != Some("include") {
+                continue;
+            }
+            // include("shop.urls") or include(("shop.urls", "shop"))
+            let (args, _) = split_args(*inc, src);
+            let module = args.first().and_then(|a| {
+                string_value(*a, src)
+                    .or_else(|| a.named_child(0).and_then(|m| string_value(m, src)))
+            });
+            if let Some(m) = module {
+                out.push(Mount {
+                    prefix: prefix.trim_start_matches('^').to_string(),
+                    module: ModuleRef::Suffix(m.replace('.', "/")),
+                });
+            }
+        }
+        out
     }
     fn routes(&self, file: &ParsedFile) -> Vec<RouteFact> {
         let mut out = decorator_routes(file);
