@@ -7,7 +7,7 @@ use crate::ts::{self, FileFacts, FuncFact, Span, Target};
 use crate::{CodeUnit, Discovery, DiscoveryOptions, Language, SkipReason, Skipped, UnitKind};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 struct Analysed {
@@ -140,10 +140,36 @@ fn last_segment(name: &str) -> &str {
     name.rsplit(['\\', ':', '.', '/']).next().unwrap_or(name)
 }
 
+/// Where each function and class name is defined: name → `(file, func)` in path order.
+struct NameIndex {
+    by_name: HashMap<String, Vec<(usize, usize)>>,
+    by_class: HashMap<String, Vec<(usize, usize)>>,
+}
+
+impl NameIndex {
+    fn new(files: &[Analysed]) -> NameIndex {
+        let mut by_name: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        let mut by_class: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+        for (j, file) in files.iter().enumerate() {
+            for (k, f) in file.facts.funcs.iter().enumerate() {
+                by_name.entry(f.name.clone()).or_default().push((j, k));
+                if let Some(c) = &f.class {
+                    by_class
+                        .entry(last_segment(c).to_string())
+                        .or_default()
+                        .push((j, k));
+                }
+            }
+        }
+        NameIndex { by_name, by_class }
+    }
+}
+
 /// Functions a named target resolves to: `(file, func, method override)`, from the first
 /// file (the registering one, then hint matches, then path order) that has any.
 fn resolve(
     files: &[Analysed],
+    index: &NameIndex,
     from: usize,
     class: Option<&str>,
     name: &str,
@@ -151,34 +177,41 @@ fn resolve(
     class_view: bool,
 ) -> Vec<(usize, usize, Option<String>)> {
     let lang = files[from].language;
-    let mut order: Vec<usize> = (0..files.len())
-        .filter(|&j| files[j].language == lang)
-        .collect();
-    order.sort_by_key(|&j| {
-        let hinted = path_hint.is_some_and(|h| files[j].path.contains(h));
-        (j != from, !hinted, files[j].path.clone())
-    });
     let class = class.map(last_segment);
-    for j in order {
-        let mut hits = Vec::new();
-        for (k, f) in files[j].facts.funcs.iter().enumerate() {
+    let candidates = if class_view {
+        index.by_class.get(name)
+    } else {
+        index.by_name.get(name)
+    };
+    let mut hits: Vec<(usize, usize, Option<String>)> = candidates
+        .into_iter()
+        .flatten()
+        .filter(|&&(j, _)| files[j].language == lang)
+        .filter_map(|&(j, k)| {
+            let f = &files[j].facts.funcs[k];
             let fclass = f.class.as_deref().map(last_segment);
             if class_view {
-                if fclass == Some(name) && HTTP_VERBS.contains(&f.name.as_str()) {
-                    hits.push((j, k, Some(f.name.to_ascii_uppercase())));
-                }
-            } else if f.name == name && (class.is_none() || fclass == class) {
-                hits.push((j, k, None));
+                HTTP_VERBS
+                    .contains(&f.name.as_str())
+                    .then(|| (j, k, Some(f.name.to_ascii_uppercase())))
+            } else {
+                (class.is_none() || fclass == class).then_some((j, k, None))
             }
-        }
-        if !hits.is_empty() {
-            if !class_view {
-                hits.truncate(1);
-            }
-            return hits;
-        }
+        })
+        .collect();
+    // Files are in path order already; prefer the registering file, then hinted paths.
+    let rank = |j: usize| {
+        let hinted = path_hint.is_some_and(|h| files[j].path.contains(h));
+        (j != from, !hinted, j)
+    };
+    let Some(best) = hits.iter().map(|h| rank(h.0)).min() else {
+        return Vec::new();
+    };
+    hits.retain(|h| rank(h.0) == best);
+    if !class_view {
+        hits.truncate(1);
     }
-    Vec::new()
+    hits
 }
 
 struct Draft<'a> {
@@ -197,6 +230,7 @@ fn build_units(files: &[Analysed], opts: &DiscoveryOptions) -> Vec<CodeUnit> {
     let mut endpoint_spans: Vec<Vec<Span>> = vec![Vec::new(); files.len()];
     let mut seen: HashSet<(usize, String, String, usize)> = HashSet::new();
     let mounted = mount_prefixes(files);
+    let index = NameIndex::new(files);
     for (i, file) in files.iter().enumerate() {
         for r in &file.facts.routes {
             let mut r = r.clone();
@@ -241,6 +275,7 @@ fn build_units(files: &[Analysed], opts: &DiscoveryOptions) -> Vec<CodeUnit> {
                 } => {
                     let hits = resolve(
                         files,
+                        &index,
                         i,
                         class.as_deref(),
                         name,

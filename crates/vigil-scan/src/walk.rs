@@ -35,7 +35,9 @@ pub(crate) fn scan_tree(root: &Path, opts: &DiscoveryOptions) -> Result<Discover
         .ignore(opts.respect_ignore_files)
         .parents(opts.respect_ignore_files)
         // .gitignore applies even outside a git checkout (a tarball, a copied tree).
-        .require_git(false);
+        .require_git(false)
+        // Git's own database is never source, even when hidden files are walked.
+        .filter_entry(|e| e.file_name() != ".git");
     if !opts.exclude.is_empty() && meta.is_dir() {
         let mut ob = OverrideBuilder::new(root);
         for pat in &opts.exclude {

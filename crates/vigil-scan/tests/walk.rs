@@ -88,6 +88,7 @@ fn ignore_files_hidden_files_and_excludes_are_honoured() {
     write(r, ".hidden/secret.py", b"def d(): pass\n");
     write(r, "tests/test_app.py", b"def e(): pass\n");
     write(r, "app.py", b"def f(): pass\n");
+    write(r, ".git/hooks/pre-commit.py", b"def g(): pass\n");
     let d = scan_tree(r, &DiscoveryOptions::default()).unwrap();
     assert_eq!(unit_paths(&d), vec!["app.py", "tests/test_app.py"]);
     assert!(d.skipped.is_empty(), "{:?}", d.skipped);
@@ -99,6 +100,8 @@ fn ignore_files_hidden_files_and_excludes_are_honoured() {
     };
     let d = scan_tree(r, &opts).unwrap();
     assert_eq!(unit_paths(&d), vec![".hidden/secret.py", "app.py"]);
+    // hidden files are walked, but never git's database
+    assert!(d.skipped.iter().all(|s| !s.path.starts_with(".git/")), "{:?}", d.skipped);
 
     let opts = DiscoveryOptions {
         respect_ignore_files: false,
