@@ -248,3 +248,28 @@ pub fn discover_file(path: &str, text: &str) -> Discovery {
 pub fn discover_files(files: Vec<(String, String)>, opts: &DiscoveryOptions) -> Discovery {
     link::discover_sources(files, opts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_by_extension() {
+        let cases = [
+            ("a/b.py", Some(Language::Python)),
+            ("x.mjs", Some(Language::JavaScript)),
+            ("x.cjs", Some(Language::JavaScript)),
+            ("X.TSX", Some(Language::TypeScript)),
+            ("A.java", Some(Language::Java)),
+            ("i.php", Some(Language::Php)),
+            ("m.go", Some(Language::Go)),
+            ("r.rb", Some(Language::Ruby)),
+            ("C.cs", Some(Language::CSharp)),
+            ("README.md", None),
+            ("Makefile", None),
+        ];
+        for (p, want) in cases {
+            assert_eq!(Language::from_path(Path::new(p)), want, "{p}");
+        }
+    }
+}

@@ -123,6 +123,10 @@ router = APIRouter(prefix="/items")
 async def read_item(item_id: int):
     return {"id": item_id}
 
+@settings.get("debug")
+def not_a_route():
+    pass
+
 @app.put("/things/{tid}")
 def put_thing(tid: int):
     return tid
@@ -131,7 +135,7 @@ def put_thing(tid: int):
         endpoints(&[("main.py", src)]),
         vec![
             e("main.py", "GET", "/items/{item_id}", "read_item", 5, 7),
-            e("main.py", "PUT", "/things/{tid}", "put_thing", 9, 11),
+            e("main.py", "PUT", "/things/{tid}", "put_thing", 13, 15),
         ]
     );
 }
@@ -412,6 +416,18 @@ class UserController extends Controller
             ),
             e("routes/web.php", "GET", "/ping", "(closure)", 9, 11),
         ]
+    );
+    let u = units(&[("routes/web.php", routes)]);
+    let gone = u
+        .iter()
+        .find(|u| u.start_line == 12)
+        .expect("unresolved route unit");
+    assert!(
+        gone.notes
+            .iter()
+            .any(|n| n.contains("MissingController.index was not found")),
+        "{:?}",
+        gone.notes
     );
     // routes/api.php gets Laravel's implicit /api prefix
     let api = endpoints(&[("routes/api.php", "<?php\nRoute::get('/x', fn () => 1);\n")]);

@@ -101,7 +101,11 @@ fn ignore_files_hidden_files_and_excludes_are_honoured() {
     let d = scan_tree(r, &opts).unwrap();
     assert_eq!(unit_paths(&d), vec![".hidden/secret.py", "app.py"]);
     // hidden files are walked, but never git's database
-    assert!(d.skipped.iter().all(|s| !s.path.starts_with(".git/")), "{:?}", d.skipped);
+    assert!(
+        d.skipped.iter().all(|s| !s.path.starts_with(".git/")),
+        "{:?}",
+        d.skipped
+    );
 
     let opts = DiscoveryOptions {
         respect_ignore_files: false,

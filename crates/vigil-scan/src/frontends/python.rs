@@ -203,7 +203,13 @@ fn decorator_routes(file: &ParsedFile) -> Vec<RouteFact> {
             let attr = ts::field_text(func, "attribute", src).unwrap_or("");
             let object = ts::field_text(func, "object", src).unwrap_or("");
             let (pos, kw) = split_args(call, src);
-            let Some(path) = pos.first().and_then(|p| string_value(*p, src)) else {
+            // Routes start with `/` (or are empty: a blueprint's root); `@cache.get("key")`
+            // is not a route.
+            let Some(path) = pos
+                .first()
+                .and_then(|p| string_value(*p, src))
+                .filter(|p| p.is_empty() || p.starts_with('/'))
+            else {
                 continue;
             };
             let methods: Vec<String> = if attr == "route" || attr == "api_route" {
