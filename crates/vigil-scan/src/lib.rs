@@ -16,7 +16,8 @@
 //! - `Function` — a top-level function or method no route points to (controllers without
 //!   routes, helpers, handler fragments): nothing is skipped silently.
 //! - `File` — a whole source file with no functions at all (plain scripts), or one with
-//!   syntax errors (besides whatever functions the parser recovered).
+//!   syntax errors (besides whatever functions the parser recovered); or a long
+//!   module-level statement outside any function (a multi-line middleware).
 //!
 //! Output order is deterministic: units sorted by path, then start line.
 
@@ -99,7 +100,8 @@ pub enum UnitKind {
     },
     /// A function or method with no recognised route.
     Function { name: String },
-    /// A whole file (it has no functions).
+    /// A whole file (no functions, or syntax errors), or module-level code outside any
+    /// function (`start_line`..`end_line` say which).
     File,
 }
 

@@ -38,7 +38,8 @@ fn analyse(path: &str, language: Language, src: &str, opts: &DiscoveryOptions) -
     };
     let routes = fe.routes(&parsed);
     let mounts = fe.mounts(&parsed);
-    let file_context = ts::file_context(fe, &parsed.tree, src, &routes, opts.max_context_bytes);
+    let (file_context, residual) =
+        ts::top_level(fe, &parsed.tree, src, &routes, opts.max_context_bytes);
     FileFacts {
         framework,
         syntax_error: parsed.tree.root_node().has_error(),
@@ -46,6 +47,7 @@ fn analyse(path: &str, language: Language, src: &str, opts: &DiscoveryOptions) -
         routes,
         file_context,
         mounts,
+        residual,
     }
 }
 
@@ -384,10 +386,23 @@ fn build_units(files: &[Analysed], opts: &DiscoveryOptions) -> Vec<CodeUnit> {
                 notes: Vec::new(),
             });
         }
+        let whole_file = (file.facts.funcs.is_empty() && file.facts.routes.is_empty())
+            || file.facts.syntax_error;
+        if !whole_file {
+            for span in &file.facts.residual {
+                drafts.push(Draft {
+                    file,
+                    span: *span,
+                    kind: UnitKind::File,
+                    class_context: String::new(),
+                    extra_context: String::new(),
+                    notes: vec!["module-level code outside any function".to_string()],
+                });
+            }
+        }
         // A file with syntax errors is also analysed whole: the parser's recovery can fold
         // later functions into an error node, and nothing may be lost.
-        if (file.facts.funcs.is_empty() && file.facts.routes.is_empty()) || file.facts.syntax_error
-        {
+        if whole_file {
             let lines = file.src.lines().count().max(1);
             drafts.push(Draft {
                 file,

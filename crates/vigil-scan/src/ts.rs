@@ -91,6 +91,8 @@ pub(crate) struct FileFacts {
     pub file_context: String,
     pub syntax_error: bool,
     pub mounts: Vec<Mount>,
+    /// Long module-level statements outside any function (see [`top_level`]).
+    pub residual: Vec<Span>,
 }
 
 /// Another file's routes mounted under a prefix by this file (Django
@@ -199,7 +201,7 @@ impl ParsedFile<'_> {
     pub fn text(&self, node: Node) -> &str {
         text(node, self.src)
     }
-    /// The function fact whose definition is exactly `node`'s extent, if any.
+    /// The function whose extent is exactly `span`, else the first one containing it.
     pub fn func_at(&self, span: &Span) -> Option<&FuncFact> {
         self.funcs
             .iter()
@@ -367,18 +369,20 @@ fn class_header(fe: &dyn Frontend, class: Node, src: &str) -> String {
     out
 }
 
-/// The file-level context: imports (any length) and short module-level statements that
-/// contain no function, class or route registration.
-pub(crate) fn file_context(
+/// Module-level code outside functions, classes and route registrations, split in two:
+/// the file context (imports of any length, and statements of at most three lines) and the
+/// longer statements (a multi-line middleware, a `__main__` block), which become units of
+/// their own so that no code goes unanalysed.
+pub(crate) fn top_level(
     fe: &dyn Frontend,
     tree: &Tree,
     src: &str,
     routes: &[RouteFact],
-    max: usize,
-) -> String {
-    let mut out = String::new();
-    let root = tree.root_node();
-    for n in named_children(root) {
+    max_context: usize,
+) -> (String, Vec<Span>) {
+    let mut context = String::new();
+    let mut residual = Vec::new();
+    for n in named_children(tree.root_node()) {
         let span = Span::of(n);
         if n.kind().contains("comment") || routes.iter().any(|r| span.contains(&r.registration)) {
             continue;
@@ -395,11 +399,13 @@ pub(crate) fn file_context(
             continue;
         }
         if fe.is_import(n, src) || t.lines().count() <= 3 {
-            out.push_str(t.trim_end());
-            out.push('\n');
+            context.push_str(t.trim_end());
+            context.push('\n');
+        } else {
+            residual.push(span);
         }
     }
-    truncate(&out, max).0
+    (truncate(&context, max_context).0, residual)
 }
 
 /// Cut `s` at `max` bytes (on a character boundary); the flag says whether it was cut.
@@ -414,7 +420,7 @@ pub(crate) fn truncate(s: &str, max: usize) -> (String, bool) {
     (s[..end].to_string(), true)
 }
 
-/// The direct child of `parent` (named) whose field is `field`, as text.
+/// The text of `node`'s child in `field`.
 pub(crate) fn field_text<'s>(node: Node, field: &str, src: &'s str) -> Option<&'s str> {
     node.child_by_field_name(field).map(|n| text(n, src))
 }

@@ -305,3 +305,42 @@ fn content_hash_is_sha256_of_code_and_context_and_order_is_stable() {
     }
     assert_eq!(d, discover_file("m.py", src));
 }
+
+#[test]
+fn long_module_level_code_and_function_fields_are_units_too() {
+    let src = r#"const express = require("express");
+const app = express();
+
+app.use((req, res, next) => {
+  if (req.headers["x-admin"] === "1") req.isAdmin = true;
+  next();
+});
+
+class Handlers {
+  list = async (req, res) => {
+    res.json([]);
+  };
+}
+"#;
+    let d = discover_file("app.js", src);
+    let kinds: Vec<(UnitKind, usize, usize)> = d
+        .units
+        .iter()
+        .map(|u| (u.kind.clone(), u.start_line, u.end_line))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (UnitKind::File, 4, 7),
+            (
+                UnitKind::Function {
+                    name: "Handlers.list".into()
+                },
+                10,
+                12
+            ),
+        ]
+    );
+    assert!(d.units[0].code.contains("x-admin"));
+    assert!(d.units[0].notes.iter().any(|n| n.contains("module-level")));
+}

@@ -73,6 +73,14 @@ impl ts::Frontend for JavaScript {
             "function_declaration" | "generator_function_declaration" | "method_definition" => {
                 ts::field_text(node, "name", src).map(str::to_string)
             }
+            // class fields: `handle = async (req, res) => { ... }`
+            "public_field_definition" | "field_definition" => {
+                let value = node.child_by_field_name("value")?;
+                let name = node
+                    .child_by_field_name("name")
+                    .or_else(|| node.child_by_field_name("property"))?;
+                is_function(value).then(|| ts::text(name, src).to_string())
+            }
             "variable_declarator" => {
                 let value = node.child_by_field_name("value")?;
                 is_function(value).then(|| ts::field_text(node, "name", src).map(str::to_string))?
