@@ -3,6 +3,7 @@
 use crate::{link, Discovery, DiscoveryOptions, Result, ScanError, SkipReason, Skipped};
 use ignore::overrides::OverrideBuilder;
 use ignore::WalkBuilder;
+use rayon::prelude::*;
 use std::io::Read;
 use std::path::Path;
 
@@ -53,7 +54,7 @@ pub(crate) fn scan_tree(root: &Path, opts: &DiscoveryOptions) -> Result<Discover
         })?;
         builder.overrides(ov);
     }
-    let mut files = Vec::new();
+    let mut to_read = Vec::new();
     let mut skipped = Vec::new();
     for entry in builder.build() {
         let entry = match entry {
@@ -93,7 +94,19 @@ pub(crate) fn scan_tree(root: &Path, opts: &DiscoveryOptions) -> Result<Discover
             });
             continue;
         }
-        match read_source(path, opts.max_file_bytes) {
+        to_read.push((rel, path.to_path_buf()));
+    }
+    // Reading is I/O bound and independent per file.
+    let read: Vec<(String, std::result::Result<String, SkipReason>)> = to_read
+        .into_par_iter()
+        .map(|(rel, path)| {
+            let text = read_source(&path, opts.max_file_bytes);
+            (rel, text)
+        })
+        .collect();
+    let mut files = Vec::new();
+    for (rel, text) in read {
+        match text {
             Ok(text) => files.push((rel, text)),
             Err(reason) => skipped.push(Skipped { path: rel, reason }),
         }
