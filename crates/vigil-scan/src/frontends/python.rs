@@ -1,0 +1,313 @@
+//! Python: Flask and FastAPI decorators (with `Blueprint(url_prefix=)` / `APIRouter(prefix=)`
+//! prefixes) and Django `urls.py` (`path`, `re_path`, `url`) joined to views.
+
+use super::imports;
+use crate::route::join_route;
+use crate::ts::{
+    self, named_children, string_value, ModuleRef, Mount, ParsedFile, RouteFact, Span, Target,
+};
+use std::collections::HashMap;
+use tree_sitter::Node;
+
+pub(crate) struct Python;
+
+const DECORATOR_VERBS: &[&str] = &["get", "post", "put", "patch", "delete", "head", "options"];
+
+impl ts::Frontend for Python {
+    fn grammar(&self, _path: &str) -> tree_sitter::Language {
+        tree_sitter_python::LANGUAGE.into()
+    }
+    fn framework(&self, path: &str, src: &str) -> Option<&'static str> {
+        if imports(src, "fastapi") {
+            Some("fastapi")
+        } else if imports(src, "flask") {
+            Some("flask")
+        } else if imports(src, "django") || path.ends_with("urls.py") {
+            Some("django")
+        } else {
+            None
+        }
+    }
+    fn function_name(&self, node: Node, src: &str) -> Option<String> {
+        (node.kind() == "function_definition")
+            .then(|| ts::field_text(node, "name", src).map(str::to_string))
+            .flatten()
+    }
+    fn class_name(&self, node: Node, src: &str) -> Option<String> {
+        (node.kind() == "class_definition")
+            .then(|| ts::field_text(node, "name", src).map(str::to_string))
+            .flatten()
+    }
+    fn function_extent<'t>(&self, node: Node<'t>) -> (Node<'t>, Node<'t>) {
+        match node.parent() {
+            Some(p) if p.kind() == "decorated_definition" => (p, p),
+            _ => (node, node),
+        }
+    }
+    fn is_import(&self, node: Node, _src: &str) -> bool {
+        matches!(
+            node.kind(),
+            "import_statement" | "import_from_statement" | "future_import_statement"
+        )
+    }
+    fn comment(&self) -> &'static str {
+        "#"
+    }
+    fn methods_hint(&self, code: &str) -> Option<String> {
+        for line in code
+            .lines()
+            .map(str::trim)
+            .take_while(|l| l.starts_with('@'))
+        {
+            if line.starts_with("@require_POST") {
+                return Some("POST".into());
+            }
+            if line.starts_with("@require_GET") || line.starts_with("@require_safe") {
+                return Some("GET".into());
+            }
+            if line.starts_with("@require_http_methods") || line.starts_with("@api_view") {
+                let verbs: Vec<&str> = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+                    .into_iter()
+                    .filter(|v| {
+                        line.contains(&format!("\"{v}\"")) || line.contains(&format!("'{v}'"))
+                    })
+                    .collect();
+                if !verbs.is_empty() {
+                    return Some(verbs.join(","));
+                }
+            }
+        }
+        None
+    }
+    fn mounts(&self, file: &ParsedFile) -> Vec<Mount> {
+        let src = file.src;
+        let mut out = Vec::new();
+        for call in ts::nodes_of_kind(file.root(), &["call"]) {
+            if !matches!(
+                ts::field_text(call, "function", src),
+                Some("path" | "re_path" | "url")
+            ) {
+                continue;
+            }
+            let (pos, _) = split_args(call, src);
+            let (Some(prefix), Some(inc)) =
+                (pos.first().and_then(|p| string_value(*p, src)), pos.get(1))
+            else {
+                continue;
+            };
+            if inc.kind() != "call" || ts::field_text(*inc, "function", src) != Some("include") {
+                continue;
+            }
+            // include("shop.urls") or include(("shop.urls", "shop"))
+            let (args, _) = split_args(*inc, src);
+            let module = args.first().and_then(|a| {
+                string_value(*a, src)
+                    .or_else(|| a.named_child(0).and_then(|m| string_value(m, src)))
+            });
+            if let Some(m) = module {
+                out.push(Mount {
+                    prefix: prefix.trim_start_matches('^').to_string(),
+                    module: ModuleRef::Suffix(m.replace('.', "/")),
+                });
+            }
+        }
+        out
+    }
+    fn routes(&self, file: &ParsedFile) -> Vec<RouteFact> {
+        let mut out = decorator_routes(file);
+        if file.path.ends_with("urls.py") || file.src.contains("urlpatterns") {
+            out.extend(django_routes(file));
+        }
+        out
+    }
+}
+
+/// The positional and keyword arguments of a call.
+fn split_args<'t>(call: Node<'t>, src: &str) -> (Vec<Node<'t>>, HashMap<String, Node<'t>>) {
+    let mut pos = Vec::new();
+    let mut kw = HashMap::new();
+    if let Some(args) = call.child_by_field_name("arguments") {
+        for a in named_children(args) {
+            if a.kind() == "keyword_argument" {
+                if let (Some(n), Some(v)) = (
+                    a.child_by_field_name("name"),
+                    a.child_by_field_name("value"),
+                ) {
+                    kw.insert(ts::text(n, src).to_string(), v);
+                }
+            } else if !a.kind().contains("comment") {
+                pos.push(a);
+            }
+        }
+    }
+    (pos, kw)
+}
+
+/// `name = Blueprint(..., url_prefix="/x")` / `APIRouter(prefix="/x")` at module level.
+fn prefixes(file: &ParsedFile) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for stmt in named_children(file.root()) {
+        let Some(assign) = stmt.named_child(0).filter(|n| n.kind() == "assignment") else {
+            continue;
+        };
+        let (Some(left), Some(right)) = (
+            assign.child_by_field_name("left"),
+            assign.child_by_field_name("right"),
+        ) else {
+            continue;
+        };
+        if right.kind() != "call" {
+            continue;
+        }
+        let (_, kw) = split_args(right, file.src);
+        if let Some(p) = kw
+            .get("url_prefix")
+            .or(kw.get("prefix"))
+            .and_then(|v| string_value(*v, file.src))
+        {
+            out.insert(file.text(left).to_string(), p);
+        }
+    }
+    out
+}
+
+fn decorator_routes(file: &ParsedFile) -> Vec<RouteFact> {
+    let src = file.src;
+    let prefix = prefixes(file);
+    let mut out = Vec::new();
+    for dd in ts::nodes_of_kind(file.root(), &["decorated_definition"]) {
+        let Some(def) = dd
+            .child_by_field_name("definition")
+            .filter(|d| d.kind() == "function_definition")
+        else {
+            continue;
+        };
+        let span = Span::of(dd);
+        let name = file
+            .func_at(&span)
+            .map(|f| f.qualified())
+            .unwrap_or_else(|| ts::field_text(def, "name", src).unwrap_or("").to_string());
+        for deco in named_children(dd)
+            .into_iter()
+            .filter(|n| n.kind() == "decorator")
+        {
+            let Some(call) = deco.named_child(0).filter(|c| c.kind() == "call") else {
+                continue;
+            };
+            let Some(func) = call
+                .child_by_field_name("function")
+                .filter(|f| f.kind() == "attribute")
+            else {
+                continue;
+            };
+            let attr = ts::field_text(func, "attribute", src).unwrap_or("");
+            let object = ts::field_text(func, "object", src).unwrap_or("");
+            let (pos, kw) = split_args(call, src);
+            // Routes start with `/` (or are empty: a blueprint's root); `@cache.get("key")`
+            // is not a route.
+            let Some(path) = pos
+                .first()
+                .and_then(|p| string_value(*p, src))
+                .filter(|p| p.is_empty() || p.starts_with('/'))
+            else {
+                continue;
+            };
+            let methods: Vec<String> = if attr == "route" || attr == "api_route" {
+                let listed: Vec<String> = kw
+                    .get("methods")
+                    .map(|l| {
+                        named_children(*l)
+                            .into_iter()
+                            .filter_map(|m| string_value(m, src))
+                            .map(|m| m.to_ascii_uppercase())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if listed.is_empty() {
+                    vec!["GET".into()]
+                } else {
+                    listed
+                }
+            } else if DECORATOR_VERBS.contains(&attr) {
+                vec![attr.to_ascii_uppercase()]
+            } else {
+                continue;
+            };
+            let route = join_route(&[prefix.get(object).map(String::as_str).unwrap_or(""), &path]);
+            for method in methods {
+                out.push(RouteFact {
+                    method,
+                    route: route.clone(),
+                    target: Target::Here {
+                        span,
+                        name: name.clone(),
+                    },
+                    registration: Span::of(deco),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn django_routes(file: &ParsedFile) -> Vec<RouteFact> {
+    let src = file.src;
+    let mut out = Vec::new();
+    for call in ts::nodes_of_kind(file.root(), &["call"]) {
+        let fname = ts::field_text(call, "function", src).unwrap_or("");
+        if !matches!(fname, "path" | "re_path" | "url") {
+            continue;
+        }
+        let (pos, _) = split_args(call, src);
+        let (Some(p), Some(view)) = (pos.first().and_then(|p| string_value(*p, src)), pos.get(1))
+        else {
+            continue;
+        };
+        let route = if fname == "path" {
+            join_route(&["/", &p])
+        } else {
+            join_route(&[p.trim_start_matches('^').trim_end_matches('$')])
+        };
+        let target = match view.kind() {
+            "identifier" => Some((None, ts::text(*view, src).to_string(), false)),
+            "attribute" => Some((
+                ts::field_text(*view, "object", src).map(str::to_string),
+                ts::field_text(*view, "attribute", src)
+                    .unwrap_or("")
+                    .to_string(),
+                false,
+            )),
+            "call" => {
+                let f = view.child_by_field_name("function");
+                match f.filter(|f| f.kind() == "attribute") {
+                    Some(f) if ts::field_text(f, "attribute", src) == Some("as_view") => {
+                        let obj = ts::field_text(f, "object", src).unwrap_or("");
+                        Some((
+                            None,
+                            obj.rsplit('.').next().unwrap_or(obj).to_string(),
+                            true,
+                        ))
+                    }
+                    _ => None, // include(...) and other calls are not views
+                }
+            }
+            _ => None,
+        };
+        let Some((module, name, class_view)) = target else {
+            continue;
+        };
+        out.push(RouteFact {
+            method: "ANY".into(),
+            route,
+            target: Target::Named {
+                class: None,
+                name,
+                path_hint: module.map(|m| m.replace('.', "/")),
+                class_view,
+                implicit: false,
+            },
+            registration: Span::of(call),
+        });
+    }
+    out
+}
