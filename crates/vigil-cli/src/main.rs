@@ -37,6 +37,9 @@ enum Command {
     Analyze(cmd::analyst::AnalyzeArgs),
     /// Evaluate a bundle: the seed's six variants on the test split, metrics, report, charts.
     Eval(cmd::eval::EvalArgs),
+    /// Scan a repository: find API endpoints (tree-sitter), analyse each with the dual head,
+    /// report findings as text, JSON, SARIF or Markdown.
+    Scan(cmd::scan::ScanArgs),
     /// Judge another scanner's findings (ZAP, Burp, Nuclei, SARIF, raw HTTP) true or false
     /// positive and write them back annotated.
     Triage(cmd::triage::TriageArgs),
@@ -58,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => cmd::train::run(args),
         Command::Analyze(args) => cmd::analyst::analyze_cmd(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Scan(args) => cmd::scan::run(args),
         Command::Triage(args) => cmd::triage::run(args),
         Command::Bundle(args) => cmd::analyst::bundle_cmd(args),
         Command::Quickstart(args) => cmd::analyst::quickstart_cmd(args),

@@ -6,6 +6,7 @@ pub mod data;
 pub mod eval;
 pub mod generate;
 pub mod model;
+pub mod scan;
 pub mod score;
 pub mod train;
 pub mod triage;
