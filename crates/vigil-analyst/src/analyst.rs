@@ -46,6 +46,9 @@ pub struct AnalyzeOptions {
     pub seed: u64,
     /// Decide with the bundle's head when it has one for the task.
     pub use_head: bool,
+    /// Penalty on the last 64 tokens' repeats (1.0 = off): a small model fine-tuned
+    /// briefly otherwise loops on one sentence of its reason.
+    pub repetition_penalty: f32,
 }
 
 impl Default for AnalyzeOptions {
@@ -59,6 +62,7 @@ impl Default for AnalyzeOptions {
             temperature: 0.7,
             seed: 0,
             use_head: true,
+            repetition_penalty: 1.15,
         }
     }
 }
@@ -285,6 +289,8 @@ impl Analyst {
         req.sampling = SamplingParams {
             temperature: 0.0,
             seed: opts.seed,
+            repetition_penalty: opts.repetition_penalty,
+            repeat_last_n: 64,
             ..SamplingParams::default()
         };
         req

@@ -446,9 +446,9 @@ pub struct QuickstartArgs {
     /// Name of the bundle to write.
     #[arg(long, default_value = DEFAULT_BUNDLE)]
     pub bundle: String,
-    /// Files or directories to analyse at the end (default: the example service).
+    /// Directory to scan at the end (default: examples/service).
     #[arg(long)]
-    pub scan: Vec<PathBuf>,
+    pub scan: Option<PathBuf>,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
 }
@@ -667,55 +667,44 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
     eprintln!("      report: {}", eval_dir.join("report.md").display());
     lap("report", &mut times);
 
-    eprintln!("[8/8] analyse: the bundle on example code");
+    eprintln!("[8/8] scan: the bundle on the example service");
     let analyst = open_bundle(&bundle_dir.to_string_lossy())?;
-    let targets = if a.scan.is_empty() {
-        vec![PathBuf::from("examples/quickstart")]
-    } else {
-        a.scan.clone()
-    };
-    let files = collect_files(&targets);
-    if files.is_empty() {
-        eprintln!("(nothing to analyse under {targets:?})");
-    }
+    let target = a
+        .scan
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("examples/service"));
     let opts = AnalyzeOptions {
         max_tokens: 160,
         ..Default::default()
     };
-    let (mut found, mut analysed) = (0, 0);
-    for f in files {
-        let Ok(code) = read_input(&f) else { continue };
-        let subject = Subject::Code {
-            language: language_of(&f),
-            framework: None,
-            endpoint: None,
-            code,
-        };
-        match analyst.analyze(&subject, &opts) {
-            Ok(r) => {
-                analysed += 1;
-                if r.vulnerable {
-                    found += 1;
-                }
-                println!(
-                    "{:<48} {}",
-                    f.display(),
-                    if r.vulnerable {
-                        format!(
-                            "VULNERABLE {} (p {:.2}) {}",
-                            r.vuln_type.as_deref().unwrap_or("?"),
-                            r.probability.unwrap_or(0.0),
-                            r.reason.lines().next().unwrap_or("")
-                        )
-                    } else {
-                        format!("clean (p {:.2})", r.probability.unwrap_or(0.0))
-                    }
-                );
-            }
-            Err(e) => eprintln!("{}: {e}", f.display()),
+    let (found, analysed) = if target.exists() {
+        let (report, failed) = super::scan::scan(
+            &analyst,
+            &target,
+            &vigil_scan::DiscoveryOptions::default(),
+            &opts,
+            None,
+            1,
+        )?;
+        use vigil_findings::ReportWriter;
+        let text = vigil_findings::TextWriter::new(std::io::IsTerminal::is_terminal(
+            &std::io::stdout(),
+        ))
+        .render(&report)?;
+        print!("{text}");
+        let sarif = a.workdir.join("scan.sarif");
+        std::fs::write(&sarif, vigil_findings::SarifWriter::default().render(&report)?)
+            .with_context(|| format!("cannot write {}", sarif.display()))?;
+        eprintln!("      SARIF: {}", sarif.display());
+        if failed > 0 {
+            eprintln!("      {failed} units could not be analysed");
         }
-    }
-    lap("analyse", &mut times);
+        (report.findings.len(), report.units_analyzed)
+    } else {
+        eprintln!("      ({} does not exist; nothing scanned)", target.display());
+        (0, 0)
+    };
+    lap("scan", &mut times);
 
     eprintln!("\n== quickstart summary ==");
     for (k, v) in &times {
@@ -727,7 +716,7 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
         bundle_dir.display(),
         a.bundle
     );
-    eprintln!("analysed {analysed} files, {found} flagged vulnerable");
+    eprintln!("scanned {analysed} units, {found} findings");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -813,32 +802,3 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Source files under the given paths (sorted), skipping hidden and vendored directories.
-fn collect_files(paths: &[PathBuf]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    fn walk(p: &Path, out: &mut Vec<PathBuf>) {
-        if p.is_file() {
-            if language_of(p).is_some() {
-                out.push(p.to_path_buf());
-            }
-            return;
-        }
-        let Ok(rd) = std::fs::read_dir(p) else { return };
-        let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-        entries.sort();
-        for e in entries {
-            let name = e
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if name.starts_with('.') || name == "node_modules" || name == "vendor" {
-                continue;
-            }
-            walk(&e, out);
-        }
-    }
-    for p in paths {
-        walk(p, &mut out);
-    }
-    out
-}
