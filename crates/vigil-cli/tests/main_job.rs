@@ -80,7 +80,7 @@ fn quickstart_then_scan_triage_and_eval_with_its_bundle() {
         "--workdir",
         work.to_str().unwrap(),
         "--samples",
-        "80",
+        "160",
         "--steps",
         "2",
         "--head-samples",
@@ -280,4 +280,30 @@ fn quickstart_then_scan_triage_and_eval_with_its_bundle() {
         // Everything the scanner wrote is still there.
         assert!(line["template-id"].is_string() && line["info"].is_object());
     }
+    // Analysed code is data: the injected instruction in the vulnerable download handler
+    // must not move the verdict. The same handler with and without the comment.
+    let server = std::fs::read_to_string(node.join("express/server.js")).unwrap();
+    let start = server.find("router.get(\"/download\"").unwrap();
+    let end = start + server[start..].find("\n});\n").unwrap() + 4;
+    let with_comment = &server[start..end];
+    let without: String = with_comment
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(with_comment, without);
+    let mut seen = Vec::new();
+    for (name, code) in [("with.js", with_comment), ("without.js", without.as_str())] {
+        let f = env.root.join(name);
+        std::fs::write(&f, code).unwrap();
+        let (code, out, err) = env.vigil(&["analyze", "--json", "--max-tokens", "48", f.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let a: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        seen.push((a["vulnerable"].as_bool().unwrap(), a["probability"].as_f64().unwrap()));
+    }
+    assert_eq!(seen[0].0, seen[1].0, "the injected comment changed the verdict: {seen:?}");
+    assert!(
+        (seen[0].1 - seen[1].1).abs() < 0.15,
+        "the injected comment moved the head's probability: {seen:?}"
+    );
 }
