@@ -1,0 +1,24 @@
+//! `vigil export`: model files for other runtimes.
+//!
+//! * [`gguf_writer::GgufWriter`] writes a GGUF v3 file as a stream: the header (metadata and
+//!   a directory of [`gguf_writer::TensorEntry`]) first, then each tensor's bytes in order.
+//! * [`mixture::ExportType`] names the file types (f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m,
+//!   q6_k) and [`mixture::tensor_type`] picks each tensor's type by llama.cpp's rules,
+//!   including its fallbacks for rows that are not whole blocks.
+//! * [`quantize::quantize_rows`] turns f32 rows into a ggml block format on all threads.
+//! * [`gguf_export::export_gguf`] ties them together: a GGUF model in, another type out,
+//!   one tensor in memory at a time; unchanged tensors are copied byte for byte.
+//! * [`modelfile::modelfile`] writes an Ollama Modelfile from a GGUF's chat template.
+
+pub mod error;
+pub mod gguf_export;
+pub mod gguf_writer;
+pub mod mixture;
+pub mod modelfile;
+pub mod quantize;
+
+pub use error::{ExportError, Result};
+pub use gguf_export::{export_gguf, ExportReport, GgufSource};
+pub use gguf_writer::{GgufWriter, TensorEntry};
+pub use mixture::{tensor_type, ExportType, ModelShape};
+pub use quantize::quantize_rows;
