@@ -4,7 +4,7 @@
 For each export type it:
   * runs vigil's exporter (the `export_one` example) and llama.cpp's own quantiser
     (`llama_model_quantize`) on the same source, each in its own process, recording wall
-    time and peak RSS (os.wait4);
+    time and peak RSS (/usr/bin/time);
   * compares the two files tensor by tensor (type, bytes);
   * loads vigil's file in llama.cpp and records the last-position logits (top 16) of a few
     prompts, which the Rust tests compare with vigil's own forward pass;
@@ -43,16 +43,16 @@ DEFAULT_SOURCE = Path.home() / ".cache/vigil/models/smollm2-135m-instruct/SmolLM
 
 
 def timed(cmd):
-    """Run cmd; return (seconds, peak RSS MiB, stdout)."""
-    start = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out = p.stdout.read()
-    err = p.stderr.read()
-    _, status, usage = os.wait4(p.pid, 0)
-    secs = time.perf_counter() - start
-    if status != 0:
-        sys.exit(f"{cmd} failed: {err.decode(errors='replace')[-2000:]}")
-    return secs, usage.ru_maxrss / 1024.0, out.decode()
+    """Run cmd under /usr/bin/time; return (seconds, peak RSS MiB, stdout).
+
+    (os.wait4's ru_maxrss is unusable here: a vfork'd child inherits the parent's high-water
+    mark, which is large once llama.cpp has a model loaded.)"""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
+        p = subprocess.run(["/usr/bin/time", "-o", tf.name, "-f", "%e %M"] + cmd, capture_output=True)
+        if p.returncode != 0:
+            sys.exit(f"{cmd} failed: {p.stderr.decode(errors='replace')[-2000:]}")
+        secs, kib = tf.read().split()[-2:]
+    return float(secs), int(kib) / 1024.0, p.stdout.decode()
 
 
 def llama_quantize(src, dst, ftype, threads):

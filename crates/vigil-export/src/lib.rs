@@ -13,6 +13,7 @@
 pub mod error;
 pub mod gguf_export;
 pub mod gguf_writer;
+pub mod kquants;
 pub mod mixture;
 pub mod modelfile;
 pub mod quantize;

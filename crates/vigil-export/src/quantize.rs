@@ -7,6 +7,7 @@
 //! check that byte for byte. f16 and bf16 round to nearest-even like ggml.
 
 use crate::error::{ExportError, Result};
+use crate::kquants as kq;
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
@@ -49,6 +50,21 @@ pub fn quantize_rows(
             name,
             format!("rows of {row_len} values are not a multiple of the {block}-value blocks of {dtype:?}"),
         ));
+    }
+    // K-quants: vigil's own reference-exact quantisers (see kquants.rs).
+    let kquant: Option<(usize, fn(&[f32], &mut [u8]))> = match dtype {
+        GgmlDType::Q4K => Some((kq::Q4K_BYTES, kq::quantize_block_q4k)),
+        GgmlDType::Q5K => Some((kq::Q5K_BYTES, kq::quantize_block_q5k)),
+        GgmlDType::Q6K => Some((kq::Q6K_BYTES, kq::quantize_block_q6k)),
+        _ => None,
+    };
+    if let Some((bytes, f)) = kquant {
+        let rows_per_chunk = CHUNK_VALUES.div_ceil(row_len).max(1);
+        let parts: Vec<Vec<u8>> = data
+            .par_chunks(rows_per_chunk * row_len)
+            .map(|c| kq::quantize_k(c, bytes, f))
+            .collect();
+        return Ok(parts.concat());
     }
     let rows_per_chunk = CHUNK_VALUES.div_ceil(row_len).max(1);
     let parts: Vec<Result<Vec<u8>>> = data
