@@ -48,7 +48,7 @@ impl TensorEntry {
     pub fn byte_len(&self) -> Result<usize> {
         let block = self.dtype.block_size();
         let row = *self.dims.last().unwrap_or(&1);
-        if row % block != 0 {
+        if !row.is_multiple_of(block) {
             return Err(ExportError::tensor(
                 &self.name,
                 format!(

@@ -142,7 +142,7 @@ pub fn tensor_type(
     if is_output {
         // The output projection gets Q6_K unless the file is Q8_0 already; Q8_0 when its
         // rows are not whole blocks of the base type.
-        if row % base.block_size() != 0 {
+        if !row.is_multiple_of(base.block_size()) {
             t = GgmlDType::Q8_0;
         } else if base != GgmlDType::Q8_0 {
             t = GgmlDType::Q6K;
@@ -164,14 +164,14 @@ pub fn tensor_type(
         }
     }
     // Rows that are not whole blocks: llama.cpp's fallbacks.
-    if row % t.block_size() != 0 {
+    if !row.is_multiple_of(t.block_size()) {
         t = match t {
             GgmlDType::Q4K => GgmlDType::Q5_0,
             GgmlDType::Q5K => GgmlDType::Q5_1,
             GgmlDType::Q6K => GgmlDType::Q8_0,
             other => other,
         };
-        if row % t.block_size() != 0 {
+        if !row.is_multiple_of(t.block_size()) {
             t = GgmlDType::F16;
         }
     }

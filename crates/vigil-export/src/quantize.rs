@@ -12,6 +12,9 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
 
+/// Quantises one 256-value block into its bytes.
+type BlockQuantiser = fn(&[f32], &mut [u8]);
+
 /// Values per work item, as in llama.cpp (32 × 512).
 const CHUNK_VALUES: usize = 32 * 512;
 
@@ -22,7 +25,7 @@ pub fn quantize_rows(
     row_len: usize,
     dtype: GgmlDType,
 ) -> Result<Vec<u8>> {
-    if row_len == 0 || data.len() % row_len != 0 {
+    if row_len == 0 || !data.len().is_multiple_of(row_len) {
         return Err(ExportError::tensor(
             name,
             format!("{} values are not whole rows of {row_len}", data.len()),
@@ -45,14 +48,14 @@ pub fn quantize_rows(
         _ => {}
     }
     let block = dtype.block_size();
-    if row_len % block != 0 {
+    if !row_len.is_multiple_of(block) {
         return Err(ExportError::tensor(
             name,
             format!("rows of {row_len} values are not a multiple of the {block}-value blocks of {dtype:?}"),
         ));
     }
     // K-quants: vigil's own reference-exact quantisers (see kquants.rs).
-    let kquant: Option<(usize, fn(&[f32], &mut [u8]))> = match dtype {
+    let kquant: Option<(usize, BlockQuantiser)> = match dtype {
         GgmlDType::Q4K => Some((kq::Q4K_BYTES, kq::quantize_block_q4k)),
         GgmlDType::Q5K => Some((kq::Q5K_BYTES, kq::quantize_block_q5k)),
         GgmlDType::Q6K => Some((kq::Q6K_BYTES, kq::quantize_block_q6k)),

@@ -3,6 +3,7 @@ pub mod analyst;
 pub mod chat;
 pub mod common;
 pub mod data;
+pub mod export;
 pub mod generate;
 pub mod model;
 pub mod score;
