@@ -16,7 +16,7 @@ Usage:
   CARGO_TARGET_DIR=... cargo build -p vigil-export --example export_one
   tools/.venv/bin/python tools/export_reference.py --exporter $CARGO_TARGET_DIR/debug/examples/export_one
 
-Writes crates/vigil-export/tests/data/{llama_cpp_logits.json,reference_blocks.json,reference_report.json}.
+Writes crates/vigil-export/tests/data/{llama_cpp_logits.json,reference_blocks.json,reference_report.json,\nllama_cpp_lora_logits.json, smollm2_lora/} (a random PEFT adapter and llama.cpp's logits with\nvigil's LoRA GGUF of it).
 """
 import argparse
 import json
@@ -106,12 +106,66 @@ def logits(path, prompt_ids, threads):
     return out
 
 
+def make_adapter(src, out_dir):
+    """A random PEFT adapter (r 2, alpha 4, q/k/v of every layer, f16) for the GGUF `src`."""
+    import safetensors.numpy
+    from gguf import GGUFReader
+
+    r = GGUFReader(str(src))
+    shapes = {t.name: [int(d) for d in reversed(t.shape)] for t in r.tensors}  # outermost first
+    n_layer = sum(1 for n in shapes if n.endswith("attn_q.weight"))
+    rng = np.random.default_rng(7)
+    tensors = {}
+    for i in range(n_layer):
+        for hf, gg in (("q_proj", "attn_q"), ("k_proj", "attn_k"), ("v_proj", "attn_v")):
+            out, inp = shapes[f"blk.{i}.{gg}.weight"]
+            key = f"base_model.model.model.layers.{i}.self_attn.{hf}"
+            tensors[key + ".lora_A.weight"] = (rng.standard_normal((2, inp)) * 0.1).astype(np.float16)
+            tensors[key + ".lora_B.weight"] = (rng.standard_normal((out, 2)) * 0.1).astype(np.float16)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    safetensors.numpy.save_file(tensors, str(out_dir / "adapter_model.safetensors"))
+    config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 2, "lora_alpha": 4, "lora_dropout": 0.0,
+              "target_modules": ["q_proj", "k_proj", "v_proj"], "bias": "none", "fan_in_fan_out": False,
+              "use_rslora": False, "use_dora": False, "base_model_name_or_path": src.name}
+    (out_dir / "adapter_config.json").write_text(json.dumps(config, indent=1) + "\n")
+
+
+def lora_reference(args, src, work):
+    """llama.cpp with vigil's LoRA GGUF on the base, and without it, on the same prompts."""
+    import llama_cpp
+
+    adapter = DATA / "smollm2_lora"
+    make_adapter(src, adapter)
+    lora_gguf = work / "lora.gguf"
+    subprocess.run([str(Path(args.exporter).with_name("export_lora")), str(adapter), str(src), str(lora_gguf)], check=True)
+    tok = llama_cpp.Llama(model_path=str(src), vocab_only=True, verbose=False)
+    prompt_ids = [tok.tokenize(p.encode(), add_bos=False, special=True) for p in PROMPTS]
+    del tok
+    out = {"prompts": prompt_ids}
+    for label, lora in (("base", None), ("lora", lora_gguf)):
+        llm = llama_cpp.Llama(model_path=str(src), n_ctx=256, n_threads=args.threads, logits_all=True,
+                              verbose=False, **({"lora_path": str(lora)} if lora else {}))
+        rows = []
+        for ids in prompt_ids:
+            llm.reset()
+            llm.eval(ids)
+            row = np.array(llm.scores[len(ids) - 1], dtype=np.float32)
+            top = np.argsort(-row)[:16]
+            rows.append({"ids": [int(i) for i in top], "logits": [float(row[i]) for i in top]})
+        out[label] = rows
+        del llm
+    (DATA / "llama_cpp_lora_logits.json").write_text(json.dumps(out) + "\n")
+    print("lora", [(r["ids"][0], round(r["logits"][0], 3)) for r in out["lora"]],
+          "base", [(r["ids"][0], round(r["logits"][0], 3)) for r in out["base"]])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--exporter", required=True, help="the built export_one example")
     ap.add_argument("--source", default=str(DEFAULT_SOURCE))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", default=None)
+    ap.add_argument("--lora-only", action="store_true", help="only the LoRA adapter reference")
     args = ap.parse_args()
     import llama_cpp
 
@@ -120,6 +174,9 @@ def main():
     src = Path(args.source)
     env_threads = {"RAYON_NUM_THREADS": str(args.threads)}
     os.environ.update(env_threads)
+    lora_reference(args, src, work)
+    if args.lora_only:
+        return
 
     tok = llama_cpp.Llama(model_path=str(src), vocab_only=True, verbose=False)
     prompt_ids = [tok.tokenize(p.encode(), add_bos=False, special=True) for p in PROMPTS]

@@ -8,12 +8,14 @@
 //! * [`quantize::quantize_rows`] turns f32 rows into a ggml block format on all threads.
 //! * [`gguf_export::export_gguf`] ties them together: a GGUF model in, another type out,
 //!   one tensor in memory at a time; unchanged tensors are copied byte for byte.
+//! * [`lora_gguf::export_lora_gguf`] writes a PEFT adapter as llama.cpp's LoRA GGUF.
 //! * [`modelfile::modelfile`] writes an Ollama Modelfile from a GGUF's chat template.
 
 pub mod error;
 pub mod gguf_export;
 pub mod gguf_writer;
 pub mod kquants;
+pub mod lora_gguf;
 pub mod mixture;
 pub mod modelfile;
 pub mod quantize;
@@ -21,5 +23,6 @@ pub mod quantize;
 pub use error::{ExportError, Result};
 pub use gguf_export::{export_gguf, ExportReport, GgufSource};
 pub use gguf_writer::{GgufWriter, TensorEntry};
+pub use lora_gguf::{export_lora_gguf, LoraExportReport};
 pub use mixture::{tensor_type, ExportType, ModelShape};
 pub use quantize::quantize_rows;

@@ -343,3 +343,93 @@ fn quantisers_match_llama_cpp_blocks_byte_for_byte() {
         );
     }
 }
+
+/// vigil's LoRA GGUF of a PEFT adapter, loaded by llama.cpp on the base model
+/// (tools/export_reference.py), must give the logits vigil gives with the PEFT adapter.
+#[test]
+fn lora_gguf_in_llama_cpp_matches_vigil_with_the_peft_adapter() {
+    use vigil_model::{ForwardOptions, LogitsFor};
+    let fixture = data("llama_cpp_lora_logits.json");
+    let adapter = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/smollm2_lora");
+    let src = default_model();
+    // The export itself: 30 layers × q/k/v × A/B, Q and K B-rows permuted for llama's rope.
+    let dir = tempfile::tempdir().unwrap();
+    let report =
+        vigil_export::export_lora_gguf(&adapter, &src, &dir.path().join("lora.gguf")).unwrap();
+    assert_eq!(
+        (report.tensors, report.permuted, report.alpha),
+        (180, 60, 4.0)
+    );
+
+    let mut decoder = vigil_model::Decoder::open(&src).unwrap();
+    decoder.load_lora("t", &adapter).unwrap();
+    let prompts: Vec<Vec<u32>> = fixture["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect();
+    let (mut sum, mut n, mut adapter_effect) = (0f32, 0usize, 0f32);
+    candle_core::Device::Cpu.with_context(|| {
+        for (p, ids) in prompts.iter().enumerate() {
+            let (input, pad) =
+                vigil_model::decoder::left_padded_batch(std::slice::from_ref(ids), 0).unwrap();
+            let mut state = decoder.new_state(pad);
+            let opts = ForwardOptions {
+                logits: LogitsFor::All,
+                adapter: Some("t".into()),
+                ..Default::default()
+            };
+            let out = decoder.forward(&input, &mut state, &opts).unwrap();
+            let all: Vec<Vec<Vec<f32>>> = out.logits.unwrap().to_vec3().unwrap();
+            let row = all[0].last().unwrap();
+            let lora = &fixture["lora"][p];
+            let base = &fixture["base"][p];
+            let ids: Vec<usize> = lora["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as usize)
+                .collect();
+            let vals: Vec<f32> = lora["logits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
+            let top = row
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .unwrap()
+                .0;
+            assert!(
+                top == ids[0] || (top == ids[1] && vals[0] - vals[1] < 0.25),
+                "prompt {p}: vigil {top}, llama.cpp {}",
+                ids[0]
+            );
+            for (&id, &v) in ids.iter().zip(&vals) {
+                sum += (row[id] - v).abs();
+                n += 1;
+            }
+            let base_top = base["logits"][0].as_f64().unwrap() as f32;
+            let base_id = base["ids"][0].as_u64().unwrap() as usize;
+            adapter_effect = adapter_effect.max((row[base_id] - base_top).abs());
+        }
+    });
+    let mean = sum / n as f32;
+    eprintln!("lora: mean |diff| {mean:.4} vs llama.cpp; adapter moves the base top logit by up to {adapter_effect:.2}");
+    // The adapter moves logits by whole units, so agreement within the runtimes' bar (0.25)
+    // means the same ΔW reached the same rows.
+    assert!(
+        adapter_effect > 2.0,
+        "the test adapter barely changes the model ({adapter_effect})"
+    );
+    assert!(mean < 0.25, "mean |logit diff| {mean}");
+}
