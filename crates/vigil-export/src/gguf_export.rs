@@ -7,10 +7,13 @@
 
 use crate::error::{ExportError, Result};
 use crate::gguf_writer::{GgufWriter, TensorEntry};
+use crate::lora_gguf::{gguf_module_name, to_rope_order};
 use crate::mixture::{tensor_type, ExportType, ModelShape};
 use crate::quantize::{dequantize_bytes, quantize_rows};
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::quantized::GgmlDType;
+use candle_core::Tensor;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -113,6 +116,57 @@ impl GgufSource {
 
 /// Writes `source` (a GGUF file) to `out` as `export_type`.
 pub fn export_gguf(source: &Path, out: &Path, export_type: ExportType) -> Result<ExportReport> {
+    export_gguf_merged(source, out, export_type, None)
+}
+
+/// A PEFT adapter's per-tensor updates, keyed by GGUF tensor name: (B, A, scale, rope heads).
+type Deltas = BTreeMap<String, (Tensor, Tensor, f64, Option<usize>)>;
+
+fn read_deltas(adapter_dir: &Path, src: &GgufSource, arch: &str) -> Result<Deltas> {
+    let (config, tensors) = vigil_model::lora::read_peft_dir(adapter_dir)
+        .map_err(|e| ExportError::file(adapter_dir, e))?;
+    let meta = &src.content.metadata;
+    let count = |key: &str| {
+        meta.get(&format!("{arch}.{key}"))
+            .and_then(|v| v.to_u32().ok().map(|n| n as usize))
+    };
+    let heads = count("attention.head_count");
+    let kv_heads = count("attention.head_count_kv").or(heads);
+    let mut deltas = Deltas::new();
+    for (key, a) in &tensors {
+        let Some(module) = key.strip_suffix(".lora_A.weight") else {
+            continue;
+        };
+        let b = tensors
+            .get(&format!("{module}.lora_B.weight"))
+            .ok_or_else(|| ExportError::file(adapter_dir, format!("'{key}' has no lora_B")))?;
+        let gguf = gguf_module_name(module).ok_or_else(|| {
+            ExportError::file(
+                adapter_dir,
+                format!("no llama.cpp tensor for module '{module}'"),
+            )
+        })?;
+        let path = module.strip_prefix("base_model.model.").unwrap_or(module);
+        let (r, alpha) = config.rank_alpha(path);
+        let rope = match () {
+            _ if arch != "llama" => None,
+            _ if module.ends_with(".q_proj") => heads,
+            _ if module.ends_with(".k_proj") => kv_heads,
+            _ => None,
+        };
+        deltas.insert(gguf, (b.clone(), a.clone(), config.scale(r, alpha), rope));
+    }
+    Ok(deltas)
+}
+
+/// [`export_gguf`] with a PEFT adapter merged into the weights first (W + scale·B·A, with
+/// B's Q/K rows in llama.cpp's rope order for `llama`), so the file needs no adapter.
+pub fn export_gguf_merged(
+    source: &Path,
+    out: &Path,
+    export_type: ExportType,
+    adapter: Option<&Path>,
+) -> Result<ExportReport> {
     let start = Instant::now();
     if source
         .canonicalize()
@@ -142,6 +196,18 @@ pub fn export_gguf(source: &Path, out: &Path, export_type: ExportType) -> Result
         has_output: src.tensors.iter().any(|t| t.0 == "output.weight"),
     };
 
+    let mut deltas = match adapter {
+        Some(dir) => read_deltas(dir, &src, &arch)?,
+        None => Deltas::new(),
+    };
+    for name in deltas.keys() {
+        if !src.tensors.iter().any(|t| &t.0 == name) {
+            return Err(ExportError::file(
+                source,
+                format!("the adapter targets '{name}', which this model does not have"),
+            ));
+        }
+    }
     let mut metadata = src.sorted_metadata();
     if let Some(ft) = export_type.file_type() {
         set(&mut metadata, "general.file_type", Value::U32(ft));
@@ -170,11 +236,15 @@ pub fn export_gguf(source: &Path, out: &Path, export_type: ExportType) -> Result
     for (i, entry) in plan.iter().enumerate() {
         let raw = src.raw(i)?;
         let from = src.tensors[i].2;
-        if from == entry.dtype {
+        let delta = deltas.remove(&entry.name);
+        if from == entry.dtype && delta.is_none() {
             writer.write_tensor(&entry.name, &raw)?;
             report.copied += 1;
         } else {
-            let values = dequantize_bytes(&entry.name, &raw, &entry.dims, from)?;
+            let mut values = dequantize_bytes(&entry.name, &raw, &entry.dims, from)?;
+            if let Some((b, a, scale, rope)) = delta {
+                add_delta(&entry.name, &mut values, &entry.dims, &b, &a, scale, rope)?;
+            }
             drop(raw);
             let row = *entry.dims.last().unwrap_or(&1);
             let bytes = quantize_rows(&entry.name, &values, row, entry.dtype)?;
@@ -188,6 +258,35 @@ pub fn export_gguf(source: &Path, out: &Path, export_type: ExportType) -> Result
         .len();
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// values += scale · B·A, B's rows put in rope order first when `rope` gives a head count.
+fn add_delta(
+    name: &str,
+    values: &mut [f32],
+    dims: &[usize],
+    b: &Tensor,
+    a: &Tensor,
+    scale: f64,
+    rope: Option<usize>,
+) -> Result<()> {
+    let err = |e: candle_core::Error| ExportError::tensor(name, e);
+    let delta = (b.matmul(a).map_err(err)? * scale).map_err(err)?;
+    let (rows, cols) = delta.dims2().map_err(err)?;
+    if dims != [rows, cols] {
+        return Err(ExportError::tensor(
+            name,
+            format!("adapter update is {rows}×{cols}, the weight {dims:?}"),
+        ));
+    }
+    let mut d: Vec<f32> = delta.flatten_all().and_then(|t| t.to_vec1()).map_err(err)?;
+    if let Some(h) = rope {
+        d = to_rope_order(&d, rows, cols, h)?;
+    }
+    for (v, x) in values.iter_mut().zip(&d) {
+        *v += x;
+    }
+    Ok(())
 }
 
 fn set(kv: &mut Vec<(String, Value)>, key: &str, value: Value) {

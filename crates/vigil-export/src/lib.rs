@@ -21,7 +21,7 @@ pub mod modelfile;
 pub mod quantize;
 
 pub use error::{ExportError, Result};
-pub use gguf_export::{export_gguf, ExportReport, GgufSource};
+pub use gguf_export::{export_gguf, export_gguf_merged, ExportReport, GgufSource};
 pub use gguf_writer::{GgufWriter, TensorEntry};
 pub use lora_gguf::{export_lora_gguf, LoraExportReport};
 pub use mixture::{tensor_type, ExportType, ModelShape};

@@ -433,3 +433,62 @@ fn lora_gguf_in_llama_cpp_matches_vigil_with_the_peft_adapter() {
     );
     assert!(mean < 0.25, "mean |logit diff| {mean}");
 }
+
+/// The adapter merged into an f16 export (no adapter at run time) must give what llama.cpp
+/// gives with the LoRA GGUF applied at run time on the base.
+#[test]
+fn merged_adapter_export_matches_llama_cpp_with_the_lora() {
+    let fixture = data("llama_cpp_lora_logits.json");
+    let adapter = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/smollm2_lora");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("merged.f16.gguf");
+    vigil_export::export_gguf_merged(&default_model(), &out, ExportType::F16, Some(&adapter))
+        .unwrap();
+    let prompts: Vec<Vec<u32>> = fixture["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect();
+    let ours = vigil_last_logits(&out, &prompts);
+    let (mut sum, mut n) = (0f32, 0usize);
+    for (p, row) in ours.iter().enumerate() {
+        let lora = &fixture["lora"][p];
+        let ids: Vec<usize> = lora["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as usize)
+            .collect();
+        let vals: Vec<f32> = lora["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        let top = row
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
+        assert!(
+            top == ids[0] || (top == ids[1] && vals[0] - vals[1] < 0.25),
+            "prompt {p}: vigil {top}, llama.cpp {}",
+            ids[0]
+        );
+        for (&id, &v) in ids.iter().zip(&vals) {
+            sum += (row[id] - v).abs();
+            n += 1;
+        }
+    }
+    let mean = sum / n as f32;
+    eprintln!("merged f16: mean |diff| {mean:.4} vs llama.cpp + LoRA GGUF");
+    assert!(mean < 0.25, "mean |logit diff| {mean}");
+}

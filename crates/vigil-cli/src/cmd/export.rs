@@ -38,6 +38,26 @@ enum ExportCommand {
         /// Threads for quantisation (default: all cores).
         #[arg(long, short = 't', env = "VIGIL_THREADS")]
         threads: Option<usize>,
+        /// A PEFT adapter directory to merge into the weights first.
+        #[arg(long, value_name = "DIR")]
+        adapter: Option<PathBuf>,
+    },
+    /// Write a PEFT adapter as llama.cpp's LoRA GGUF (`llama-cli --lora`), for a GGUF base.
+    LoraGguf {
+        /// The PEFT adapter directory (adapter_config.json + adapter_model.safetensors).
+        #[arg(long, value_name = "DIR")]
+        adapter: PathBuf,
+        /// The base model the adapter was trained on: a known name or a GGUF file.
+        #[arg(
+            long,
+            short = 'm',
+            env = "VIGIL_MODEL",
+            default_value = "smollm2-135m-instruct"
+        )]
+        model: String,
+        /// Output GGUF file.
+        #[arg(long, short = 'o')]
+        output: PathBuf,
     },
     /// Write an Ollama Modelfile (FROM, TEMPLATE, PARAMETER, SYSTEM) for a GGUF model.
     Modelfile {
@@ -72,11 +92,15 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
             export_type,
             output,
             threads,
+            adapter,
         } => {
             super::common::set_threads(threads);
             let source = super::model::resolve_model(&model, false)?.path;
-            let report = vigil_export::export_gguf(&source, &output, export_type)
-                .with_context(|| format!("cannot export {} as {export_type}", source.display()))?;
+            let report =
+                vigil_export::export_gguf_merged(&source, &output, export_type, adapter.as_deref())
+                    .with_context(|| {
+                        format!("cannot export {} as {export_type}", source.display())
+                    })?;
             eprintln!(
                 "wrote {} ({export_type}, {:.1} MiB, {} tensors, {} copied unchanged) in {:.2}s",
                 output.display(),
@@ -84,6 +108,22 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
                 report.tensors.len(),
                 report.copied,
                 report.seconds
+            );
+        }
+        ExportCommand::LoraGguf {
+            adapter,
+            model,
+            output,
+        } => {
+            let base = super::model::resolve_model(&model, false)?.path;
+            let report = vigil_export::export_lora_gguf(&adapter, &base, &output)
+                .with_context(|| format!("cannot export adapter {}", adapter.display()))?;
+            eprintln!(
+                "wrote {} ({} tensors, alpha {}, {} Q/K tensors put in llama.cpp's rope order)",
+                output.display(),
+                report.tensors,
+                report.alpha,
+                report.permuted
             );
         }
         ExportCommand::Modelfile {
