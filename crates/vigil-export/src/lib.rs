@@ -9,6 +9,7 @@
 //! * [`gguf_export::export_gguf`] ties them together: a GGUF model in, another type out,
 //!   one tensor in memory at a time; unchanged tensors are copied byte for byte.
 //! * [`lora_gguf::export_lora_gguf`] writes a PEFT adapter as llama.cpp's LoRA GGUF.
+//! * [`merged::export_merged`] writes a Hugging Face directory (f32 safetensors, config).
 //! * [`modelfile::modelfile`] writes an Ollama Modelfile from a GGUF's chat template.
 
 pub mod error;
@@ -16,6 +17,7 @@ pub mod gguf_export;
 pub mod gguf_writer;
 pub mod kquants;
 pub mod lora_gguf;
+pub mod merged;
 pub mod mixture;
 pub mod modelfile;
 pub mod quantize;
@@ -24,5 +26,6 @@ pub use error::{ExportError, Result};
 pub use gguf_export::{export_gguf, export_gguf_merged, ExportReport, GgufSource};
 pub use gguf_writer::{GgufWriter, TensorEntry};
 pub use lora_gguf::{export_lora_gguf, LoraExportReport};
+pub use merged::{export_merged, MergedReport};
 pub use mixture::{tensor_type, ExportType, ModelShape};
 pub use quantize::quantize_rows;

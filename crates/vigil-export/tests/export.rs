@@ -492,3 +492,71 @@ fn merged_adapter_export_matches_llama_cpp_with_the_lora() {
     eprintln!("merged f16: mean |diff| {mean:.4} vs llama.cpp + LoRA GGUF");
     assert!(mean < 0.25, "mean |logit diff| {mean}");
 }
+
+/// The Hugging Face directory vigil writes (Q/K rows back in Hugging Face order, f32,
+/// sharded) must load in vigil and give the f16 GGUF export's logits; with the adapter
+/// merged, llama.cpp's logits with the LoRA GGUF.
+#[test]
+fn merged_safetensors_directory_reloads_with_the_same_logits() {
+    let fixture = data("llama_cpp_lora_logits.json");
+    let prompts: Vec<Vec<u32>> = fixture["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect();
+    let src = default_model();
+    let dir = tempfile::tempdir().unwrap();
+    let f16 = dir.path().join("m.f16.gguf");
+    export_gguf(&src, &f16, ExportType::F16).unwrap();
+    let reference = vigil_last_logits(&f16, &prompts);
+    // 200 MB shards: the 135M model (540 MB in f32) needs three.
+    let hf = dir.path().join("hf");
+    let report = vigil_export::export_merged(&src, &hf, None, 200_000_000).unwrap();
+    assert_eq!(report.shards, 3);
+    assert!(hf.join("model.safetensors.index.json").exists());
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(hf.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["model_type"], "llama");
+    assert_eq!(config["tie_word_embeddings"], true);
+    let ours = vigil_last_logits(&hf, &prompts);
+    let mut max = 0f32;
+    for (a, b) in ours.iter().zip(&reference) {
+        for (x, y) in a.iter().zip(b) {
+            max = max.max((x - y).abs());
+        }
+    }
+    // f32 vs f16 weights, both run densely: only the f16 rounding separates them.
+    assert!(
+        max < 0.1,
+        "merged directory vs f16 GGUF: max |logit diff| {max}"
+    );
+
+    let adapter = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/smollm2_lora");
+    let hf_lora = dir.path().join("hf_lora");
+    let report = vigil_export::export_merged(&src, &hf_lora, Some(&adapter), u64::MAX).unwrap();
+    assert_eq!((report.shards, report.merged_modules), (1, 90));
+    let ours = vigil_last_logits(&hf_lora, &prompts);
+    let (mut sum, mut n) = (0f32, 0usize);
+    for (p, row) in ours.iter().enumerate() {
+        let lora = &fixture["lora"][p];
+        for (id, v) in lora["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(lora["logits"].as_array().unwrap())
+        {
+            sum += (row[id.as_u64().unwrap() as usize] - v.as_f64().unwrap() as f32).abs();
+            n += 1;
+        }
+    }
+    let mean = sum / n as f32;
+    eprintln!("merged safetensors: max |diff| vs f16 GGUF {max:.4}; with adapter, mean |diff| vs llama.cpp + LoRA {mean:.4}");
+    assert!(mean < 0.25, "merged + adapter: mean |logit diff| {mean}");
+}
