@@ -13,10 +13,10 @@ quantisers start from identical f32 values, saving a few rows of llama.cpp's blo
 byte fixtures for the Rust tests.
 
 Usage:
-  CARGO_TARGET_DIR=... cargo build -p vigil-export --example export_one
+  CARGO_TARGET_DIR=... cargo build -p vigil-export --examples
   tools/.venv/bin/python tools/export_reference.py --exporter $CARGO_TARGET_DIR/debug/examples/export_one
 
-Writes crates/vigil-export/tests/data/{llama_cpp_logits.json,reference_blocks.json,reference_report.json,\nllama_cpp_lora_logits.json, smollm2_lora/} (a random PEFT adapter and llama.cpp's logits with\nvigil's LoRA GGUF of it).
+Writes crates/vigil-export/tests/data/{llama_cpp_logits.json,reference_blocks.json,reference_report.json,\nllama_cpp_lora_logits.json, smollm2_lora/, transformers_merged.json} (a random PEFT adapter and llama.cpp's logits with\nvigil's LoRA GGUF of it).
 """
 import argparse
 import json
@@ -159,13 +159,33 @@ def lora_reference(args, src, work):
           "base", [(r["ids"][0], round(r["logits"][0], 3)) for r in out["base"]])
 
 
+def transformers_check(args, src, work):
+    """transformers loads vigil's merged Hugging Face export; its logits vs llama.cpp's on the
+    f16 GGUF export (llama_cpp_logits.json must exist)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    out_dir = work / "hf"
+    subprocess.run([str(Path(args.exporter).with_name("export_merged")), str(src), str(out_dir)], check=True)
+    m = AutoModelForCausalLM.from_pretrained(str(out_dir), dtype=torch.float32)
+    f = json.loads((DATA / "llama_cpp_logits.json").read_text())
+    rows = []
+    for p, ref in zip(f["prompts"], f["types"]["f16"]):
+        with torch.no_grad():
+            lg = m(torch.tensor([p])).logits[0, -1]
+        d = [abs(float(lg[i]) - v) for i, v in zip(ref["ids"], ref["logits"])]
+        rows.append({"transformers_top": int(lg.argmax()), "llama_cpp_top": ref["ids"][0], "max_abs_diff_top16": max(d)})
+    (DATA / "transformers_merged.json").write_text(json.dumps(rows, indent=1) + "\n")
+    print("transformers", rows)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--exporter", required=True, help="the built export_one example")
     ap.add_argument("--source", default=str(DEFAULT_SOURCE))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", default=None)
-    ap.add_argument("--lora-only", action="store_true", help="only the LoRA adapter reference")
+    ap.add_argument("--only", choices=["lora", "transformers"], help="run one part only")
     args = ap.parse_args()
     import llama_cpp
 
@@ -174,8 +194,10 @@ def main():
     src = Path(args.source)
     env_threads = {"RAYON_NUM_THREADS": str(args.threads)}
     os.environ.update(env_threads)
+    if args.only == "transformers":
+        return transformers_check(args, src, work)
     lora_reference(args, src, work)
-    if args.lora_only:
+    if args.only == "lora":
         return
 
     tok = llama_cpp.Llama(model_path=str(src), vocab_only=True, verbose=False)
@@ -222,6 +244,7 @@ def main():
     (DATA / "llama_cpp_logits.json").write_text(json.dumps(fixture) + "\n")
     (DATA / "reference_blocks.json").write_text(json.dumps(blocks, indent=1) + "\n")
     (DATA / "reference_report.json").write_text(json.dumps(report, indent=1) + "\n")
+    transformers_check(args, src, work)
     print("work files in", work)
 
 

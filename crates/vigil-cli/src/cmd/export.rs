@@ -42,6 +42,27 @@ enum ExportCommand {
         #[arg(long, value_name = "DIR")]
         adapter: Option<PathBuf>,
     },
+    /// Write a Hugging Face directory (f32 safetensors, config.json, tokenizer_config.json with
+    /// the chat template), optionally with a PEFT adapter merged in (llama and qwen2).
+    Merged {
+        /// Source model: a known name or a GGUF file.
+        #[arg(
+            long,
+            short = 'm',
+            env = "VIGIL_MODEL",
+            default_value = "smollm2-135m-instruct"
+        )]
+        model: String,
+        /// Output directory.
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+        /// A PEFT adapter directory to merge into the weights.
+        #[arg(long, value_name = "DIR")]
+        adapter: Option<PathBuf>,
+        /// Largest safetensors shard, in bytes.
+        #[arg(long, default_value_t = vigil_export::merged::DEFAULT_SHARD_BYTES)]
+        shard_bytes: u64,
+    },
     /// Write a PEFT adapter as llama.cpp's LoRA GGUF (`llama-cli --lora`), for a GGUF base.
     LoraGguf {
         /// The PEFT adapter directory (adapter_config.json + adapter_model.safetensors).
@@ -108,6 +129,27 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
                 report.tensors.len(),
                 report.copied,
                 report.seconds
+            );
+        }
+        ExportCommand::Merged {
+            model,
+            output,
+            adapter,
+            shard_bytes,
+        } => {
+            let source = super::model::resolve_model(&model, false)?.path;
+            let report =
+                vigil_export::export_merged(&source, &output, adapter.as_deref(), shard_bytes)
+                    .with_context(|| {
+                        format!("cannot export {} as safetensors", source.display())
+                    })?;
+            eprintln!(
+                "wrote {} ({} tensors in {} shard(s), {:.1} MiB; {} adapter modules merged)",
+                output.display(),
+                report.tensors,
+                report.shards,
+                report.bytes as f64 / (1024.0 * 1024.0),
+                report.merged_modules
             );
         }
         ExportCommand::LoraGguf {
