@@ -176,6 +176,136 @@ pub fn export_lora_gguf(
     })
 }
 
+/// The Hugging Face module path of a GGUF block tensor (`blk.3.attn_q.weight` →
+/// `model.layers.3.self_attn.q_proj`), the inverse of [`gguf_module_name`].
+pub fn hf_module_path(gguf: &str) -> Option<String> {
+    let rest = gguf.strip_prefix("blk.")?.strip_suffix(".weight")?;
+    let (layer, name) = rest.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let (group, module) = match name {
+        "attn_q" => ("self_attn", "q_proj"),
+        "attn_k" => ("self_attn", "k_proj"),
+        "attn_v" => ("self_attn", "v_proj"),
+        "attn_output" => ("self_attn", "o_proj"),
+        "ffn_gate" => ("mlp", "gate_proj"),
+        "ffn_up" => ("mlp", "up_proj"),
+        "ffn_down" => ("mlp", "down_proj"),
+        _ => return None,
+    };
+    Some(format!("model.layers.{layer}.{group}.{module}"))
+}
+
+/// Rows from llama.cpp's rope order back to Hugging Face's (inverse of [`to_rope_order`]).
+pub fn from_rope_order(m: &[f32], rows: usize, cols: usize, heads: usize) -> Result<Vec<f32>> {
+    if heads == 0 || !rows.is_multiple_of(2 * heads) || m.len() != rows * cols {
+        return Err(ExportError::Invalid(format!(
+            "cannot split {rows} rows into {heads} rope heads"
+        )));
+    }
+    let (head_dim, half) = (rows / heads, rows / heads / 2);
+    let mut out = vec![0f32; m.len()];
+    for h in 0..heads {
+        for t in 0..2 {
+            for j in 0..half {
+                let hf = h * head_dim + t * half + j;
+                let gg = h * head_dim + 2 * j + t;
+                out[hf * cols..(hf + 1) * cols].copy_from_slice(&m[gg * cols..(gg + 1) * cols]);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `vigil export peft` from a llama.cpp LoRA GGUF: writes the PEFT directory `out_dir`
+/// (one rank and alpha from the file; Q/K `B` rows back in Hugging Face order for llama,
+/// with head counts from the base GGUF).
+pub fn lora_gguf_to_peft(lora_gguf: &Path, base_gguf: &Path, out_dir: &Path) -> Result<usize> {
+    use candle_core::{Device, Tensor};
+    use vigil_model::lora::{peft_key, write_peft_dir, LoraConfig, TargetModules};
+    let mut lora = GgufSource::open(lora_gguf)?;
+    let meta = &lora.content.metadata;
+    let text = |k: &str| meta.get(k).and_then(|v| v.to_string().ok()).cloned();
+    if text("general.type").as_deref() != Some("adapter")
+        || text("adapter.type").as_deref() != Some("lora")
+    {
+        return Err(ExportError::file(
+            lora_gguf,
+            "not a LoRA adapter GGUF (general.type / adapter.type)",
+        ));
+    }
+    let alpha =
+        meta.get("adapter.lora.alpha")
+            .and_then(|v| v.to_f32().ok())
+            .ok_or_else(|| ExportError::file(lora_gguf, "no adapter.lora.alpha"))? as f64;
+    let base = GgufSource::open(base_gguf)?;
+    let arch = base.architecture()?;
+    let count = |key: &str| {
+        base.content
+            .metadata
+            .get(&format!("{arch}.{key}"))
+            .and_then(|v| v.to_u32().ok().map(|n| n as usize))
+    };
+    let heads = count("attention.head_count");
+    let kv_heads = count("attention.head_count_kv").or(heads);
+    let mut tensors = std::collections::BTreeMap::new();
+    let mut modules = std::collections::BTreeSet::new();
+    let mut rank = None;
+    for i in 0..lora.tensors.len() {
+        let (name, dims, dtype, _) = lora.tensors[i].clone();
+        let (weight, which) = if let Some(w) = name.strip_suffix(".lora_a") {
+            (w, 'A')
+        } else if let Some(w) = name.strip_suffix(".lora_b") {
+            (w, 'B')
+        } else {
+            return Err(ExportError::file(
+                lora_gguf,
+                format!("unexpected tensor '{name}'"),
+            ));
+        };
+        let path = hf_module_path(weight).ok_or_else(|| {
+            ExportError::file(lora_gguf, format!("no Hugging Face module for '{weight}'"))
+        })?;
+        if dims.len() != 2 {
+            return Err(ExportError::tensor(
+                &name,
+                format!("expected a matrix, got {dims:?}"),
+            ));
+        }
+        let r = if which == 'A' { dims[0] } else { dims[1] };
+        if *rank.get_or_insert(r) != r {
+            return Err(ExportError::file(
+                lora_gguf,
+                "tensors of different ranks (PEFT would need rank_pattern)",
+            ));
+        }
+        let mut values = crate::quantize::dequantize_bytes(&name, &lora.raw(i)?, &dims, dtype)?;
+        let rope = match () {
+            _ if arch != "llama" || which != 'B' => None,
+            _ if path.ends_with("q_proj") => Some(heads),
+            _ if path.ends_with("k_proj") => Some(kv_heads),
+            _ => None,
+        };
+        if let Some(h) = rope {
+            let h = h.ok_or_else(|| {
+                ExportError::file(base_gguf, format!("no {arch}.attention.head_count"))
+            })?;
+            values = from_rope_order(&values, dims[0], dims[1], h)?;
+        }
+        let t = Tensor::from_vec(values, (dims[0], dims[1]), &Device::Cpu)
+            .map_err(|e| ExportError::tensor(&name, e))?;
+        modules.insert(path.rsplit('.').next().unwrap_or_default().to_string());
+        tensors.insert(peft_key(&path, which), t);
+    }
+    let r = rank.ok_or_else(|| ExportError::file(lora_gguf, "no adapter tensors"))?;
+    let config = LoraConfig::new(
+        r,
+        alpha,
+        TargetModules::Names(modules.into_iter().collect()),
+    );
+    write_peft_dir(out_dir, &config, &tensors).map_err(|e| ExportError::file(out_dir, e))?;
+    Ok(tensors.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

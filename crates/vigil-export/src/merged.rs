@@ -9,7 +9,7 @@
 
 use crate::error::{ExportError, Result};
 use crate::gguf_export::GgufSource;
-use crate::lora_gguf::gguf_module_name;
+use crate::lora_gguf::{from_rope_order, gguf_module_name};
 use crate::quantize::dequantize_bytes;
 use candle_core::Tensor;
 use serde_json::{json, Map, Value as Json};
@@ -29,28 +29,6 @@ pub struct MergedReport {
     pub shards: usize,
     pub bytes: u64,
     pub merged_modules: usize,
-}
-
-/// Rows of `m` from llama.cpp's interleaved rope order back to Hugging Face's.
-fn from_rope_order(m: &[f32], rows: usize, cols: usize, heads: usize) -> Result<Vec<f32>> {
-    if heads == 0 || !rows.is_multiple_of(2 * heads) {
-        return Err(ExportError::Invalid(format!(
-            "cannot split {rows} rows into {heads} rope heads"
-        )));
-    }
-    let head_dim = rows / heads;
-    let half = head_dim / 2;
-    let mut out = vec![0f32; m.len()];
-    for h in 0..heads {
-        for t in 0..2 {
-            for j in 0..half {
-                let hf = h * head_dim + t * half + j;
-                let gg = h * head_dim + 2 * j + t;
-                out[hf * cols..(hf + 1) * cols].copy_from_slice(&m[gg * cols..(gg + 1) * cols]);
-            }
-        }
-    }
-    Ok(out)
 }
 
 fn hf_config(config: &ModelConfig, src: &GgufSource) -> Result<Json> {

@@ -560,3 +560,30 @@ fn merged_safetensors_directory_reloads_with_the_same_logits() {
     eprintln!("merged safetensors: max |diff| vs f16 GGUF {max:.4}; with adapter, mean |diff| vs llama.cpp + LoRA {mean:.4}");
     assert!(mean < 0.25, "merged + adapter: mean |logit diff| {mean}");
 }
+
+/// PEFT → llama.cpp LoRA GGUF → PEFT gives back the same tensors (f16 in the fixture, so
+/// exact in f32) and the same rank and alpha.
+#[test]
+fn peft_round_trips_through_the_lora_gguf() {
+    let adapter = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/smollm2_lora");
+    let src = default_model();
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("lora.gguf");
+    vigil_export::export_lora_gguf(&adapter, &src, &gguf).unwrap();
+    let back = dir.path().join("peft");
+    assert_eq!(
+        vigil_export::lora_gguf::lora_gguf_to_peft(&gguf, &src, &back).unwrap(),
+        180
+    );
+    let (c0, t0) = vigil_model::lora::read_peft_dir(&adapter).unwrap();
+    let (c1, t1) = vigil_model::lora::read_peft_dir(&back).unwrap();
+    assert_eq!((c0.r, c0.alpha), (c1.r, c1.alpha));
+    assert_eq!(t0.keys().collect::<Vec<_>>(), t1.keys().collect::<Vec<_>>());
+    for (k, a) in &t0 {
+        let x: Vec<f32> = a.flatten_all().unwrap().to_vec1().unwrap();
+        let y: Vec<f32> = t1[k].flatten_all().unwrap().to_vec1().unwrap();
+        assert!(x == y, "{k} differs after the round trip");
+    }
+    // A model GGUF is not an adapter.
+    assert!(vigil_export::lora_gguf::lora_gguf_to_peft(&src, &src, &dir.path().join("x")).is_err());
+}
