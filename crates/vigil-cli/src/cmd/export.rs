@@ -80,6 +80,23 @@ enum ExportCommand {
         #[arg(long, short = 'o')]
         output: PathBuf,
     },
+    /// Write a llama.cpp LoRA GGUF back as a PEFT adapter directory.
+    Peft {
+        /// The LoRA GGUF (general.type = adapter).
+        #[arg(long, value_name = "FILE")]
+        lora: PathBuf,
+        /// The base model it applies to (for head counts): a known name or a GGUF file.
+        #[arg(
+            long,
+            short = 'm',
+            env = "VIGIL_MODEL",
+            default_value = "smollm2-135m-instruct"
+        )]
+        model: String,
+        /// Output directory.
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+    },
     /// Write an Ollama Modelfile (FROM, TEMPLATE, PARAMETER, SYSTEM) for a GGUF model.
     Modelfile {
         /// The GGUF the Modelfile is for (its chat template and context length are read).
@@ -167,6 +184,16 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
                 report.alpha,
                 report.permuted
             );
+        }
+        ExportCommand::Peft {
+            lora,
+            model,
+            output,
+        } => {
+            let base = super::model::resolve_model(&model, false)?.path;
+            let n = vigil_export::lora_gguf::lora_gguf_to_peft(&lora, &base, &output)
+                .with_context(|| format!("cannot convert {}", lora.display()))?;
+            eprintln!("wrote {} ({n} tensors)", output.display());
         }
         ExportCommand::Modelfile {
             model,
