@@ -587,3 +587,20 @@ fn peft_round_trips_through_the_lora_gguf() {
     // A model GGUF is not an adapter.
     assert!(vigil_export::lora_gguf::lora_gguf_to_peft(&src, &src, &dir.path().join("x")).is_err());
 }
+
+#[test]
+fn modelfile_for_the_default_model_uses_chatml_and_its_context() {
+    use vigil_export::modelfile::{modelfile, ModelfileOptions};
+    let opts = ModelfileOptions {
+        from: "./smollm2.q4_k_m.gguf".into(),
+        system: None,
+        temperature: 0.2,
+        num_ctx: None,
+    };
+    let text = modelfile(&default_model(), &opts).unwrap();
+    // SmolLM2's GGUF template is ChatML; its training context is 8192 (the cap).
+    assert!(text.contains("<|im_start|>{{ .Role }}"), "{text}");
+    assert!(text.contains("PARAMETER num_ctx 8192\n"), "{text}");
+    assert!(text.contains("PARAMETER stop \"<|im_end|>\"\n"));
+    assert!(!text.contains("SYSTEM"));
+}
