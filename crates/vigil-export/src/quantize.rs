@@ -88,24 +88,76 @@ pub fn quantize_rows(
     Ok(out)
 }
 
-/// Dense f32 values of raw ggml data (`dims` outermost first).
+/// Dense f32 values of raw ggml data (`dims` outermost first). Float types and the block
+/// formats vigil-kernels reads are converted straight into one buffer (no intermediate
+/// tensors, so a large tensor costs its f32 size once); the rest go through candle.
 pub fn dequantize_bytes(
     name: &str,
     bytes: &[u8],
     dims: &[usize],
     dtype: GgmlDType,
 ) -> Result<Vec<f32>> {
-    let q = candle_core::quantized::ggml_file::qtensor_from_ggml(
-        dtype,
-        bytes,
-        dims.to_vec(),
-        &Device::Cpu,
-    )
-    .map_err(|e| ExportError::tensor(name, e))?;
-    q.dequantize(&Device::Cpu)
-        .and_then(|t| t.flatten_all())
-        .and_then(|t| t.to_vec1::<f32>())
-        .map_err(|e| ExportError::tensor(name, e))
+    use vigil_kernels::QuantType as K;
+    let n: usize = dims.iter().product();
+    let expect = n / dtype.block_size() * dtype.type_size();
+    if bytes.len() != expect || !n.is_multiple_of(dtype.block_size()) {
+        return Err(ExportError::tensor(
+            name,
+            format!(
+                "{} bytes for {dims:?} of {dtype:?} (expected {expect})",
+                bytes.len()
+            ),
+        ));
+    }
+    let kernel = match dtype {
+        GgmlDType::Q4_0 => Some(K::Q4_0),
+        GgmlDType::Q4_1 => Some(K::Q4_1),
+        GgmlDType::Q5_0 => Some(K::Q5_0),
+        GgmlDType::Q8_0 => Some(K::Q8_0),
+        GgmlDType::Q4K => Some(K::Q4K),
+        GgmlDType::Q6K => Some(K::Q6K),
+        _ => None,
+    };
+    let mut out = vec![0f32; n];
+    match (dtype, kernel) {
+        (GgmlDType::F32, _) => {
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+        (GgmlDType::F16, _) => {
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+            }
+        }
+        (GgmlDType::BF16, _) => {
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = half::bf16::from_le_bytes([b[0], b[1]]).to_f32();
+            }
+        }
+        (_, Some(k)) => {
+            // Whole blocks per work item, so any split point is valid.
+            let (bv, bb) = (dtype.block_size() * 64, dtype.type_size() * 64);
+            out.par_chunks_mut(bv)
+                .zip(bytes.par_chunks(bb))
+                .for_each(|(o, w)| vigil_kernels::dequantize_row(k, w, o));
+        }
+        _ => {
+            let q = candle_core::quantized::ggml_file::qtensor_from_ggml(
+                dtype,
+                bytes,
+                dims.to_vec(),
+                &Device::Cpu,
+            )
+            .map_err(|e| ExportError::tensor(name, e))?;
+            out = q
+                .dequantize(&Device::Cpu)
+                .and_then(|t| t.flatten_all())
+                .and_then(|t| t.to_vec1::<f32>())
+                .map_err(|e| ExportError::tensor(name, e))?;
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
