@@ -297,7 +297,7 @@ pub fn quantize_block_q5k(x: &[f32], out: &mut [u8]) {
     }
 }
 
-/// One Q6_K block (256 values → 210 bytes: ql[128], qh[64], scales[16], d).
+/// One Q6_K block (256 values → 210 bytes: `ql[128]`, `qh[64]`, `scales[16]`, `d`).
 pub fn quantize_block_q6k(x: &[f32], out: &mut [u8]) {
     let mut scales = [0f32; 16];
     let mut l = [0u8; QK_K];
