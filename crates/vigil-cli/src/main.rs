@@ -31,6 +31,8 @@ enum Command {
     Chat(cmd::chat::ChatArgs),
     /// Print teacher-forced next-token logits for text on stdin, as JSON.
     Score(cmd::score::ScoreArgs),
+    /// Export models for llama.cpp / Ollama: GGUF types with llama.cpp's mixtures, Modelfile.
+    Export(cmd::export::ExportArgs),
     /// Fine-tune: LoRA / QLoRA supervised fine-tuning on the dataset store.
     Train(cmd::train::TrainArgs),
     /// Analyse one file with a bundle's dual head: verdict, probability, type, reason, fix.
@@ -59,6 +61,7 @@ fn main() -> std::process::ExitCode {
         Command::Chat(args) => cmd::chat::run(args),
         Command::Score(args) => cmd::score::run(args),
         Command::Train(args) => cmd::train::run(args),
+        Command::Export(args) => cmd::export::run(args),
         Command::Analyze(args) => cmd::analyst::analyze_cmd(args),
         Command::Eval(args) => cmd::eval::run(args),
         Command::Scan(args) => cmd::scan::run(args),

@@ -530,7 +530,7 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
         // (`--samples` low) leaves the bundle without them rather than failing.
         let heads = match run_head_job(&analyst, &store, &job) {
             Ok(h) => h,
-            Err(e) if *task != "code" => {
+            Err(e) if task != "code" => {
                 eprintln!("      skipping the {task} heads: {e:#}");
                 continue;
             }

@@ -4,6 +4,7 @@ pub mod chat;
 pub mod common;
 pub mod data;
 pub mod eval;
+pub mod export;
 pub mod generate;
 pub mod model;
 pub mod scan;

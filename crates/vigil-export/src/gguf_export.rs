@@ -1,0 +1,297 @@
+//! [`export_gguf`]: re-writes a GGUF model as another file type, one tensor at a time.
+//!
+//! Each tensor's new type comes from [`crate::mixture::tensor_type`]; a tensor whose type
+//! does not change is copied byte for byte, any other is dequantised to f32 and quantised
+//! again (as llama.cpp's `--allow-requantize` does). Metadata is copied, with
+//! `general.file_type` and `general.quantization_version` set for the new type.
+
+use crate::error::{ExportError, Result};
+use crate::gguf_writer::{GgufWriter, TensorEntry};
+use crate::lora_gguf::{gguf_module_name, to_rope_order};
+use crate::mixture::{tensor_type, ExportType, ModelShape};
+use crate::quantize::{dequantize_bytes, quantize_rows};
+use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::quantized::GgmlDType;
+use candle_core::Tensor;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::Instant;
+
+/// ggml's current quantisation version, written as `general.quantization_version`.
+pub const QUANTIZATION_VERSION: u32 = 2;
+
+/// What an export did, tensor by tensor.
+#[derive(Debug, Clone)]
+pub struct ExportReport {
+    /// (name, source type, exported type), in file order.
+    pub tensors: Vec<(String, GgmlDType, GgmlDType)>,
+    /// Tensors copied unchanged.
+    pub copied: usize,
+    /// Size of the written file.
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// A GGUF file's header, with its tensors in file order.
+pub struct GgufSource {
+    pub content: Content,
+    /// (name, dims outermost first, type, absolute offset), by offset.
+    pub tensors: Vec<(String, Vec<usize>, GgmlDType, u64)>,
+    file: File,
+    path: std::path::PathBuf,
+}
+
+impl GgufSource {
+    /// Opens and checks a GGUF file (through vigil-model's reader, which rejects truncated
+    /// and corrupt files by name).
+    pub fn open(path: &Path) -> Result<Self> {
+        let source =
+            vigil_model::WeightSource::open_gguf(path).map_err(|e| ExportError::file(path, e))?;
+        let vigil_model::WeightSource::Gguf { content, file, .. } = source else {
+            return Err(ExportError::file(path, "not a GGUF source"));
+        };
+        let mut tensors: Vec<_> = content
+            .tensor_infos
+            .iter()
+            .map(|(n, i)| {
+                (
+                    n.clone(),
+                    i.shape.dims().to_vec(),
+                    i.ggml_dtype,
+                    content.tensor_data_offset + i.offset,
+                )
+            })
+            .collect();
+        tensors.sort_by_key(|t| t.3);
+        Ok(GgufSource {
+            content,
+            tensors,
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The raw stored bytes of a tensor.
+    pub fn raw(&mut self, index: usize) -> Result<Vec<u8>> {
+        let (name, dims, dtype, offset) = &self.tensors[index];
+        let len = TensorEntry {
+            name: name.clone(),
+            dims: dims.clone(),
+            dtype: *dtype,
+        }
+        .byte_len()?;
+        let mut buf = vec![0u8; len];
+        self.file
+            .seek(SeekFrom::Start(*offset))
+            .and_then(|_| self.file.read_exact(&mut buf))
+            .map_err(|e| ExportError::file(&self.path, format!("tensor '{name}': {e}")))?;
+        Ok(buf)
+    }
+
+    pub fn architecture(&self) -> Result<String> {
+        self.content
+            .metadata
+            .get("general.architecture")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .ok_or_else(|| ExportError::file(&self.path, "no general.architecture"))
+    }
+
+    /// Metadata in a stable order: `general.*` first, then by key.
+    pub fn sorted_metadata(&self) -> Vec<(String, Value)> {
+        let mut kv: Vec<(String, Value)> = self
+            .content
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        kv.sort_by(|a, b| {
+            (!a.0.starts_with("general."), &a.0).cmp(&(!b.0.starts_with("general."), &b.0))
+        });
+        kv
+    }
+}
+
+/// Writes `source` (a GGUF file) to `out` as `export_type`.
+pub fn export_gguf(source: &Path, out: &Path, export_type: ExportType) -> Result<ExportReport> {
+    export_gguf_merged(source, out, export_type, None)
+}
+
+/// A PEFT adapter's per-tensor updates, keyed by GGUF tensor name: (B, A, scale, rope heads).
+type Deltas = BTreeMap<String, (Tensor, Tensor, f64, Option<usize>)>;
+
+fn read_deltas(adapter_dir: &Path, src: &GgufSource, arch: &str) -> Result<Deltas> {
+    let (config, tensors) = vigil_model::lora::read_peft_dir(adapter_dir)
+        .map_err(|e| ExportError::file(adapter_dir, e))?;
+    let meta = &src.content.metadata;
+    let count = |key: &str| {
+        meta.get(&format!("{arch}.{key}"))
+            .and_then(|v| v.to_u32().ok().map(|n| n as usize))
+    };
+    let heads = count("attention.head_count");
+    let kv_heads = count("attention.head_count_kv").or(heads);
+    let mut deltas = Deltas::new();
+    for (key, a) in &tensors {
+        let Some(module) = key.strip_suffix(".lora_A.weight") else {
+            continue;
+        };
+        let b = tensors
+            .get(&format!("{module}.lora_B.weight"))
+            .ok_or_else(|| ExportError::file(adapter_dir, format!("'{key}' has no lora_B")))?;
+        let gguf = gguf_module_name(module).ok_or_else(|| {
+            ExportError::file(
+                adapter_dir,
+                format!("no llama.cpp tensor for module '{module}'"),
+            )
+        })?;
+        let path = module.strip_prefix("base_model.model.").unwrap_or(module);
+        let (r, alpha) = config.rank_alpha(path);
+        let rope = match () {
+            _ if arch != "llama" => None,
+            _ if module.ends_with(".q_proj") => heads,
+            _ if module.ends_with(".k_proj") => kv_heads,
+            _ => None,
+        };
+        deltas.insert(gguf, (b.clone(), a.clone(), config.scale(r, alpha), rope));
+    }
+    Ok(deltas)
+}
+
+/// [`export_gguf`] with a PEFT adapter merged into the weights first (W + scale·B·A, with
+/// B's Q/K rows in llama.cpp's rope order for `llama`), so the file needs no adapter.
+pub fn export_gguf_merged(
+    source: &Path,
+    out: &Path,
+    export_type: ExportType,
+    adapter: Option<&Path>,
+) -> Result<ExportReport> {
+    let start = Instant::now();
+    if source
+        .canonicalize()
+        .ok()
+        .is_some_and(|s| out.canonicalize().ok() == Some(s))
+    {
+        return Err(ExportError::file(
+            out,
+            "the output would overwrite the source",
+        ));
+    }
+    let mut src = GgufSource::open(source)?;
+    let arch = src.architecture()?;
+    let n_layer = src
+        .content
+        .metadata
+        .get(&format!("{arch}.block_count"))
+        .and_then(|v| {
+            v.to_u32()
+                .ok()
+                .map(|n| n as usize)
+                .or_else(|| v.to_u64().ok().map(|n| n as usize))
+        })
+        .ok_or_else(|| ExportError::file(source, format!("no {arch}.block_count")))?;
+    let shape = ModelShape {
+        n_layer,
+        has_output: src.tensors.iter().any(|t| t.0 == "output.weight"),
+    };
+
+    let mut deltas = match adapter {
+        Some(dir) => read_deltas(dir, &src, &arch)?,
+        None => Deltas::new(),
+    };
+    for name in deltas.keys() {
+        if !src.tensors.iter().any(|t| &t.0 == name) {
+            return Err(ExportError::file(
+                source,
+                format!("the adapter targets '{name}', which this model does not have"),
+            ));
+        }
+    }
+    let mut metadata = src.sorted_metadata();
+    if let Some(ft) = export_type.file_type() {
+        set(&mut metadata, "general.file_type", Value::U32(ft));
+        set(
+            &mut metadata,
+            "general.quantization_version",
+            Value::U32(QUANTIZATION_VERSION),
+        );
+    }
+    let plan: Vec<TensorEntry> = src
+        .tensors
+        .iter()
+        .map(|(name, dims, dtype, _)| TensorEntry {
+            name: name.clone(),
+            dims: dims.clone(),
+            dtype: tensor_type(export_type, name, dims, *dtype, shape),
+        })
+        .collect();
+    let mut writer = GgufWriter::create(out, &metadata, plan.clone())?;
+    let mut report = ExportReport {
+        tensors: Vec::new(),
+        copied: 0,
+        bytes: 0,
+        seconds: 0.0,
+    };
+    for (i, entry) in plan.iter().enumerate() {
+        let raw = src.raw(i)?;
+        let from = src.tensors[i].2;
+        let delta = deltas.remove(&entry.name);
+        if from == entry.dtype && delta.is_none() {
+            writer.write_tensor(&entry.name, &raw)?;
+            report.copied += 1;
+        } else {
+            let mut values = dequantize_bytes(&entry.name, &raw, &entry.dims, from)?;
+            if let Some((b, a, scale, rope)) = delta {
+                add_delta(&entry.name, &mut values, &entry.dims, &b, &a, scale, rope)?;
+            }
+            drop(raw);
+            let row = *entry.dims.last().unwrap_or(&1);
+            let bytes = quantize_rows(&entry.name, &values, row, entry.dtype)?;
+            writer.write_tensor(&entry.name, &bytes)?;
+        }
+        report.tensors.push((entry.name.clone(), from, entry.dtype));
+    }
+    writer.finish()?;
+    report.bytes = std::fs::metadata(out)
+        .map_err(|e| ExportError::file(out, e))?
+        .len();
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// values += scale · B·A, B's rows put in rope order first when `rope` gives a head count.
+fn add_delta(
+    name: &str,
+    values: &mut [f32],
+    dims: &[usize],
+    b: &Tensor,
+    a: &Tensor,
+    scale: f64,
+    rope: Option<usize>,
+) -> Result<()> {
+    let err = |e: candle_core::Error| ExportError::tensor(name, e);
+    let delta = (b.matmul(a).map_err(err)? * scale).map_err(err)?;
+    let (rows, cols) = delta.dims2().map_err(err)?;
+    if dims != [rows, cols] {
+        return Err(ExportError::tensor(
+            name,
+            format!("adapter update is {rows}×{cols}, the weight {dims:?}"),
+        ));
+    }
+    let mut d: Vec<f32> = delta.flatten_all().and_then(|t| t.to_vec1()).map_err(err)?;
+    if let Some(h) = rope {
+        d = to_rope_order(&d, rows, cols, h)?;
+    }
+    for (v, x) in values.iter_mut().zip(&d) {
+        *v += x;
+    }
+    Ok(())
+}
+
+fn set(kv: &mut Vec<(String, Value)>, key: &str, value: Value) {
+    match kv.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value,
+        None => kv.push((key.to_string(), value)),
+    }
+}
