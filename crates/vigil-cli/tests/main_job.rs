@@ -23,7 +23,8 @@ struct Env {
 impl Env {
     /// A fresh vigil home whose model cache is the real one (fetched once by vigil-hub).
     fn new() -> Env {
-        let model = vigil_hub::pull("smollm2-135m-instruct").expect("cannot fetch the default model");
+        let model =
+            vigil_hub::pull("smollm2-135m-instruct").expect("cannot fetch the default model");
         let models = model
             .path
             .parent()
@@ -107,12 +108,20 @@ fn quickstart_then_scan_triage_and_eval_with_its_bundle() {
     assert!(heads.contains(&("code", "verdict")) && heads.contains(&("http", "verdict")));
     let eval = &manifest["eval"];
     assert_eq!(eval["report"], "eval/report.md");
-    assert!(eval["metrics"]["FT-PE-CH (code)"]["accuracy"].is_number(), "{eval}");
+    assert!(
+        eval["metrics"]["FT-PE-CH (code)"]["accuracy"].is_number(),
+        "{eval}"
+    );
     let report = std::fs::read_to_string(bundle.join("eval/report.md")).unwrap();
     for row in ["FT-PE-SC", "FT-PE-CH", "5-fold", "Leakage", "synthetic"] {
         assert!(report.contains(row), "report lacks {row}:\n{report}");
     }
-    for chart in ["variants.png", "reliability.svg", "temperature.png", "scaling.svg"] {
+    for chart in [
+        "variants.png",
+        "reliability.svg",
+        "temperature.png",
+        "scaling.svg",
+    ] {
         assert!(bundle.join("eval").join(chart).is_file(), "{chart}");
     }
     let samples = std::fs::read_to_string(work.join("eval/samples.jsonl")).unwrap();
@@ -156,12 +165,17 @@ fn quickstart_then_scan_triage_and_eval_with_its_bundle() {
         let path = f["location"]["path"].as_str().unwrap();
         let line = f["location"]["start_line"].as_u64().unwrap();
         assert!(
-            expected.iter().any(|e| e["file"].as_str().unwrap() == format!("node/{path}")
-                && e["start_line"].as_u64().unwrap() == line),
+            expected
+                .iter()
+                .any(|e| e["file"].as_str().unwrap() == format!("node/{path}")
+                    && e["start_line"].as_u64().unwrap() == line),
             "finding outside a documented handler: {f}"
         );
         let rule = f["rule_id"].as_str().unwrap();
-        assert!(vigil_taxonomy::Taxonomy::builtin().by_id(rule).is_some(), "{rule}");
+        assert!(
+            vigil_taxonomy::Taxonomy::builtin().by_id(rule).is_some(),
+            "{rule}"
+        );
     }
 
     // A rerun is served from the analysis cache and says the same.
@@ -181,7 +195,11 @@ fn quickstart_then_scan_triage_and_eval_with_its_bundle() {
     let r2: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&again).unwrap()).unwrap();
     assert_eq!(r2["findings"], r["findings"]);
-    assert!(t0.elapsed().as_secs() < 60, "cached rerun took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed().as_secs() < 60,
+        "cached rerun took {:?}",
+        t0.elapsed()
+    );
 
     // --fail-on: exit 1 exactly when a finding reaches the threshold; SARIF agrees.
     let sarif_out = env.root.join("scan.sarif");
@@ -200,7 +218,10 @@ fn quickstart_then_scan_triage_and_eval_with_its_bundle() {
     assert_eq!(code, if findings.is_empty() { 0 } else { 1 }, "{err}");
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&sarif_out).unwrap()).unwrap();
-    assert_eq!(s["runs"][0]["results"].as_array().unwrap().len(), findings.len());
+    assert_eq!(
+        s["runs"][0]["results"].as_array().unwrap().len(),
+        findings.len()
+    );
 
     // A baseline accepting this scan silences it.
     let baseline = env.root.join("baseline.json");
@@ -296,12 +317,24 @@ fn quickstart_then_scan_triage_and_eval_with_its_bundle() {
     for (name, code) in [("with.js", with_comment), ("without.js", without.as_str())] {
         let f = env.root.join(name);
         std::fs::write(&f, code).unwrap();
-        let (code, out, err) = env.vigil(&["analyze", "--json", "--max-tokens", "48", f.to_str().unwrap()]);
+        let (code, out, err) = env.vigil(&[
+            "analyze",
+            "--json",
+            "--max-tokens",
+            "48",
+            f.to_str().unwrap(),
+        ]);
         assert_eq!(code, 0, "{err}");
         let a: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-        seen.push((a["vulnerable"].as_bool().unwrap(), a["probability"].as_f64().unwrap()));
+        seen.push((
+            a["vulnerable"].as_bool().unwrap(),
+            a["probability"].as_f64().unwrap(),
+        ));
     }
-    assert_eq!(seen[0].0, seen[1].0, "the injected comment changed the verdict: {seen:?}");
+    assert_eq!(
+        seen[0].0, seen[1].0,
+        "the injected comment changed the verdict: {seen:?}"
+    );
     assert!(
         (seen[0].1 - seen[1].1).abs() < 0.15,
         "the injected comment moved the head's probability: {seen:?}"

@@ -696,21 +696,26 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
             1,
         )?;
         use vigil_findings::ReportWriter;
-        let text = vigil_findings::TextWriter::new(std::io::IsTerminal::is_terminal(
-            &std::io::stdout(),
-        ))
-        .render(&report)?;
+        let text =
+            vigil_findings::TextWriter::new(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+                .render(&report)?;
         print!("{text}");
         let sarif = a.workdir.join("scan.sarif");
-        std::fs::write(&sarif, vigil_findings::SarifWriter::default().render(&report)?)
-            .with_context(|| format!("cannot write {}", sarif.display()))?;
+        std::fs::write(
+            &sarif,
+            vigil_findings::SarifWriter::default().render(&report)?,
+        )
+        .with_context(|| format!("cannot write {}", sarif.display()))?;
         eprintln!("      SARIF: {}", sarif.display());
         if failed > 0 {
             eprintln!("      {failed} units could not be analysed");
         }
         (report.findings.len(), report.units_analyzed)
     } else {
-        eprintln!("      ({} does not exist; nothing scanned)", target.display());
+        eprintln!(
+            "      ({} does not exist; nothing scanned)",
+            target.display()
+        );
         (0, 0)
     };
     lap("scan", &mut times);
@@ -810,4 +815,3 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
