@@ -161,9 +161,11 @@ pub fn evaluate(a: &EvalArgs) -> anyhow::Result<EvalReport> {
     eprintln!("leakage: {}", leakage.detail);
 
     let cache = feature_cache()?;
+    // Control only means something for variants that generate an analysis; the others
+    // are scored without a budget.
     let opts = EvalOptions {
         seed: a.seed,
-        budget: Some(budget),
+        budget: None,
         // vigil's answers are a verdict line and prose, not the seed's Markdown report;
         // the report-text metrics that need no headings (overlap, Jaccard, step
         // indicators) still apply, and the answer's own structure is checked below.
@@ -257,11 +259,15 @@ pub fn evaluate(a: &EvalArgs) -> anyhow::Result<EvalReport> {
     }
 
     if a.generate > 0 && pe_heads.is_some() {
+        let gen_opts = EvalOptions {
+            budget: Some(budget),
+            ..opts.clone()
+        };
         let (result, records, structure) = generated_analyses(
             &analyst,
             &items[..a.generate.min(items.len())],
             budget,
-            &opts,
+            &gen_opts,
         )?;
         notes.push(structure);
         all_records.extend(records);
@@ -277,6 +283,21 @@ pub fn evaluate(a: &EvalArgs) -> anyhow::Result<EvalReport> {
         }
     }
 
+    if specs.iter().any(|s| s.name == "FT-PE-SC") && a.votes.len() >= 2 {
+        notes.push(
+            "Scaling (FT-PE-SC): the budget axis is the number of self-consistency votes \
+             (verdict word sampled at T = 1, majority wins), not analysis tokens: vigil's \
+             verdict line comes before the analysis, so analysis length cannot change it."
+                .into(),
+        );
+    }
+    if a.folds > 0 {
+        notes.push(format!(
+            "The {}-fold and 80/20 rows pool up to {} samples of each split (train, valid and \
+             test) and retrain the head per fold; their n is larger than the test split's.",
+            a.folds, a.head_samples
+        ));
+    }
     let report = EvalReport {
         model: analyst
             .bundle
