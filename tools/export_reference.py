@@ -177,6 +177,43 @@ def transformers_check(args, src, work):
         rows.append({"transformers_top": int(lg.argmax()), "llama_cpp_top": ref["ids"][0], "max_abs_diff_top16": max(d)})
     (DATA / "transformers_merged.json").write_text(json.dumps(rows, indent=1) + "\n")
     print("transformers", rows)
+    tokenizer_check(out_dir)
+
+
+def tokenizer_check(out_dir):
+    """transformers' AutoTokenizer on the exported tokenizer.json + tokenizer_config.json:
+    ids vs llama.cpp's on the committed tokenizer fixture, and the chat template as rendered
+    from the export vs the reference rendering."""
+    from transformers import AutoTokenizer
+
+    fixtures = ROOT / "fixtures" / "llama.cpp" / "smollm2-135m-instruct"
+    tok = AutoTokenizer.from_pretrained(str(out_dir))
+    entries = json.loads((fixtures / "tokenize.json").read_text())["entries"]
+    specials = set(tok.all_special_tokens) | set(tok.get_added_vocab())
+    same = compared = 0
+    mismatches = []
+    for e in entries:
+        # transformers always cuts out added tokens; compare where llama.cpp did too.
+        if not e["special"] and any(s in e["text"] for s in specials):
+            continue
+        ids = tok(e["text"], add_special_tokens=e["add_bos"])["input_ids"]
+        compared += 1
+        if ids == e["ids"]:
+            same += 1
+        elif len(mismatches) < 5:
+            mismatches.append({"text": e["text"], "transformers": ids, "llama_cpp": e["ids"]})
+    chat = json.loads((fixtures / "chat_template.json").read_text())
+    rendered_same = 0
+    cases = [c for c in chat["cases"] if not c.get("error")]
+    for case in cases:
+        text = tok.apply_chat_template(case["messages"], tokenize=False,
+                                       add_generation_prompt=case.get("add_generation_prompt", False))
+        rendered_same += text == case["rendered"]
+    record = {"transformers": __import__("transformers").__version__,
+              "strings_compared": compared, "ids_identical": same, "mismatches": mismatches,
+              "chat_cases": len(cases), "chat_rendered_identical": rendered_same}
+    (DATA / "transformers_tokenizer.json").write_text(json.dumps(record, indent=1) + "\n")
+    print("tokenizer", record)
 
 
 def main():
@@ -185,7 +222,7 @@ def main():
     ap.add_argument("--source", default=str(DEFAULT_SOURCE))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--work", default=None)
-    ap.add_argument("--only", choices=["lora", "transformers"], help="run one part only")
+    ap.add_argument("--only", choices=["lora", "transformers", "tokenizer"], help="run one part only")
     args = ap.parse_args()
     import llama_cpp
 
@@ -196,6 +233,10 @@ def main():
     os.environ.update(env_threads)
     if args.only == "transformers":
         return transformers_check(args, src, work)
+    if args.only == "tokenizer":
+        out_dir = work / "hf"
+        subprocess.run([str(Path(args.exporter).with_name("export_merged")), str(src), str(out_dir)], check=True)
+        return tokenizer_check(out_dir)
     lora_reference(args, src, work)
     if args.only == "lora":
         return

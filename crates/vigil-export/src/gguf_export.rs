@@ -7,7 +7,7 @@
 
 use crate::error::{ExportError, Result};
 use crate::gguf_writer::{GgufWriter, TensorEntry};
-use crate::lora_gguf::{gguf_module_name, to_rope_order};
+use crate::lora_gguf::{add_update, peft_updates, to_rope_order};
 use crate::mixture::{tensor_type, ExportType, ModelShape};
 use crate::quantize::{dequantize_bytes, quantize_rows};
 use candle_core::quantized::gguf_file::{Content, Value};
@@ -119,12 +119,11 @@ pub fn export_gguf(source: &Path, out: &Path, export_type: ExportType) -> Result
     export_gguf_merged(source, out, export_type, None)
 }
 
-/// A PEFT adapter's per-tensor updates, keyed by GGUF tensor name: (B, A, scale, rope heads).
-type Deltas = BTreeMap<String, (Tensor, Tensor, f64, Option<usize>)>;
+/// A PEFT adapter's per-tensor updates, keyed by GGUF tensor name, with the head count
+/// whose rope order the rows must follow (Q and K of `llama`).
+type Deltas = BTreeMap<String, (Tensor, Option<usize>)>;
 
 fn read_deltas(adapter_dir: &Path, src: &GgufSource, arch: &str) -> Result<Deltas> {
-    let (config, tensors) = vigil_model::lora::read_peft_dir(adapter_dir)
-        .map_err(|e| ExportError::file(adapter_dir, e))?;
     let meta = &src.content.metadata;
     let count = |key: &str| {
         meta.get(&format!("{arch}.{key}"))
@@ -132,31 +131,18 @@ fn read_deltas(adapter_dir: &Path, src: &GgufSource, arch: &str) -> Result<Delta
     };
     let heads = count("attention.head_count");
     let kv_heads = count("attention.head_count_kv").or(heads);
-    let mut deltas = Deltas::new();
-    for (key, a) in &tensors {
-        let Some(module) = key.strip_suffix(".lora_A.weight") else {
-            continue;
-        };
-        let b = tensors
-            .get(&format!("{module}.lora_B.weight"))
-            .ok_or_else(|| ExportError::file(adapter_dir, format!("'{key}' has no lora_B")))?;
-        let gguf = gguf_module_name(module).ok_or_else(|| {
-            ExportError::file(
-                adapter_dir,
-                format!("no llama.cpp tensor for module '{module}'"),
-            )
-        })?;
-        let path = module.strip_prefix("base_model.model.").unwrap_or(module);
-        let (r, alpha) = config.rank_alpha(path);
-        let rope = match () {
-            _ if arch != "llama" => None,
-            _ if module.ends_with(".q_proj") => heads,
-            _ if module.ends_with(".k_proj") => kv_heads,
-            _ => None,
-        };
-        deltas.insert(gguf, (b.clone(), a.clone(), config.scale(r, alpha), rope));
-    }
-    Ok(deltas)
+    Ok(peft_updates(adapter_dir)?
+        .into_iter()
+        .map(|(name, d)| {
+            let rope = match () {
+                _ if arch != "llama" => None,
+                _ if name.ends_with("attn_q.weight") => heads,
+                _ if name.ends_with("attn_k.weight") => kv_heads,
+                _ => None,
+            };
+            (name, (d, rope))
+        })
+        .collect())
 }
 
 /// [`export_gguf`] with a PEFT adapter merged into the weights first (W + scale·B·A, with
@@ -242,8 +228,8 @@ pub fn export_gguf_merged(
             report.copied += 1;
         } else {
             let mut values = dequantize_bytes(&entry.name, &raw, &entry.dims, from)?;
-            if let Some((b, a, scale, rope)) = delta {
-                add_delta(&entry.name, &mut values, &entry.dims, &b, &a, scale, rope)?;
+            if let Some((d, rope)) = delta {
+                add_delta(&entry.name, &mut values, &entry.dims, &d, rope)?;
             }
             drop(raw);
             let row = *entry.dims.last().unwrap_or(&1);
@@ -260,36 +246,37 @@ pub fn export_gguf_merged(
     Ok(report)
 }
 
-/// values += scale · B·A, B's rows put in rope order first when `rope` gives a head count.
+/// values += update, the update's rows put in rope order first when `rope` gives a head
+/// count.
 fn add_delta(
     name: &str,
     values: &mut [f32],
     dims: &[usize],
-    b: &Tensor,
-    a: &Tensor,
-    scale: f64,
+    update: &Tensor,
     rope: Option<usize>,
 ) -> Result<()> {
-    let err = |e: candle_core::Error| ExportError::tensor(name, e);
-    let delta = (b.matmul(a).map_err(err)? * scale).map_err(err)?;
-    let (rows, cols) = delta.dims2().map_err(err)?;
+    let (rows, cols) = update.dims2().map_err(|e| ExportError::tensor(name, e))?;
     if dims != [rows, cols] {
         return Err(ExportError::tensor(
             name,
             format!("adapter update is {rows}×{cols}, the weight {dims:?}"),
         ));
     }
-    let mut d: Vec<f32> = delta.flatten_all().and_then(|t| t.to_vec1()).map_err(err)?;
-    if let Some(h) = rope {
-        d = to_rope_order(&d, rows, cols, h)?;
+    match rope {
+        Some(h) => {
+            let d: Vec<f32> = update
+                .flatten_all()
+                .and_then(|t| t.to_vec1())
+                .map_err(|e| ExportError::tensor(name, e))?;
+            let d = to_rope_order(&d, rows, cols, h)?;
+            values.iter_mut().zip(&d).for_each(|(v, x)| *v += x);
+            Ok(())
+        }
+        None => add_update(name, values, update),
     }
-    for (v, x) in values.iter_mut().zip(&d) {
-        *v += x;
-    }
-    Ok(())
 }
 
-fn set(kv: &mut Vec<(String, Value)>, key: &str, value: Value) {
+pub(crate) fn set(kv: &mut Vec<(String, Value)>, key: &str, value: Value) {
     match kv.iter_mut().find(|(k, _)| k == key) {
         Some(slot) => slot.1 = value,
         None => kv.push((key.to_string(), value)),

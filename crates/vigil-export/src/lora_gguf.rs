@@ -11,6 +11,8 @@ use crate::gguf_export::GgufSource;
 use crate::gguf_writer::{GgufWriter, TensorEntry};
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::GgmlDType;
+use candle_core::Tensor;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The GGUF name of a decoder-block module, from its PEFT / Hugging Face path
@@ -30,6 +32,56 @@ pub fn gguf_module_name(hf_path: &str) -> Option<String> {
         _ => return None,
     };
     Some(format!("blk.{layer}.{gguf}.weight"))
+}
+
+/// Each adapted module's update `scale·B·A` from a PEFT adapter directory, keyed by the
+/// module's GGUF tensor name, rows in Hugging Face order.
+pub fn peft_updates(adapter_dir: &Path) -> Result<BTreeMap<String, Tensor>> {
+    let (config, tensors) = vigil_model::lora::read_peft_dir(adapter_dir)
+        .map_err(|e| ExportError::file(adapter_dir, e))?;
+    let mut updates = BTreeMap::new();
+    for (key, a) in &tensors {
+        let Some(module) = key.strip_suffix(".lora_A.weight") else {
+            continue;
+        };
+        let b = tensors
+            .get(&format!("{module}.lora_B.weight"))
+            .ok_or_else(|| ExportError::file(adapter_dir, format!("'{key}' has no lora_B")))?;
+        let gguf = gguf_module_name(module).ok_or_else(|| {
+            ExportError::file(
+                adapter_dir,
+                format!("no model tensor for module '{module}'"),
+            )
+        })?;
+        let path = module.strip_prefix("base_model.model.").unwrap_or(module);
+        let (r, alpha) = config.rank_alpha(path);
+        let d = b
+            .matmul(a)
+            .and_then(|d| d * config.scale(r, alpha))
+            .map_err(|e| ExportError::tensor(key, e))?;
+        updates.insert(gguf, d);
+    }
+    Ok(updates)
+}
+
+/// `values += update` for one weight (both row-major, same shape), or an error naming it.
+pub fn add_update(name: &str, values: &mut [f32], update: &Tensor) -> Result<()> {
+    let d: Vec<f32> = update
+        .flatten_all()
+        .and_then(|t| t.to_vec1())
+        .map_err(|e| ExportError::tensor(name, e))?;
+    if d.len() != values.len() {
+        return Err(ExportError::tensor(
+            name,
+            format!(
+                "adapter update {:?} does not match the weight's {} values",
+                update.dims(),
+                values.len()
+            ),
+        ));
+    }
+    values.iter_mut().zip(&d).for_each(|(v, x)| *v += x);
+    Ok(())
 }
 
 /// Rows of `m` (`rows × cols`, row-major) from Hugging Face's order into llama.cpp's

@@ -4,12 +4,13 @@
 //!
 //! Tensors are streamed one at a time into hand-written safetensors files (the header is
 //! computed from the shapes first). For `llama` the Q/K rows go back from llama.cpp's rope
-//! order to Hugging Face's. Llama and Qwen2 only for now; `tokenizer.json` is not written
-//! (vigil builds its tokenizer from the GGUF vocabulary but cannot serialise it yet).
+//! order to Hugging Face's. Llama and Qwen2 only for now. Byte-level BPE vocabularies are
+//! written as `tokenizer.json` ([`vigil_tokenizer::hf_files_from_gguf`]); SentencePiece
+//! ones get only `tokenizer_config.json`.
 
 use crate::error::{ExportError, Result};
 use crate::gguf_export::GgufSource;
-use crate::lora_gguf::{from_rope_order, gguf_module_name};
+use crate::lora_gguf::{add_update, from_rope_order, peft_updates};
 use crate::quantize::dequantize_bytes;
 use candle_core::Tensor;
 use serde_json::{json, Map, Value as Json};
@@ -29,6 +30,8 @@ pub struct MergedReport {
     pub shards: usize,
     pub bytes: u64,
     pub merged_modules: usize,
+    /// Whether `tokenizer.json` was written (byte-level BPE vocabularies).
+    pub tokenizer_json: bool,
 }
 
 fn hf_config(config: &ModelConfig, src: &GgufSource) -> Result<Json> {
@@ -88,29 +91,10 @@ pub fn export_merged(
     let interleaved = src.architecture()? == "llama";
 
     // The adapter's updates by GGUF name, in Hugging Face row order (no permutation needed).
-    let mut deltas: BTreeMap<String, Tensor> = BTreeMap::new();
-    if let Some(dir) = adapter {
-        let (lcfg, tensors) =
-            vigil_model::lora::read_peft_dir(dir).map_err(|e| ExportError::file(dir, e))?;
-        for (key, a) in &tensors {
-            let Some(module) = key.strip_suffix(".lora_A.weight") else {
-                continue;
-            };
-            let b = tensors
-                .get(&format!("{module}.lora_B.weight"))
-                .ok_or_else(|| ExportError::file(dir, format!("'{key}' has no lora_B")))?;
-            let gguf = gguf_module_name(module).ok_or_else(|| {
-                ExportError::file(dir, format!("no model tensor for module '{module}'"))
-            })?;
-            let path = module.strip_prefix("base_model.model.").unwrap_or(module);
-            let (r, alpha) = lcfg.rank_alpha(path);
-            let d = b
-                .matmul(a)
-                .and_then(|d| d * lcfg.scale(r, alpha))
-                .map_err(|e| ExportError::tensor(key, e))?;
-            deltas.insert(gguf, d);
-        }
-    }
+    let mut deltas: BTreeMap<String, Tensor> = match adapter {
+        Some(dir) => peft_updates(dir)?,
+        None => BTreeMap::new(),
+    };
     let merged_modules = deltas.len();
 
     // Plan: HF name, dims, shard.
@@ -181,17 +165,7 @@ pub fn export_merged(
                 values = from_rope_order(&values, dims[0], dims[1], h)?;
             }
             if let Some(d) = deltas.remove(&gguf) {
-                let d: Vec<f32> = d
-                    .flatten_all()
-                    .and_then(|t| t.to_vec1())
-                    .map_err(|e| ExportError::tensor(&gguf, e))?;
-                if d.len() != values.len() {
-                    return Err(ExportError::tensor(
-                        &gguf,
-                        "adapter update does not match the weight's shape",
-                    ));
-                }
-                values.iter_mut().zip(&d).for_each(|(v, x)| *v += x);
+                add_update(&gguf, &mut values, &d)?;
             }
             for v in &values {
                 w.write_all(&v.to_le_bytes()).map_err(io)?;
@@ -227,8 +201,36 @@ pub fn export_merged(
         }
     }
     write_json("generation_config.json", &gen)?;
-    // Chat template and special-token strings for transformers' tokenizer config.
+    // The vocabulary as tokenizer.json + tokenizer_config.json (byte-level BPE); for other
+    // vocabularies only the config with the chat template and special-token texts.
     let meta = &src.content.metadata;
+    let tokenizer_json = match vigil_tokenizer::hf_files_from_gguf(meta) {
+        Ok(files) => {
+            let path = out_dir.join("tokenizer.json");
+            std::fs::write(&path, files.tokenizer_json).map_err(|e| ExportError::file(&path, e))?;
+            write_json("tokenizer_config.json", &files.tokenizer_config)?;
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "tokenizer.json not written");
+            write_json("tokenizer_config.json", &minimal_tokenizer_config(meta))?;
+            false
+        }
+    };
+    Ok(MergedReport {
+        tensors: index,
+        shards: n_shards,
+        bytes: total,
+        merged_modules,
+        tokenizer_json,
+    })
+}
+
+/// The chat template and special-token texts, for vocabularies not written as
+/// tokenizer.json.
+fn minimal_tokenizer_config(
+    meta: &std::collections::HashMap<String, candle_core::quantized::gguf_file::Value>,
+) -> Json {
     let tokens = meta
         .get("tokenizer.ggml.tokens")
         .and_then(|v| v.to_vec().ok());
@@ -254,13 +256,7 @@ pub fn export_merged(
             tok[field] = json!(s);
         }
     }
-    write_json("tokenizer_config.json", &tok)?;
-    Ok(MergedReport {
-        tensors: index,
-        shards: n_shards,
-        bytes: total,
-        merged_modules,
-    })
+    tok
 }
 
 #[cfg(test)]

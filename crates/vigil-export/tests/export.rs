@@ -604,3 +604,121 @@ fn modelfile_for_the_default_model_uses_chatml_and_its_context() {
     assert!(text.contains("PARAMETER stop \"<|im_end|>\"\n"));
     assert!(!text.contains("SYSTEM"));
 }
+
+/// GGUF → Hugging Face directory → GGUF: the directory path (llama.cpp's converter +
+/// quantiser in one) must give the same file as quantising the GGUF directly — every
+/// tensor byte-identical (Q/K rows back in llama's rope order) and every architecture and
+/// tokenizer key equal. llama.cpp's agreement with the direct exports is tested above.
+#[test]
+fn hugging_face_directory_exports_the_same_gguf() {
+    let src = default_model();
+    let dir = tempfile::tempdir().unwrap();
+    let f16 = dir.path().join("m.f16.gguf");
+    export_gguf(&src, &f16, ExportType::F16).unwrap();
+    let hf = dir.path().join("hf");
+    let merged = vigil_export::export_merged(&f16, &hf, None, u64::MAX).unwrap();
+    assert!(merged.tokenizer_json, "tokenizer.json must be written");
+
+    for export_type in [ExportType::F16, ExportType::Q4KM] {
+        let direct = dir.path().join(format!("direct.{export_type}.gguf"));
+        let via_hf = dir.path().join(format!("via_hf.{export_type}.gguf"));
+        export_gguf(&f16, &direct, export_type).unwrap();
+        let report = vigil_export::export_gguf_from_hf(&hf, &via_hf, export_type, None).unwrap();
+        let mut a = GgufSource::open(&direct).unwrap();
+        let mut b = GgufSource::open(&via_hf).unwrap();
+        assert_eq!(report.tensors.len(), a.tensors.len());
+        for i in 0..a.tensors.len() {
+            let name = a.tensors[i].0.clone();
+            let j = b
+                .tensors
+                .iter()
+                .position(|t| t.0 == name)
+                .unwrap_or_else(|| panic!("{export_type}: {name} missing"));
+            assert_eq!(a.tensors[i].1, b.tensors[j].1, "{name} dims");
+            assert_eq!(a.tensors[i].2, b.tensors[j].2, "{export_type}: {name} type");
+            assert!(
+                a.raw(i).unwrap() == b.raw(j).unwrap(),
+                "{export_type}: {name} bytes differ"
+            );
+        }
+        // Every key llama.cpp reads; `general.*` names and sizes come from the original
+        // converter's model card and are not reproduced.
+        let theirs = a.sorted_metadata();
+        let ours: std::collections::HashMap<_, _> = b.sorted_metadata().into_iter().collect();
+        let mut missing = Vec::new();
+        for (k, v) in &theirs {
+            match ours.get(k) {
+                _ if k.starts_with("general.") => {}
+                Some(o) => assert_eq!(format!("{o:?}"), format!("{v:?}"), "metadata {k}"),
+                None => missing.push(k.clone()),
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "{export_type}: keys not written: {missing:?}"
+        );
+        for k in [
+            "general.architecture",
+            "general.file_type",
+            "general.quantization_version",
+        ] {
+            assert_eq!(
+                format!("{:?}", ours.get(k)),
+                format!("{:?}", theirs.iter().find(|t| t.0 == k).map(|t| &t.1)),
+                "{k}"
+            );
+        }
+    }
+}
+
+#[test]
+fn hugging_face_directories_that_cannot_be_exported_are_named() {
+    let src = default_model();
+    let dir = tempfile::tempdir().unwrap();
+    let hf = dir.path().join("hf");
+    vigil_export::export_merged(&src, &hf, None, u64::MAX).unwrap();
+    let out = dir.path().join("out.gguf");
+
+    // No tokenizer.json: the file is named.
+    std::fs::rename(hf.join("tokenizer.json"), dir.path().join("t.json")).unwrap();
+    let e = vigil_export::export_gguf_from_hf(&hf, &out, ExportType::F16, None).unwrap_err();
+    assert!(e.to_string().contains("tokenizer.json"), "{e}");
+    std::fs::rename(dir.path().join("t.json"), hf.join("tokenizer.json")).unwrap();
+
+    // A Gemma 3 configuration is refused before any tensor is read.
+    let config_path = hf.join("config.json");
+    let original = std::fs::read_to_string(&config_path).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&original).unwrap();
+    config["model_type"] = "gemma3_text".into();
+    config["architectures"] = serde_json::json!(["Gemma3ForCausalLM"]);
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let e = vigil_export::export_gguf_from_hf(&hf, &out, ExportType::F16, None).unwrap_err();
+    assert!(
+        e.to_string().contains("config.json") && e.to_string().contains("not gemma3"),
+        "{e}"
+    );
+    std::fs::write(&config_path, &original).unwrap();
+
+    // An adapter aimed at a module the model lacks is named.
+    let adapter = dir.path().join("bad_adapter");
+    std::fs::create_dir(&adapter).unwrap();
+    let peft = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/smollm2_lora");
+    std::fs::copy(
+        peft.join("adapter_config.json"),
+        adapter.join("adapter_config.json"),
+    )
+    .unwrap();
+    let tensors = candle_core::safetensors::load(
+        peft.join("adapter_model.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let renamed: std::collections::HashMap<String, candle_core::Tensor> = tensors
+        .into_iter()
+        .map(|(k, v)| (k.replace("layers.29.", "layers.40."), v))
+        .collect();
+    candle_core::safetensors::save(&renamed, adapter.join("adapter_model.safetensors")).unwrap();
+    let e =
+        vigil_export::export_gguf_from_hf(&hf, &out, ExportType::F16, Some(&adapter)).unwrap_err();
+    assert!(e.to_string().contains("blk.40."), "{e}");
+}

@@ -67,7 +67,7 @@ pub(crate) const STOP_TEXTS: &[&str] = &[
 /// piece left by the previous one, matches and gaps both kept. llama.cpp's
 /// GPT-2 style patterns omit the final `|\s+` because its hand-written
 /// matcher implies it; a general regex engine needs it spelled out.
-fn pre_regexes(pre: &str) -> Option<(&'static [&'static str], bool, bool)> {
+pub(crate) fn pre_regexes(pre: &str) -> Option<(&'static [&'static str], bool, bool)> {
     // (regexes, ignore_merges, clean_spaces)
     const GPT2: &str =
         r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
@@ -214,7 +214,7 @@ fn build_spm(
 
 /// Byte-level BPE: llama.cpp's regex splits for `pre`, then bytes → GPT-2
 /// chars, then the file's merges.
-fn build_gpt2(
+pub(crate) fn build_gpt2(
     ids: AHashMap<String, u32>,
     merges: &[String],
     regexes: &[&str],

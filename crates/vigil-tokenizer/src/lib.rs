@@ -22,6 +22,10 @@
 //!   on (the template writes the control tokens as text).
 //! * [`TokenKind`] — what a vocabulary entry is (normal, control,
 //!   user-defined, byte, ...), as in GGUF's `token_type`.
+//! * [`hf_files_from_gguf`] / [`gguf_metadata_from_hf`] — a byte-level BPE vocabulary
+//!   converted between GGUF metadata and `tokenizer.json` + `tokenizer_config.json`
+//!   (for `vigil export`); the reverse direction finds llama.cpp's `pre` name by
+//!   tokenising probe texts both ways.
 //! * [`Error`] — every failure, naming the metadata key, file or template
 //!   line at fault. Bad metadata is an error, never a panic.
 //!
@@ -56,6 +60,7 @@
 //! `add_space_prefix` rule. The BPE itself is the `tokenizers` crate's.
 
 mod chat;
+mod convert;
 mod error;
 mod gguf;
 mod hf;
@@ -65,5 +70,6 @@ mod special;
 mod tokenizer;
 
 pub use chat::{ChatMessage, ChatTemplate};
+pub use convert::{gguf_metadata_from_hf, hf_files_from_gguf, HfTokenizerFiles};
 pub use error::{Error, Result};
 pub use tokenizer::{DecodeStream, TokenKind, Tokenizer};

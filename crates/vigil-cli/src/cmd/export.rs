@@ -1,7 +1,8 @@
 //! `vigil export`: model files for other runtimes (vigil-export does the work).
 //!
-//! * `vigil export gguf --type q4_k_m -o model.gguf` re-writes a GGUF model as f16, bf16,
-//!   q8_0, q4_0, q4_k_m, q5_k_m or q6_k with llama.cpp's per-tensor mixtures.
+//! * `vigil export gguf --type q4_k_m -o model.gguf` writes a GGUF model (from a GGUF or a
+//!   Hugging Face directory) as f16, bf16, q8_0, q4_0, q4_k_m, q5_k_m or q6_k with
+//!   llama.cpp's per-tensor mixtures.
 //! * `vigil export modelfile -o Modelfile` writes an Ollama Modelfile for a GGUF.
 
 use anyhow::Context;
@@ -19,9 +20,10 @@ pub struct ExportArgs {
 
 #[derive(Subcommand, Debug)]
 enum ExportCommand {
-    /// Re-write a GGUF model with another file type (llama.cpp's per-tensor mixtures).
+    /// Write a GGUF model of another file type (llama.cpp's per-tensor mixtures), from a GGUF
+    /// or from a Hugging Face directory (config.json, safetensors, tokenizer.json).
     Gguf {
-        /// Source model: a known name or a GGUF file.
+        /// Source model: a known name, a GGUF file or a Hugging Face model directory.
         #[arg(
             long,
             short = 'm',
@@ -42,8 +44,8 @@ enum ExportCommand {
         #[arg(long, value_name = "DIR")]
         adapter: Option<PathBuf>,
     },
-    /// Write a Hugging Face directory (f32 safetensors, config.json, tokenizer_config.json with
-    /// the chat template), optionally with a PEFT adapter merged in (llama and qwen2).
+    /// Write a Hugging Face directory (f32 safetensors, config.json, tokenizer.json,
+    /// tokenizer_config.json with the chat template), optionally with a PEFT adapter merged in (llama and qwen2).
     Merged {
         /// Source model: a known name or a GGUF file.
         #[arg(
@@ -134,11 +136,13 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
         } => {
             super::common::set_threads(threads);
             let source = super::model::resolve_model(&model, false)?.path;
-            let report =
-                vigil_export::export_gguf_merged(&source, &output, export_type, adapter.as_deref())
-                    .with_context(|| {
-                        format!("cannot export {} as {export_type}", source.display())
-                    })?;
+            let adapter = adapter.as_deref();
+            let report = if source.is_dir() {
+                vigil_export::export_gguf_from_hf(&source, &output, export_type, adapter)
+            } else {
+                vigil_export::export_gguf_merged(&source, &output, export_type, adapter)
+            }
+            .with_context(|| format!("cannot export {} as {export_type}", source.display()))?;
             eprintln!(
                 "wrote {} ({export_type}, {:.1} MiB, {} tensors, {} copied unchanged) in {:.2}s",
                 output.display(),
@@ -161,12 +165,17 @@ pub fn run(args: ExportArgs) -> anyhow::Result<ExitCode> {
                         format!("cannot export {} as safetensors", source.display())
                     })?;
             eprintln!(
-                "wrote {} ({} tensors in {} shard(s), {:.1} MiB; {} adapter modules merged)",
+                "wrote {} ({} tensors in {} shard(s), {:.1} MiB; {} adapter modules merged{})",
                 output.display(),
                 report.tensors,
                 report.shards,
                 report.bytes as f64 / (1024.0 * 1024.0),
-                report.merged_modules
+                report.merged_modules,
+                if report.tokenizer_json {
+                    ""
+                } else {
+                    "; no tokenizer.json: only byte-level BPE vocabularies are written as one"
+                }
             );
         }
         ExportCommand::LoraGguf {
