@@ -722,3 +722,122 @@ fn hugging_face_directories_that_cannot_be_exported_are_named() {
         vigil_export::export_gguf_from_hf(&hf, &out, ExportType::F16, Some(&adapter)).unwrap_err();
     assert!(e.to_string().contains("blk.40."), "{e}");
 }
+
+/// A small random Qwen2 checkpoint (q/k/v biases, tied embeddings, bf16, an embedding padded
+/// past the vocabulary) with the default model's tokenizer: its GGUF export must run in
+/// vigil with the directory's own logits (bf16 → f16 is exact here), name the padding rows
+/// as unused tokens, and carry Qwen2's keys. tools/export_shaped_reference.py checks the
+/// same path at Qwen2.5-0.5B's shape against transformers and llama.cpp.
+#[test]
+fn qwen2_directory_exports_a_gguf_with_the_same_logits() {
+    use candle_core::{DType, Device, Tensor};
+    let dir = tempfile::tempdir().unwrap();
+    let hf = dir.path().join("qwen2");
+    std::fs::create_dir(&hf).unwrap();
+    let (hidden, ffn, layers, heads, kv_heads, vocab) = (64usize, 128, 2, 4, 2, 49280);
+    let config = serde_json::json!({
+        "model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"],
+        "hidden_size": hidden, "intermediate_size": ffn, "num_hidden_layers": layers,
+        "num_attention_heads": heads, "num_key_value_heads": kv_heads,
+        "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "max_position_embeddings": 512,
+        "vocab_size": vocab, "tie_word_embeddings": true, "hidden_act": "silu",
+        "torch_dtype": "bfloat16"
+    });
+    std::fs::write(hf.join("config.json"), config.to_string()).unwrap();
+    // Deterministic values in ±0.1 (norm weights around 1).
+    let mut seed = 0u64;
+    let mut tensor = |dims: &[usize], base: f32| {
+        seed += 1;
+        let n: usize = dims.iter().product();
+        let v: Vec<f32> = (0..n as u64)
+            .map(|i| {
+                let h = (i.wrapping_add(seed << 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+                base + (h as f32 / (1u64 << 24) as f32 - 0.5) * 0.2
+            })
+            .collect();
+        Tensor::from_vec(v, dims, &Device::Cpu)
+            .and_then(|t| t.to_dtype(DType::BF16))
+            .unwrap()
+    };
+    let head_dim = hidden / heads;
+    let mut w = std::collections::HashMap::new();
+    w.insert(
+        "model.embed_tokens.weight".to_string(),
+        tensor(&[vocab, hidden], 0.0),
+    );
+    for l in 0..layers {
+        let p = format!("model.layers.{l}");
+        for (name, dims, base) in [
+            ("input_layernorm.weight", vec![hidden], 1.0),
+            ("post_attention_layernorm.weight", vec![hidden], 1.0),
+            ("self_attn.q_proj.weight", vec![hidden, hidden], 0.0),
+            ("self_attn.q_proj.bias", vec![hidden], 0.0),
+            (
+                "self_attn.k_proj.weight",
+                vec![kv_heads * head_dim, hidden],
+                0.0,
+            ),
+            ("self_attn.k_proj.bias", vec![kv_heads * head_dim], 0.0),
+            (
+                "self_attn.v_proj.weight",
+                vec![kv_heads * head_dim, hidden],
+                0.0,
+            ),
+            ("self_attn.v_proj.bias", vec![kv_heads * head_dim], 0.0),
+            ("self_attn.o_proj.weight", vec![hidden, hidden], 0.0),
+            ("mlp.gate_proj.weight", vec![ffn, hidden], 0.0),
+            ("mlp.up_proj.weight", vec![ffn, hidden], 0.0),
+            ("mlp.down_proj.weight", vec![hidden, ffn], 0.0),
+        ] {
+            w.insert(format!("{p}.{name}"), tensor(&dims, base));
+        }
+    }
+    w.insert("model.norm.weight".to_string(), tensor(&[hidden], 1.0));
+    candle_core::safetensors::save(&w, hf.join("model.safetensors")).unwrap();
+    let content = {
+        let mut f = std::fs::File::open(default_model()).unwrap();
+        gguf_file::Content::read(&mut f).unwrap()
+    };
+    let files = vigil_tokenizer::hf_files_from_gguf(&content.metadata).unwrap();
+    std::fs::write(hf.join("tokenizer.json"), files.tokenizer_json).unwrap();
+    std::fs::write(
+        hf.join("tokenizer_config.json"),
+        files.tokenizer_config.to_string(),
+    )
+    .unwrap();
+
+    let out = dir.path().join("qwen2.f16.gguf");
+    let report = vigil_export::export_gguf_from_hf(&hf, &out, ExportType::F16, None).unwrap();
+    assert_eq!(report.tensors.len(), 2 + layers * 12);
+    let src = GgufSource::open(&out).unwrap();
+    let meta = &src.content.metadata;
+    assert_eq!(src.architecture().unwrap(), "qwen2");
+    assert_eq!(meta["qwen2.attention.head_count_kv"].to_u32().unwrap(), 2);
+    let tokens = meta["tokenizer.ggml.tokens"].to_vec().unwrap();
+    let types = meta["tokenizer.ggml.token_type"].to_vec().unwrap();
+    assert_eq!(tokens.len(), vocab);
+    assert_eq!(tokens[49200].to_string().unwrap(), "[PAD49200]");
+    assert_eq!(
+        types[49200].to_i32().unwrap(),
+        5,
+        "padding rows are unused tokens"
+    );
+    let ty = |n: &str| src.tensors.iter().find(|t| t.0 == n).unwrap().2;
+    assert_eq!(ty("blk.0.attn_q.weight"), GgmlDType::F16);
+    assert_eq!(ty("blk.0.attn_q.bias"), GgmlDType::F32);
+    assert!(!src.tensors.iter().any(|t| t.0 == "output.weight"), "tied");
+
+    let prompts = vec![vec![1u32, 504, 3458, 314, 4099, 30], vec![28, 3125, 216]];
+    let theirs = vigil_last_logits(&hf, &prompts);
+    let ours = vigil_last_logits(&out, &prompts);
+    let mut max = 0f32;
+    for (a, b) in ours.iter().zip(&theirs) {
+        let top = |v: &[f32]| (0..v.len()).max_by(|&i, &j| v[i].total_cmp(&v[j])).unwrap();
+        assert_eq!(top(a), top(b), "top-1");
+        for (x, y) in a.iter().zip(b) {
+            max = max.max((x - y).abs());
+        }
+    }
+    eprintln!("qwen2 directory vs its f16 GGUF: max |logit diff| {max:.2e}");
+    assert!(max < 1e-3, "max |logit diff| {max}");
+}
