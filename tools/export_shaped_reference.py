@@ -96,7 +96,7 @@ def main():
           json.dumps(report["llama_cpp_vs_transformers"]), flush=True)
 
     for ty in TYPES:
-        vout = work / f"vigil.{ty}.gguf"
+        vout = work / f"vigil.out.{ty}.gguf"
         lout = work / f"llama.{ty}.gguf"
         vs, vrss, _ = timed([args.vigil, "export", "gguf", "-m", str(f16), "--type", ty, "-o", str(vout)])
         ls, lrss, _ = llama_quantize(f16, lout, FTYPE[ty], args.threads)
