@@ -669,6 +669,31 @@ fn hugging_face_directory_exports_the_same_gguf() {
             );
         }
     }
+
+    // With a PEFT adapter merged on the way, both paths still give the same bytes (the
+    // directory path adds the update in Hugging Face row order and permutes after).
+    let adapter = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/smollm2_lora");
+    let direct = dir.path().join("direct.lora.gguf");
+    let via_hf = dir.path().join("via_hf.lora.gguf");
+    vigil_export::export_gguf_merged(&f16, &direct, ExportType::Q8_0, Some(&adapter)).unwrap();
+    vigil_export::export_gguf_from_hf(&hf, &via_hf, ExportType::Q8_0, Some(&adapter)).unwrap();
+    let plain = dir.path().join("via_hf.q8_0.gguf");
+    vigil_export::export_gguf_from_hf(&hf, &plain, ExportType::Q8_0, None).unwrap();
+    let mut a = GgufSource::open(&direct).unwrap();
+    let mut b = GgufSource::open(&via_hf).unwrap();
+    let mut c = GgufSource::open(&plain).unwrap();
+    let mut changed = 0;
+    for i in 0..a.tensors.len() {
+        let name = a.tensors[i].0.clone();
+        let j = b.tensors.iter().position(|t| t.0 == name).unwrap();
+        let bytes = b.raw(j).unwrap();
+        assert!(
+            a.raw(i).unwrap() == bytes,
+            "adapter merge: {name} bytes differ"
+        );
+        changed += usize::from(c.raw(j).unwrap() != bytes);
+    }
+    assert_eq!(changed, 90, "the adapter's 90 modules change their tensors");
 }
 
 #[test]
