@@ -307,6 +307,40 @@ fn quickstart_then_scan_triage_and_eval_with_its_bundle() {
         // Everything the scanner wrote is still there.
         assert!(line["template-id"].is_string() && line["info"].is_object());
     }
+    // The text report: a line per finding with its verdict, probability, rule, title and
+    // place (the same verdicts, now from the cache), then the summary.
+    let (code, out, err) = env.vigil(&["triage", nuclei.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let line_of = |rule: &str| {
+        out.lines()
+            .find(|l| l.contains(&format!("[{rule}]")))
+            .unwrap_or_else(|| panic!("no line for {rule}: {out}"))
+            .to_string()
+    };
+    let xss = line_of("xss-reflected");
+    let word = if verdicts[0]["true_positive"].as_bool().unwrap() {
+        "true positive"
+    } else {
+        "false positive"
+    };
+    assert!(xss.starts_with(word), "{xss}");
+    assert!(
+        xss.contains(&format!(
+            "p={:.2}",
+            verdicts[0]["probability"].as_f64().unwrap()
+        )),
+        "{xss}"
+    );
+    assert!(
+        xss.contains("Reflected XSS — ") && xss.contains("shop.test/search"),
+        "{xss}"
+    );
+    let tech = line_of("tech-detect");
+    assert!(
+        tech.starts_with("true positive") && tech.contains("p=0.50"),
+        "{tech}"
+    );
+    assert!(out.contains("2 findings ("), "{out}");
     // Analysed code is data: the injected instruction in the vulnerable download handler
     // must not move the verdict. The same handler with and without the comment.
     let server = std::fs::read_to_string(node.join("express/server.js")).unwrap();

@@ -154,6 +154,32 @@ impl TriageItem {
         }
     }
 
+    /// Where the finding is: `GET https://host/path (parameter q)` or `src/a.py:10-12`.
+    pub fn location_text(&self) -> String {
+        match &self.location {
+            Location::Http { method, url, param } => {
+                let at: Vec<&str> = [method.as_str(), url.as_str()]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                let mut out = at.join(" ");
+                if let Some(p) = param {
+                    out.push_str(&format!(" (parameter {p})"));
+                }
+                out
+            }
+            Location::Code {
+                path,
+                start_line,
+                end_line,
+            } => match (start_line, end_line) {
+                (Some(s), Some(e)) if e > s => format!("{path}:{s}-{e}"),
+                (Some(s), _) => format!("{path}:{s}"),
+                _ => path.clone(),
+            },
+        }
+    }
+
     /// The finding as text for the model's "finding under review" line (HTTP subjects) or
     /// as the rule context of a code subject: title, scanner, rule, CWE, severity,
     /// location, evidence and the description (cut at `MAX_FINDING_DESCRIPTION` chars).
@@ -166,30 +192,7 @@ impl TriageItem {
             facts.push(format!("severity {}", self.severity));
         }
         let mut out = format!("{} ({})", self.title, facts.join("; "));
-        match &self.location {
-            Location::Http { method, url, param } => {
-                let at: Vec<&str> = [method.as_str(), url.as_str()]
-                    .into_iter()
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                out.push_str(&format!("\nAt: {}", at.join(" ")));
-                if let Some(p) = param {
-                    out.push_str(&format!(" (parameter {p})"));
-                }
-            }
-            Location::Code {
-                path,
-                start_line,
-                end_line,
-            } => {
-                out.push_str(&format!("\nAt: {path}"));
-                match (start_line, end_line) {
-                    (Some(s), Some(e)) if e > s => out.push_str(&format!(":{s}-{e}")),
-                    (Some(s), _) => out.push_str(&format!(":{s}")),
-                    _ => {}
-                }
-            }
-        }
+        out.push_str(&format!("\nAt: {}", self.location_text()));
         if let Some(e) = &self.evidence {
             out.push_str(&format!("\nEvidence: {e}"));
         }

@@ -682,17 +682,17 @@ pub fn quickstart_cmd(a: QuickstartArgs) -> anyhow::Result<ExitCode> {
         .scan
         .clone()
         .unwrap_or_else(|| PathBuf::from("examples/service"));
-    let opts = AnalyzeOptions {
-        max_tokens: 160,
-        ..Default::default()
-    };
+    // `vigil scan`'s default options and its cache, so that the user's first
+    // `vigil scan examples/service` afterwards is answered from the cache.
+    let opts = AnalyzeOptions::default();
+    let cache = vigil_analyst::AnalysisCache::new(vigil_analyst::AnalysisCache::default_dir()?);
     let (found, analysed) = if target.exists() {
         let (report, failed) = super::scan::scan(
             &analyst,
             &target,
             &vigil_scan::DiscoveryOptions::default(),
             &opts,
-            None,
+            Some(&cache),
             1,
         )?;
         use vigil_findings::ReportWriter;

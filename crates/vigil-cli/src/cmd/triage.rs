@@ -178,6 +178,45 @@ pub fn run(a: TriageArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot write {}", out.display()))?;
     let summary = report.summary(&verdicts);
     if !a.json {
+        // One line per finding (false positives first, the most certain first), then the
+        // summary by rule.
+        let by_id: std::collections::HashMap<&str, &TriageItem> =
+            report.items.iter().map(|i| (i.id.as_str(), i)).collect();
+        let mut order: Vec<&TriageVerdict> = verdicts.iter().collect();
+        let certainty = |v: &TriageVerdict| {
+            if v.true_positive {
+                -v.probability
+            } else {
+                v.probability
+            }
+        };
+        order.sort_by(|x, y| {
+            x.true_positive
+                .cmp(&y.true_positive)
+                .then(certainty(x).total_cmp(&certainty(y)))
+        });
+        for v in order {
+            let Some(item) = by_id.get(v.item_id.as_str()) else {
+                continue;
+            };
+            let word = if v.true_positive {
+                "true positive "
+            } else {
+                "false positive"
+            };
+            println!(
+                "{word}  p={:.2}  [{}] {} — {}",
+                v.probability,
+                item.rule,
+                item.title,
+                item.location_text()
+            );
+            if let Some(line) = v.reason.lines().map(str::trim).find(|l| !l.is_empty()) {
+                let short: String = line.chars().take(160).collect();
+                println!("    {short}");
+            }
+        }
+        println!();
         print!("{}", summary.to_text());
     }
     if let Some(p) = &a.summary {
