@@ -114,6 +114,72 @@ def helper(x):
 }
 
 #[test]
+fn flask_add_url_rule_with_functions_and_method_views() {
+    let app = r#"from flask import Flask, Blueprint
+from . import views
+from .things import ThingAPI
+
+app = Flask(__name__)
+admin = Blueprint("admin", __name__, url_prefix="/admin")
+
+def ping():
+    return "pong"
+
+app.add_url_rule("/ping", "ping", ping)
+app.add_url_rule("/users/<int:uid>", view_func=views.show_user, methods=["GET", "PUT"])
+admin.add_url_rule("/things", view_func=ThingAPI.as_view("things"))
+app.add_url_rule("/static-ish", endpoint="x")
+"#;
+    let views = r#"def show_user(uid):
+    return str(uid)
+"#;
+    let things = r#"from flask.views import MethodView
+
+class ThingAPI(MethodView):
+    def get(self):
+        return "[]"
+
+    def post(self):
+        return "", 201
+"#;
+    let found = endpoints(&[
+        ("app/__init__.py", app),
+        ("app/views.py", views),
+        ("app/things.py", things),
+    ]);
+    let routes: Vec<(String, String, String)> = found
+        .iter()
+        .map(|e| (e.0.clone(), e.1.clone(), e.2.clone()))
+        .collect();
+    for want in [
+        ("app/__init__.py", "GET", "/ping"),
+        ("app/views.py", "GET", "/users/<int:uid>"),
+        ("app/views.py", "PUT", "/users/<int:uid>"),
+    ] {
+        assert!(
+            routes.contains(&(want.0.into(), want.1.into(), want.2.into())),
+            "{want:?} not in {found:?}"
+        );
+    }
+    // The method view's verbs serve the blueprint-prefixed rule.
+    let things: Vec<_> = found.iter().filter(|e| e.2 == "/admin/things").collect();
+    assert!(
+        things
+            .iter()
+            .any(|e| e.0 == "app/things.py" && e.3.contains("get")),
+        "{found:?}"
+    );
+    assert!(
+        things
+            .iter()
+            .any(|e| e.0 == "app/things.py" && e.3.contains("post")),
+        "{found:?}"
+    );
+    // A rule without a view function registers nothing.
+    assert!(!found.iter().any(|e| e.2 == "/static-ish"), "{found:?}");
+}
+
+#[test]
 fn fastapi_router_prefix() {
     let src = r#"from fastapi import APIRouter, FastAPI
 app = FastAPI()

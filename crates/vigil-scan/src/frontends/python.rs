@@ -1,5 +1,6 @@
 //! Python: Flask and FastAPI decorators (with `Blueprint(url_prefix=)` / `APIRouter(prefix=)`
-//! prefixes) and Django `urls.py` (`path`, `re_path`, `url`) joined to views.
+//! prefixes), Flask's `add_url_rule` registrations, and Django `urls.py` (`path`, `re_path`,
+//! `url`) joined to views.
 
 use super::imports;
 use crate::route::join_route;
@@ -115,6 +116,7 @@ impl ts::Frontend for Python {
     }
     fn routes(&self, file: &ParsedFile) -> Vec<RouteFact> {
         let mut out = decorator_routes(file);
+        out.extend(url_rule_routes(file));
         if file.path.ends_with("urls.py") || file.src.contains("urlpatterns") {
             out.extend(django_routes(file));
         }
@@ -250,6 +252,99 @@ fn decorator_routes(file: &ParsedFile) -> Vec<RouteFact> {
     out
 }
 
+/// The function a view expression names: `views.show` → (Some("views"), "show", false);
+/// `Things.as_view("things")` → (None, "Things", true), a class whose verb methods serve it.
+fn view_target(view: Node, src: &str) -> Option<(Option<String>, String, bool)> {
+    match view.kind() {
+        "identifier" => Some((None, ts::text(view, src).to_string(), false)),
+        "attribute" => Some((
+            ts::field_text(view, "object", src).map(str::to_string),
+            ts::field_text(view, "attribute", src)?.to_string(),
+            false,
+        )),
+        "call" => {
+            let f = view
+                .child_by_field_name("function")
+                .filter(|f| f.kind() == "attribute")?;
+            (ts::field_text(f, "attribute", src) == Some("as_view")).then(|| {
+                let obj = ts::field_text(f, "object", src).unwrap_or("");
+                (
+                    None,
+                    obj.rsplit('.').next().unwrap_or(obj).to_string(),
+                    true,
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Flask's `app.add_url_rule("/path", "endpoint", view_func, methods=[...])` (on an app or
+/// a blueprint, whose prefix applies).
+fn url_rule_routes(file: &ParsedFile) -> Vec<RouteFact> {
+    let src = file.src;
+    let prefix = prefixes(file);
+    let mut out = Vec::new();
+    for call in ts::nodes_of_kind(file.root(), &["call"]) {
+        let Some(func) = call
+            .child_by_field_name("function")
+            .filter(|f| f.kind() == "attribute")
+        else {
+            continue;
+        };
+        if ts::field_text(func, "attribute", src) != Some("add_url_rule") {
+            continue;
+        }
+        let object = ts::field_text(func, "object", src).unwrap_or("");
+        let (pos, kw) = split_args(call, src);
+        let Some(path) = pos
+            .first()
+            .or(kw.get("rule"))
+            .and_then(|p| string_value(*p, src))
+        else {
+            continue;
+        };
+        let Some((module, name, class_view)) = kw
+            .get("view_func")
+            .or(pos.get(2))
+            .and_then(|v| view_target(*v, src))
+        else {
+            continue;
+        };
+        let listed: Vec<String> = kw
+            .get("methods")
+            .map(|l| {
+                named_children(*l)
+                    .into_iter()
+                    .filter_map(|m| string_value(m, src))
+                    .map(|m| m.to_ascii_uppercase())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let methods = match (listed.is_empty(), class_view) {
+            (false, _) => listed,
+            (true, true) => vec!["ANY".to_string()],
+            (true, false) => vec!["GET".to_string()],
+        };
+        let route = join_route(&[prefix.get(object).map(String::as_str).unwrap_or(""), &path]);
+        for method in methods {
+            out.push(RouteFact {
+                method,
+                route: route.clone(),
+                target: Target::Named {
+                    class: None,
+                    name: name.clone(),
+                    path_hint: module.as_ref().map(|m| m.replace('.', "/")),
+                    class_view,
+                    implicit: false,
+                },
+                registration: Span::of(call),
+            });
+        }
+    }
+    out
+}
+
 fn django_routes(file: &ParsedFile) -> Vec<RouteFact> {
     let src = file.src;
     let mut out = Vec::new();
@@ -268,31 +363,7 @@ fn django_routes(file: &ParsedFile) -> Vec<RouteFact> {
         } else {
             join_route(&[p.trim_start_matches('^').trim_end_matches('$')])
         };
-        let target = match view.kind() {
-            "identifier" => Some((None, ts::text(*view, src).to_string(), false)),
-            "attribute" => Some((
-                ts::field_text(*view, "object", src).map(str::to_string),
-                ts::field_text(*view, "attribute", src)
-                    .unwrap_or("")
-                    .to_string(),
-                false,
-            )),
-            "call" => {
-                let f = view.child_by_field_name("function");
-                match f.filter(|f| f.kind() == "attribute") {
-                    Some(f) if ts::field_text(f, "attribute", src) == Some("as_view") => {
-                        let obj = ts::field_text(f, "object", src).unwrap_or("");
-                        Some((
-                            None,
-                            obj.rsplit('.').next().unwrap_or(obj).to_string(),
-                            true,
-                        ))
-                    }
-                    _ => None, // include(...) and other calls are not views
-                }
-            }
-            _ => None,
-        };
+        let target = view_target(*view, src);
         let Some((module, name, class_view)) = target else {
             continue;
         };
