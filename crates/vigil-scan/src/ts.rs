@@ -113,13 +113,16 @@ pub(crate) enum ModuleRef {
 }
 
 impl ModuleRef {
-    /// Whether the file at `path` is the module (`x/index.js` counts as `x`).
+    /// Whether the file at `path` is the module (`x/index.js` and `x/__init__.py` count as
+    /// `x`).
     pub fn matches(&self, path: &str) -> bool {
         let stem = match path.rsplit_once('.') {
             Some((stem, _)) if !stem.ends_with('/') => stem,
             _ => path,
         };
-        let stem_dir = stem.strip_suffix("/index");
+        let stem_dir = stem
+            .strip_suffix("/index")
+            .or_else(|| stem.strip_suffix("/__init__"));
         match self {
             ModuleRef::Exact(m) => path == m || stem == m || stem_dir == Some(m.as_str()),
             ModuleRef::Suffix(m) => {

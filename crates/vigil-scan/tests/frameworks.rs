@@ -180,6 +180,50 @@ class ThingAPI(MethodView):
 }
 
 #[test]
+fn flask_blueprints_registered_from_other_modules_get_their_prefix() {
+    let app = r#"from flask import Flask
+from .users import bp as users_bp
+from . import orders
+
+app = Flask(__name__)
+app.register_blueprint(users_bp, url_prefix="/api/users")
+app.register_blueprint(orders.bp, url_prefix="/api/orders")
+"#;
+    let users = r#"from flask import Blueprint
+bp = Blueprint("users", __name__)
+
+@bp.get("/<int:uid>")
+def show(uid):
+    return str(uid)
+"#;
+    let orders = r#"from flask import Blueprint
+bp = Blueprint("orders", __name__)
+
+@bp.post("/")
+def create():
+    return "", 201
+"#;
+    assert_eq!(
+        endpoints(&[
+            ("shop/__init__.py", app),
+            ("shop/users.py", users),
+            ("shop/orders/__init__.py", orders),
+        ]),
+        vec![
+            e(
+                "shop/orders/__init__.py",
+                "POST",
+                "/api/orders",
+                "create",
+                4,
+                6
+            ),
+            e("shop/users.py", "GET", "/api/users/<int:uid>", "show", 4, 6),
+        ]
+    );
+}
+
+#[test]
 fn fastapi_router_prefix() {
     let src = r#"from fastapi import APIRouter, FastAPI
 app = FastAPI()

@@ -82,7 +82,7 @@ impl ts::Frontend for Python {
     }
     fn mounts(&self, file: &ParsedFile) -> Vec<Mount> {
         let src = file.src;
-        let mut out = Vec::new();
+        let mut out = blueprint_mounts(file);
         for call in ts::nodes_of_kind(file.root(), &["call"]) {
             if !matches!(
                 ts::field_text(call, "function", src),
@@ -247,6 +247,89 @@ fn decorator_routes(file: &ParsedFile) -> Vec<RouteFact> {
                     registration: Span::of(deco),
                 });
             }
+        }
+    }
+    out
+}
+
+/// Where an imported name comes from: `from .users import bp` gives `.users` for `bp`;
+/// `from . import users` gives `.users` for `users` (a module itself).
+fn import_source(file: &ParsedFile, local: &str) -> Option<String> {
+    let src = file.src;
+    for stmt in ts::nodes_of_kind(file.root(), &["import_from_statement"]) {
+        let module = ts::field_text(stmt, "module_name", src)?.to_string();
+        let mut cursor = stmt.walk();
+        for name in stmt.children_by_field_name("name", &mut cursor) {
+            let (imported, bound) = match name.kind() {
+                "aliased_import" => (
+                    ts::field_text(name, "name", src).unwrap_or(""),
+                    ts::field_text(name, "alias", src).unwrap_or(""),
+                ),
+                _ => (ts::text(name, src), ts::text(name, src)),
+            };
+            if bound == local {
+                // `from . import users`: the name is a module under the package.
+                return Some(if module.chars().all(|c| c == '.') {
+                    format!("{module}{imported}")
+                } else {
+                    module
+                });
+            }
+        }
+    }
+    None
+}
+
+/// A Python module name as a [`ModuleRef`]: relative ones (`.users`, `..api.v1`) resolved
+/// against this file, absolute ones matched by their trailing path.
+fn module_ref(file: &ParsedFile, module: &str) -> ModuleRef {
+    let dots = module.chars().take_while(|&c| c == '.').count();
+    let rest = module[dots..].replace('.', "/");
+    if dots == 0 {
+        return ModuleRef::Suffix(rest);
+    }
+    let up = if dots == 1 {
+        "./".to_string()
+    } else {
+        "../".repeat(dots - 1)
+    };
+    ModuleRef::Exact(ts::resolve_relative(file.path, &format!("{up}{rest}")))
+}
+
+/// Flask's `app.register_blueprint(bp, url_prefix="/v1")` where `bp` (or `mod.bp`) is
+/// imported from another module: that module's routes get the prefix. (Flask lets the
+/// registration's prefix replace one the blueprint set itself; such a blueprint gets both
+/// here.)
+fn blueprint_mounts(file: &ParsedFile) -> Vec<Mount> {
+    let src = file.src;
+    let mut out = Vec::new();
+    for call in ts::nodes_of_kind(file.root(), &["call"]) {
+        let Some(func) = call
+            .child_by_field_name("function")
+            .filter(|f| f.kind() == "attribute")
+        else {
+            continue;
+        };
+        if ts::field_text(func, "attribute", src) != Some("register_blueprint") {
+            continue;
+        }
+        let (pos, kw) = split_args(call, src);
+        let (Some(bp), Some(prefix)) = (
+            pos.first(),
+            kw.get("url_prefix").and_then(|v| string_value(*v, src)),
+        ) else {
+            continue;
+        };
+        let module = match bp.kind() {
+            "identifier" => import_source(file, ts::text(*bp, src)),
+            "attribute" => ts::field_text(*bp, "object", src).and_then(|o| import_source(file, o)),
+            _ => None,
+        };
+        if let Some(m) = module {
+            out.push(Mount {
+                prefix,
+                module: module_ref(file, &m),
+            });
         }
     }
     out
