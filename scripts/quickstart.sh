@@ -8,4 +8,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p vigil-cli
-target/release/vigil quickstart --workdir "${VIGIL_QUICKSTART_DIR:-target/quickstart}" "$@"
+"${CARGO_TARGET_DIR:-target}/release/vigil" quickstart --workdir "${VIGIL_QUICKSTART_DIR:-target/quickstart}" "$@"
