@@ -7,7 +7,7 @@
 
 use crate::error::{ExportError, Result};
 use crate::gguf_writer::{GgufWriter, TensorEntry};
-use crate::lora_gguf::{add_update, peft_updates, to_rope_order};
+use crate::lora_gguf::{add_update, peft_updates, rope_heads, to_rope_order};
 use crate::mixture::{tensor_type, ExportType, ModelShape};
 use crate::quantize::{dequantize_bytes, quantize_rows};
 use candle_core::quantized::gguf_file::{Content, Value};
@@ -23,7 +23,7 @@ use std::time::Instant;
 pub const QUANTIZATION_VERSION: u32 = 2;
 
 /// What an export did, tensor by tensor.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ExportReport {
     /// (name, source type, exported type), in file order.
     pub tensors: Vec<(String, GgmlDType, GgmlDType)>,
@@ -32,6 +32,17 @@ pub struct ExportReport {
     /// Size of the written file.
     pub bytes: u64,
     pub seconds: f64,
+}
+
+impl ExportReport {
+    /// Fills in the written file's size and the time since `start`.
+    pub(crate) fn finished(mut self, out: &Path, start: Instant) -> Result<Self> {
+        self.bytes = std::fs::metadata(out)
+            .map_err(|e| ExportError::file(out, e))?
+            .len();
+        self.seconds = start.elapsed().as_secs_f64();
+        Ok(self)
+    }
 }
 
 /// A GGUF file's header, with its tensors in file order.
@@ -134,12 +145,9 @@ fn read_deltas(adapter_dir: &Path, src: &GgufSource, arch: &str) -> Result<Delta
     Ok(peft_updates(adapter_dir)?
         .into_iter()
         .map(|(name, d)| {
-            let rope = match () {
-                _ if arch != "llama" => None,
-                _ if name.ends_with("attn_q.weight") => heads,
-                _ if name.ends_with("attn_k.weight") => kv_heads,
-                _ => None,
-            };
+            let rope = heads
+                .zip(kv_heads)
+                .and_then(|(h, kv)| rope_heads(arch, &name, h, kv));
             (name, (d, rope))
         })
         .collect())
@@ -195,14 +203,7 @@ pub fn export_gguf_merged(
         }
     }
     let mut metadata = src.sorted_metadata();
-    if let Some(ft) = export_type.file_type() {
-        set(&mut metadata, "general.file_type", Value::U32(ft));
-        set(
-            &mut metadata,
-            "general.quantization_version",
-            Value::U32(QUANTIZATION_VERSION),
-        );
-    }
+    set_file_type(&mut metadata, export_type);
     let plan: Vec<TensorEntry> = src
         .tensors
         .iter()
@@ -213,12 +214,7 @@ pub fn export_gguf_merged(
         })
         .collect();
     let mut writer = GgufWriter::create(out, &metadata, plan.clone())?;
-    let mut report = ExportReport {
-        tensors: Vec::new(),
-        copied: 0,
-        bytes: 0,
-        seconds: 0.0,
-    };
+    let mut report = ExportReport::default();
     for (i, entry) in plan.iter().enumerate() {
         let raw = src.raw(i)?;
         let from = src.tensors[i].2;
@@ -239,11 +235,7 @@ pub fn export_gguf_merged(
         report.tensors.push((entry.name.clone(), from, entry.dtype));
     }
     writer.finish()?;
-    report.bytes = std::fs::metadata(out)
-        .map_err(|e| ExportError::file(out, e))?
-        .len();
-    report.seconds = start.elapsed().as_secs_f64();
-    Ok(report)
+    report.finished(out, start)
 }
 
 /// values += update, the update's rows put in rope order first when `rope` gives a head
@@ -276,7 +268,20 @@ fn add_delta(
     }
 }
 
-pub(crate) fn set(kv: &mut Vec<(String, Value)>, key: &str, value: Value) {
+/// `general.file_type` and `general.quantization_version` for the exported type (kept as
+/// they are for `keep`).
+pub(crate) fn set_file_type(kv: &mut Vec<(String, Value)>, export_type: ExportType) {
+    if let Some(ft) = export_type.file_type() {
+        set(kv, "general.file_type", Value::U32(ft));
+        set(
+            kv,
+            "general.quantization_version",
+            Value::U32(QUANTIZATION_VERSION),
+        );
+    }
+}
+
+fn set(kv: &mut Vec<(String, Value)>, key: &str, value: Value) {
     match kv.iter_mut().find(|(k, _)| k == key) {
         Some(slot) => slot.1 = value,
         None => kv.push((key.to_string(), value)),

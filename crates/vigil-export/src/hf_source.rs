@@ -10,9 +10,9 @@
 //! vocabularies are supported; anything else is refused by name.
 
 use crate::error::{ExportError, Result};
-use crate::gguf_export::{set, ExportReport, QUANTIZATION_VERSION};
+use crate::gguf_export::{set_file_type, ExportReport};
 use crate::gguf_writer::{GgufWriter, TensorEntry};
-use crate::lora_gguf::{add_update, peft_updates, to_rope_order};
+use crate::lora_gguf::{add_update, peft_updates, rope_heads, to_rope_order};
 use crate::mixture::{tensor_type, ExportType, ModelShape};
 use crate::quantize::quantize_rows;
 use candle_core::quantized::gguf_file::Value;
@@ -204,14 +204,7 @@ pub fn export_gguf_from_hf(
     )
     .map_err(|e| ExportError::file(dir, e))?;
     metadata.extend(tokenizer_kv);
-    if let Some(ft) = export_type.file_type() {
-        set(&mut metadata, "general.file_type", Value::U32(ft));
-        set(
-            &mut metadata,
-            "general.quantization_version",
-            Value::U32(QUANTIZATION_VERSION),
-        );
-    }
+    set_file_type(&mut metadata, export_type);
 
     let mut updates = match adapter {
         Some(a) => peft_updates(a)?,
@@ -244,12 +237,7 @@ pub fn export_gguf_from_hf(
         sources.push((hf.clone(), from));
     }
     let mut writer = GgufWriter::create(out, &metadata, plan.clone())?;
-    let mut report = ExportReport {
-        tensors: Vec::new(),
-        copied: 0,
-        bytes: 0,
-        seconds: 0.0,
-    };
+    let mut report = ExportReport::default();
     for (entry, (hf, from)) in plan.iter().zip(&sources) {
         let err = |e: candle_core::Error| ExportError::tensor(hf, e);
         let mut values: Vec<f32> = tensors
@@ -261,13 +249,7 @@ pub fn export_gguf_from_hf(
         if let Some(d) = updates.remove(&entry.name) {
             add_update(&entry.name, &mut values, &d)?;
         }
-        let heads = match () {
-            _ if arch != "llama" => None,
-            _ if entry.name.contains(".attn_q.") => Some(config.num_heads),
-            _ if entry.name.contains(".attn_k.") => Some(config.num_kv_heads),
-            _ => None,
-        };
-        if let Some(h) = heads {
+        if let Some(h) = rope_heads(arch, &entry.name, config.num_heads, config.num_kv_heads) {
             let cols = values.len() / entry.dims[0].max(1);
             values = to_rope_order(&values, entry.dims[0], cols, h)?;
         }
@@ -279,9 +261,5 @@ pub fn export_gguf_from_hf(
             .push((entry.name.clone(), *from, entry.dtype));
     }
     writer.finish()?;
-    report.bytes = std::fs::metadata(out)
-        .map_err(|e| ExportError::file(out, e))?
-        .len();
-    report.seconds = start.elapsed().as_secs_f64();
-    Ok(report)
+    report.finished(out, start)
 }

@@ -84,6 +84,18 @@ pub fn add_update(name: &str, values: &mut [f32], update: &Tensor) -> Result<()>
     Ok(())
 }
 
+/// The head count whose rope order a GGUF tensor's rows follow: llama.cpp's converter
+/// interleaves the rows of Q (`heads`) and K (`kv_heads`), weights and biases, for the
+/// `llama` architecture only.
+pub fn rope_heads(arch: &str, gguf_name: &str, heads: usize, kv_heads: usize) -> Option<usize> {
+    match () {
+        _ if arch != "llama" => None,
+        _ if gguf_name.contains(".attn_q.") => Some(heads),
+        _ if gguf_name.contains(".attn_k.") => Some(kv_heads),
+        _ => None,
+    }
+}
+
 /// Rows of `m` (`rows × cols`, row-major) from Hugging Face's order into llama.cpp's
 /// interleaved rope order: within each head, row `t·half + j` moves to `2j + t`.
 pub fn to_rope_order(m: &[f32], rows: usize, cols: usize, heads: usize) -> Result<Vec<f32>> {

@@ -10,7 +10,7 @@
 
 use crate::error::{ExportError, Result};
 use crate::gguf_export::GgufSource;
-use crate::lora_gguf::{add_update, from_rope_order, peft_updates};
+use crate::lora_gguf::{add_update, from_rope_order, peft_updates, rope_heads};
 use crate::quantize::dequantize_bytes;
 use candle_core::Tensor;
 use serde_json::{json, Map, Value as Json};
@@ -88,7 +88,7 @@ pub fn export_merged(
     let config = ModelConfig::from_gguf(&src.content, |n| names.iter().any(|m| m == n))
         .map_err(|e| ExportError::file(source, e))?;
     let cfg_json = hf_config(&config, &src)?;
-    let interleaved = src.architecture()? == "llama";
+    let arch = src.architecture()?;
 
     // The adapter's updates by GGUF name, in Hugging Face row order (no permutation needed).
     let mut deltas: BTreeMap<String, Tensor> = match adapter {
@@ -154,15 +154,9 @@ pub fn export_merged(
             let raw = src.raw(i)?;
             let mut values = dequantize_bytes(&gguf, &raw, &dims, dtype)?;
             drop(raw);
-            let heads = if gguf.ends_with("attn_q.weight") {
-                Some(config.num_heads)
-            } else if gguf.ends_with("attn_k.weight") {
-                Some(config.num_kv_heads)
-            } else {
-                None
-            };
-            if let (true, Some(h), 2) = (interleaved, heads, dims.len()) {
-                values = from_rope_order(&values, dims[0], dims[1], h)?;
+            if let Some(h) = rope_heads(&arch, &gguf, config.num_heads, config.num_kv_heads) {
+                let cols = values.len() / dims[0].max(1);
+                values = from_rope_order(&values, dims[0], cols, h)?;
             }
             if let Some(d) = deltas.remove(&gguf) {
                 add_update(&gguf, &mut values, &d)?;

@@ -8,21 +8,7 @@ mod common;
 use std::collections::HashMap;
 
 use candle_core::quantized::gguf_file::Value;
-use serde::Deserialize;
 use vigil_tokenizer::{gguf_metadata_from_hf, hf_files_from_gguf, Error, Tokenizer};
-
-#[derive(Deserialize)]
-struct Fixture {
-    entries: Vec<Entry>,
-}
-
-#[derive(Deserialize)]
-struct Entry {
-    text: String,
-    add_bos: bool,
-    special: bool,
-    ids: Vec<u32>,
-}
 
 fn write_files(
     metadata: &HashMap<String, Value>,
@@ -47,7 +33,7 @@ fn written_tokenizer_json_gives_llama_cpp_ids() {
     let dir = tempfile::tempdir().unwrap();
     let (json, config) = write_files(&content.metadata, dir.path());
 
-    let fixture: Fixture = serde_json::from_str(
+    let fixture: common::TokenizeFixture = serde_json::from_str(
         &std::fs::read_to_string(common::fixture("smollm2-135m-instruct", "tokenize.json"))
             .unwrap(),
     )
@@ -147,4 +133,19 @@ fn unknown_pre_tokenizers_and_broken_files_are_named() {
     .unwrap();
     let e = gguf_metadata_from_hf(&json, None, None, 10).unwrap_err();
     assert!(e.to_string().contains("only BPE"), "{e}");
+
+    // The default model's vocabulary with a pre-tokenizer that splits nothing (bytes only):
+    // no llama.cpp `pre` tokenises like it, so the conversion must refuse, not guess.
+    let content = common::read_content(&common::smollm2().unwrap());
+    let (written, config) = write_files(&content.metadata, dir.path());
+    let mut raw: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    raw["pre_tokenizer"] = serde_json::json!({
+        "type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false
+    });
+    std::fs::write(&written, raw.to_string()).unwrap();
+    match gguf_metadata_from_hf(&written, Some(&config), None, 49152) {
+        Err(Error::UnsupportedPreTokenizer(m)) => assert!(m.contains("none of"), "{m}"),
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
 }

@@ -7,28 +7,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::TokenizeFixture;
 use serde::Deserialize;
 use vigil_tokenizer::ChatTemplate;
-
-#[derive(Deserialize)]
-struct TokenizeFixture {
-    n_vocab: usize,
-    bos_id: Option<u32>,
-    eos_id: Option<u32>,
-    add_bos_default: bool,
-    add_eos_default: bool,
-    entries: Vec<Entry>,
-}
-
-#[derive(Deserialize)]
-struct Entry {
-    text: String,
-    add_bos: bool,
-    special: bool,
-    ids: Vec<u32>,
-    detokenized: String,
-    detokenized_valid_utf8: bool,
-}
 
 #[derive(Deserialize)]
 struct TemplateFixture {

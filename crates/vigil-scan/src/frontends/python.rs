@@ -145,6 +145,35 @@ fn split_args<'t>(call: Node<'t>, src: &str) -> (Vec<Node<'t>>, HashMap<String, 
     (pos, kw)
 }
 
+/// Calls of a method named `name` on any object (`app.add_url_rule(...)`), with the
+/// object's text.
+fn method_calls<'f>(file: &'f ParsedFile, name: &str) -> Vec<(Node<'f>, &'f str)> {
+    let src = file.src;
+    ts::nodes_of_kind(file.root(), &["call"])
+        .into_iter()
+        .filter_map(|call| {
+            let func = call
+                .child_by_field_name("function")
+                .filter(|f| f.kind() == "attribute")?;
+            (ts::field_text(func, "attribute", src) == Some(name))
+                .then(|| (call, ts::field_text(func, "object", src).unwrap_or("")))
+        })
+        .collect()
+}
+
+/// The upper-cased verbs of a `methods=[...]` keyword argument (empty when absent).
+fn listed_methods(kw: &HashMap<String, Node>, src: &str) -> Vec<String> {
+    kw.get("methods")
+        .map(|l| {
+            named_children(*l)
+                .into_iter()
+                .filter_map(|m| string_value(m, src))
+                .map(|m| m.to_ascii_uppercase())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `name = Blueprint(..., url_prefix="/x")` / `APIRouter(prefix="/x")` at module level.
 fn prefixes(file: &ParsedFile) -> HashMap<String, String> {
     let mut out = HashMap::new();
@@ -215,16 +244,7 @@ fn decorator_routes(file: &ParsedFile) -> Vec<RouteFact> {
                 continue;
             };
             let methods: Vec<String> = if attr == "route" || attr == "api_route" {
-                let listed: Vec<String> = kw
-                    .get("methods")
-                    .map(|l| {
-                        named_children(*l)
-                            .into_iter()
-                            .filter_map(|m| string_value(m, src))
-                            .map(|m| m.to_ascii_uppercase())
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let listed = listed_methods(&kw, src);
                 if listed.is_empty() {
                     vec!["GET".into()]
                 } else {
@@ -303,16 +323,7 @@ fn module_ref(file: &ParsedFile, module: &str) -> ModuleRef {
 fn blueprint_mounts(file: &ParsedFile) -> Vec<Mount> {
     let src = file.src;
     let mut out = Vec::new();
-    for call in ts::nodes_of_kind(file.root(), &["call"]) {
-        let Some(func) = call
-            .child_by_field_name("function")
-            .filter(|f| f.kind() == "attribute")
-        else {
-            continue;
-        };
-        if ts::field_text(func, "attribute", src) != Some("register_blueprint") {
-            continue;
-        }
+    for (call, _) in method_calls(file, "register_blueprint") {
         let (pos, kw) = split_args(call, src);
         let (Some(bp), Some(prefix)) = (
             pos.first(),
@@ -368,17 +379,7 @@ fn url_rule_routes(file: &ParsedFile) -> Vec<RouteFact> {
     let src = file.src;
     let prefix = prefixes(file);
     let mut out = Vec::new();
-    for call in ts::nodes_of_kind(file.root(), &["call"]) {
-        let Some(func) = call
-            .child_by_field_name("function")
-            .filter(|f| f.kind() == "attribute")
-        else {
-            continue;
-        };
-        if ts::field_text(func, "attribute", src) != Some("add_url_rule") {
-            continue;
-        }
-        let object = ts::field_text(func, "object", src).unwrap_or("");
+    for (call, object) in method_calls(file, "add_url_rule") {
         let (pos, kw) = split_args(call, src);
         let Some(path) = pos
             .first()
@@ -394,16 +395,7 @@ fn url_rule_routes(file: &ParsedFile) -> Vec<RouteFact> {
         else {
             continue;
         };
-        let listed: Vec<String> = kw
-            .get("methods")
-            .map(|l| {
-                named_children(*l)
-                    .into_iter()
-                    .filter_map(|m| string_value(m, src))
-                    .map(|m| m.to_ascii_uppercase())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let listed = listed_methods(&kw, src);
         let methods = match (listed.is_empty(), class_view) {
             (false, _) => listed,
             (true, true) => vec!["ANY".to_string()],

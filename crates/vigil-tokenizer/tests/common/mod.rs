@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use candle_core::quantized::gguf_file::Content;
+use serde::Deserialize;
 use vigil_tokenizer::Tokenizer;
 
 /// The one place that says where test models live: vigil's own model cache, filled on
@@ -56,4 +57,25 @@ pub fn fixture(model: &str, file: &str) -> PathBuf {
         .join("../../fixtures/llama.cpp")
         .join(model)
         .join(file)
+}
+
+/// llama.cpp's tokenisation of the fixture strings (`tokenize.json`).
+#[derive(Deserialize)]
+pub struct TokenizeFixture {
+    pub n_vocab: usize,
+    pub bos_id: Option<u32>,
+    pub eos_id: Option<u32>,
+    pub add_bos_default: bool,
+    pub add_eos_default: bool,
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+pub struct Entry {
+    pub text: String,
+    pub add_bos: bool,
+    pub special: bool,
+    pub ids: Vec<u32>,
+    pub detokenized: String,
+    pub detokenized_valid_utf8: bool,
 }
