@@ -12,6 +12,13 @@
 //!
 //! so the scalar, the AVX2 single-row and the AVX2 tiled kernels give bit-identical
 //! results (no FMA contraction: every product is rounded before it is added).
+//!
+//! Q4_1 (the default model's format) instead follows ggml's x86 `ggml_vec_dot_q4_1_q8_1`
+//! exactly, so that vigil's logits reproduce llama.cpp's bit for bit (see
+//! `vigil_model::ggml_ops`): eight f32 lanes, lane `l` holding the integer sum over the
+//! block's elements `4l..4l+4`, each accumulated with a fused multiply-add by
+//! `d_w · d_y`; the minimum term `m_w · s_y` is fused-added into a scalar; the result is
+//! the lanes summed as `((a0+a4)+(a2+a6)) + ((a1+a5)+(a3+a7))` plus that scalar.
 
 use crate::act::QuantizedActs;
 use crate::format::{f16_at, ActType, QuantType};
@@ -89,6 +96,9 @@ pub(crate) fn dot_scalar<F: Fmt32>(w: &[u8], a: &[u8]) -> f32 {
     assert_eq!(w.len(), nb * F::BYTES, "weight row length");
     assert_eq!(a.len(), nb * ab, "activation row length");
     let qoff = act_qoff::<F>();
+    if F::MIN {
+        return dot_scalar_lanes::<F>(w, a, nb, ab, qoff);
+    }
     let mut acc = 0f32;
     let mut accm = 0f32;
     for b in 0..nb {
@@ -113,6 +123,32 @@ pub(crate) fn dot_scalar<F: Fmt32>(w: &[u8], a: &[u8]) -> f32 {
     } else {
         acc
     }
+}
+
+/// ggml's lane order for the formats with a minimum (see the module doc).
+fn dot_scalar_lanes<F: Fmt32>(w: &[u8], a: &[u8], nb: usize, ab: usize, qoff: usize) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut summs = 0f32;
+    for b in 0..nb {
+        let wb = &w[b * F::BYTES..(b + 1) * F::BYTES];
+        let yb = &a[b * ab..(b + 1) * ab];
+        let codes = F::codes(wb);
+        let d = f16_at(wb, 0) * f16_at(yb, 0);
+        summs = f16_at(wb, 2).mul_add(f16_at(yb, 2), summs);
+        for (l, lane) in acc.iter_mut().enumerate() {
+            let isum: i32 = (4 * l..4 * l + 4)
+                .map(|j| codes[j] * yb[qoff + j] as i8 as i32)
+                .sum();
+            *lane = d.mul_add(isum as f32, *lane);
+        }
+    }
+    hsum8_ggml(&acc) + summs
+}
+
+/// ggml's `hsum_float_8`: high half + low half, then pairs, then the last two.
+pub(crate) fn hsum8_ggml(a: &[f32; 8]) -> f32 {
+    let r = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
+    (r[0] + r[2]) + (r[1] + r[3])
 }
 
 /// Scalar tile: `out[ai][i] = w[i] · acts.row(a0 + ai)`.
@@ -165,6 +201,9 @@ pub(crate) mod avx2 {
         assert_eq!(w.len(), nb * F::BYTES, "weight row length");
         assert_eq!(a.len(), nb * ab, "activation row length");
         let qoff = act_qoff::<F>();
+        if F::MIN {
+            return dot_lanes::<F>(w, a, nb, ab, qoff);
+        }
         let ones = _mm256_set1_epi8(1);
         let mut acc = 0f32;
         let mut accm = 0f32;
@@ -188,6 +227,86 @@ pub(crate) mod avx2 {
             acc + accm
         } else {
             acc
+        }
+    }
+
+    /// [`dot_scalar_lanes`] with AVX2; bit-identical to it.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dot_lanes<F: Fmt32>(w: &[u8], a: &[u8], nb: usize, ab: usize, qoff: usize) -> f32 {
+        let mut acc = _mm256_setzero_ps();
+        let mut summs = 0f32;
+        for b in 0..nb {
+            let wp = w.as_ptr().add(b * F::BYTES);
+            let yp = a.as_ptr().add(b * ab);
+            let q = F::codes_avx2(wp);
+            let y = _mm256_loadu_si256(yp.add(qoff) as *const __m256i);
+            let wb = std::slice::from_raw_parts(wp, F::BYTES);
+            let yb = std::slice::from_raw_parts(yp, ab);
+            let d = f16_at(wb, 0) * f16_at(yb, 0);
+            summs = f16_at(wb, 2).mul_add(f16_at(yb, 2), summs);
+            let xy = _mm256_cvtepi32_ps(dot_u8_i8(q, y));
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), xy, acc);
+        }
+        hsum8_ps(acc) + summs
+    }
+
+    /// [`hsum8_ggml`] of a vector.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn hsum8_ps(v: __m256) -> f32 {
+        let mut a = [0f32; 8];
+        _mm256_storeu_ps(a.as_mut_ptr(), v);
+        hsum8_ggml(&a)
+    }
+
+    /// [`tile8`] in ggml's lane order (formats with a minimum): one 8-lane accumulator
+    /// per output, kept in memory, and one scalar minimum term per output.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn tile8_lanes<F: Fmt32>(
+        ptrs: &[*const u8; 8],
+        acts: &QuantizedActs,
+        a0: usize,
+        na: usize,
+        out: &mut [[f32; 8]],
+    ) {
+        let nb = acts.nb;
+        let ab = acts.act.block_bytes();
+        let row_bytes = acts.row_bytes();
+        let qoff = act_qoff::<F>();
+        let abase = acts.bytes.as_ptr();
+        let mut acc = [[_mm256_setzero_ps(); 8]; MAX_TILE_ROWS];
+        let mut summs = [_mm256_setzero_ps(); MAX_TILE_ROWS];
+        for b in 0..nb {
+            let off = b * F::BYTES;
+            let mut q = [_mm256_setzero_si256(); 8];
+            for i in 0..8 {
+                _mm_prefetch::<_MM_HINT_T0>(ptrs[i].wrapping_add(off + PREFETCH) as *const i8);
+                q[i] = F::codes_avx2(ptrs[i].add(off));
+            }
+            let (dw, mw) = load_dm8(ptrs, off);
+            let mut dws = [0f32; 8];
+            _mm256_storeu_ps(dws.as_mut_ptr(), dw);
+            for ai in 0..na {
+                let blk = (a0 + ai) * nb + b;
+                let y = _mm256_loadu_si256(
+                    abase.add((a0 + ai) * row_bytes + b * ab + qoff) as *const __m256i
+                );
+                let dy = *acts.d.get_unchecked(blk);
+                summs[ai] =
+                    _mm256_fmadd_ps(mw, _mm256_set1_ps(*acts.s.get_unchecked(blk)), summs[ai]);
+                let row = &mut acc[ai];
+                for i in 0..8 {
+                    let xy = _mm256_cvtepi32_ps(dot_u8_i8(q[i], y));
+                    row[i] = _mm256_fmadd_ps(_mm256_set1_ps(dws[i] * dy), xy, row[i]);
+                }
+            }
+        }
+        for ai in 0..na {
+            let mut m = [0f32; 8];
+            _mm256_storeu_ps(m.as_mut_ptr(), summs[ai]);
+            for i in 0..8 {
+                out[ai][i] = hsum8_ps(acc[ai][i]) + m[i];
+            }
         }
     }
 
@@ -224,6 +343,10 @@ pub(crate) mod avx2 {
         let mut acc = [_mm256_setzero_ps(); MAX_TILE_ROWS];
         let mut accm = [_mm256_setzero_ps(); MAX_TILE_ROWS];
         let abase = acts.bytes.as_ptr();
+        if F::MIN {
+            tile8_lanes::<F>(&ptrs, acts, a0, na, out);
+            return;
+        }
         if !F::SIGNED {
             // Nibble formats: two rows share a register (see `tile8_pairs`).
             tile8_pairs::<F>(&ptrs, acts, a0, na, &mut acc, &mut accm);

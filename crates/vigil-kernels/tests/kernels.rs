@@ -166,10 +166,15 @@ fn exact_dot(t: QuantType, w: &[u8], a: &[u8]) -> (f64, f64) {
                 }
                 vigil_kernels::dequantize_row(t, &w1, &mut wf);
                 let qoff = if t == QuantType::Q4_1 { 4 } else { 2 };
-                let s: f64 = (0..be)
-                    .map(|j| wf[j] as f64 * (yb[qoff + j] as i8) as f64)
-                    .sum();
-                terms.push(f16_at(wb, 0) * f16_at(yb, 0) * s);
+                // Q4_1 follows ggml's order: eight lanes of four products each, which
+                // may cancel within a block, so each lane counts as a term of its own.
+                let group = if t == QuantType::Q4_1 { 4 } else { be };
+                for g in (0..be).step_by(group) {
+                    let s: f64 = (g..g + group)
+                        .map(|j| wf[j] as f64 * (yb[qoff + j] as i8) as f64)
+                        .sum();
+                    terms.push(f16_at(wb, 0) * f16_at(yb, 0) * s);
+                }
                 if t == QuantType::Q4_1 {
                     terms.push(f16_at(wb, 2) * f16_at(yb, 2));
                 }

@@ -55,6 +55,8 @@ pub struct Block {
     pub post_ffn_norm: Option<RmsNorm>,
     /// Sliding-window layer (local rope base, windowed mask).
     pub local: bool,
+    /// Position in the stack (names traced tensors).
+    pub index: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -196,6 +198,7 @@ impl Attention {
         mask: Option<&Tensor>,
         cache: Option<&mut KvCache>,
         pass: &Pass,
+        layer: usize,
     ) -> Result<Tensor> {
         let precision = pass.precision;
         let (b, t, _) = x.dims3()?;
@@ -213,6 +216,11 @@ impl Attention {
         let (rope, cos, sin) = rope;
         let q = rope.apply(&q, cos, sin, precision)?;
         let k = rope.apply(&k, cos, sin, precision)?;
+        if crate::trace::enabled() {
+            crate::trace::trace(&format!("Qcur-{layer}"), &q);
+            crate::trace::trace(&format!("Kcur-{layer}"), &k);
+            crate::trace::trace(&format!("Vcur-{layer}"), &v);
+        }
         // Training runs whole sequences without a cache: the cache's in-place append is
         // invisible to autograd.
         let (k, v) = match cache {
@@ -235,6 +243,9 @@ impl Attention {
                     t,
                 },
             )?
+        } else if q.dtype() == DType::F32 {
+            let q = q.reshape((b, h, t, d))?;
+            crate::ggml_ops::attention(&q, &k, &v, mask, self.scale as f32)?
         } else {
             let scores = (q.matmul(&k.contiguous()?.t()?)? * self.scale)?;
             let scores = scores.reshape((b, h, t, s))?;
@@ -242,11 +253,14 @@ impl Attention {
                 Some(m) => scores.broadcast_add(m)?,
                 None => scores,
             };
-            let probs = softmax_last(&scores, precision)?.reshape((b, kv, group * t, s))?;
+            let probs = softmax_last(&scores, precision)?;
+            crate::trace::trace(&format!("kq_soft_max-{layer}"), &probs);
+            let probs = probs.reshape((b, kv, group * t, s))?;
             probs.matmul(&v.contiguous()?)?
         };
         let out = out.reshape((b, h, t, d))?;
         let out = out.transpose(1, 2)?.reshape((b, t, h * d))?;
+        crate::trace::trace(&format!("kqv_out-{layer}"), &out);
         self.o_proj.forward_pass(&out, pass)
     }
 }
@@ -271,14 +285,22 @@ impl Mlp {
         })
     }
 
-    fn forward(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, pass: &Pass, layer: usize) -> Result<Tensor> {
         let gate = self.gate_proj.forward_pass(x, pass)?;
-        let gate = match self.activation {
-            Activation::Silu => candle_nn::ops::silu(&gate)?,
-            Activation::GeluTanh => gate.gelu()?,
-        };
+        crate::trace::trace(&format!("ffn_gate-{layer}"), &gate);
         let up = self.up_proj.forward_pass(x, pass)?;
-        self.down_proj.forward_pass(&(gate * up)?, pass)
+        crate::trace::trace(&format!("ffn_up-{layer}"), &up);
+        let act = match self.activation {
+            Activation::Silu
+                if pass.precision == Precision::Inference && gate.dtype() == DType::F32 =>
+            {
+                crate::ggml_ops::swiglu(&gate, &up)?
+            }
+            Activation::Silu => (candle_nn::ops::silu(&gate)? * up)?,
+            Activation::GeluTanh => (gate.gelu()? * up)?,
+        };
+        crate::trace::trace(&format!("ffn_swiglu-{layer}"), &act);
+        self.down_proj.forward_pass(&act, pass)
     }
 }
 
@@ -304,6 +326,7 @@ impl Block {
                 .then(|| norm(src, "post_ffw_norm"))
                 .transpose()?,
             local: cfg.layer_is_local[i],
+            index: i,
         })
     }
 
@@ -316,18 +339,27 @@ impl Block {
         pass: &Pass,
     ) -> Result<Tensor> {
         let precision = pass.precision;
+        let layer = self.index;
+        let trace = |name: &str, t: &Tensor| crate::trace::trace(&format!("{name}-{layer}"), t);
         let h = self.attn_norm.forward(x, precision)?;
-        let mut h = self.attn.forward(&h, rope, mask, cache, pass)?;
+        trace("attn_norm", &h);
+        let mut h = self.attn.forward(&h, rope, mask, cache, pass, layer)?;
+        trace("attn_out", &h);
         if let Some(n) = &self.post_attn_norm {
             h = n.forward(&h, precision)?;
         }
         let x = (x + h)?;
+        trace("ffn_inp", &x);
         let h = self.ffn_norm.forward(&x, precision)?;
-        let mut h = self.mlp.forward(&h, pass)?;
+        trace("ffn_norm", &h);
+        let mut h = self.mlp.forward(&h, pass, layer)?;
+        trace("ffn_out", &h);
         if let Some(n) = &self.post_ffn_norm {
             h = n.forward(&h, precision)?;
         }
-        Ok((x + h)?)
+        let out = (x + h)?;
+        trace("l_out", &out);
+        Ok(out)
     }
 }
 
@@ -520,6 +552,7 @@ impl Decoder {
         if let Some(scale) = self.config.embed_scale {
             x = (x * scale as f64)?;
         }
+        crate::trace::trace("embd", &x);
         if wanted(0) {
             hidden.push((0, x.clone()));
         }
@@ -536,6 +569,7 @@ impl Decoder {
             }
         }
         let x = self.norm.forward(&x, pass.precision)?;
+        crate::trace::trace("result_norm", &x);
         if wanted(self.config.num_layers) {
             hidden.push((self.config.num_layers, x.clone()));
         }

@@ -392,6 +392,8 @@ impl Embedding {
 pub struct RmsNorm {
     pub weight: Tensor,
     pub eps: f64,
+    /// The weight as a vector, for the ggml-exact inference kernel.
+    weight_f32: Vec<f32>,
 }
 
 impl RmsNorm {
@@ -401,11 +403,23 @@ impl RmsNorm {
         } else {
             weight
         };
-        Ok(RmsNorm { weight, eps })
+        let weight_f32 = weight.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        Ok(RmsNorm {
+            weight,
+            eps,
+            weight_f32,
+        })
     }
 
     pub fn forward(&self, x: &Tensor, precision: Precision) -> Result<Tensor> {
         Ok(match precision {
+            Precision::Inference if x.dtype() == DType::F32 => crate::ggml_ops::apply(
+                x,
+                crate::ggml_ops::RmsNormGgml {
+                    weight: &self.weight_f32,
+                    eps: self.eps as f32,
+                },
+            )?,
             Precision::Inference => candle_nn::ops::rms_norm(x, &self.weight, self.eps as f32)?,
             // The fused kernel forward, and a hand-written backward for the input (the
             // weight is frozen): candle's differentiable version keeps five intermediates
@@ -455,10 +469,20 @@ impl CustomOp1 for RmsNormOp {
 
 /// Rotary position embedding with per-row positions (rows of a left-padded batch start at
 /// different offsets).
+///
+/// The angles are computed as ggml's `ggml_rope_cache_init` does, so they match llama.cpp's
+/// to the last bit: pair `i`'s angle is `freq_scale · (θᵢ / divisorᵢ)` with `θ₀ = p` and
+/// `θᵢ₊₁ = θᵢ · base^(−2/d)` (a running product in f32, not a power per pair).
 #[derive(Debug, Clone)]
 pub struct RotaryEmbedding {
-    /// `[head_dim / 2]` inverse frequencies.
-    inv_freq: Vec<f32>,
+    /// `base^(−2/head_dim)`, in f32 as ggml computes it.
+    theta_scale: f32,
+    /// Linear position scaling (1 / factor).
+    freq_scale: f32,
+    /// Per-pair divisors of the angle: llama.cpp's `rope_freqs` tensor, or Llama 3 scaling
+    /// computed from config.json; `None` for plain rope.
+    divisors: Option<Vec<f32>>,
+    half: usize,
     layout: RopeLayout,
 }
 
@@ -466,41 +490,45 @@ impl RotaryEmbedding {
     /// `freq_factors`: llama.cpp's optional `rope_freqs` tensor (Llama 3.1 scaling).
     pub fn new(cfg: &ModelConfig, theta: f32, freq_factors: Option<&[f32]>) -> Self {
         let half = cfg.head_dim / 2;
-        let mut inv_freq: Vec<f32> = (0..half)
-            .map(|i| 1.0 / theta.powf(2.0 * i as f32 / cfg.head_dim as f32))
-            .collect();
+        let mut freq_scale = 1.0f32;
+        let mut divisors = freq_factors.map(|ff| ff[..half].to_vec());
         match cfg.rope_scaling {
             RopeScaling::None => {}
-            RopeScaling::Linear { factor } => inv_freq.iter_mut().for_each(|f| *f /= factor),
+            RopeScaling::Linear { factor } => freq_scale = 1.0 / factor,
             RopeScaling::Llama3 {
                 factor,
                 low_freq_factor,
                 high_freq_factor,
                 original_max_position,
             } if freq_factors.is_none() => {
+                // What llama.cpp's converter stores as `rope_freqs`.
                 let old = original_max_position as f32;
                 let low_wavelen = old / low_freq_factor;
                 let high_wavelen = old / high_freq_factor;
-                for f in inv_freq.iter_mut() {
-                    let wavelen = 2.0 * std::f32::consts::PI / *f;
-                    if wavelen > low_wavelen {
-                        *f /= factor;
-                    } else if wavelen >= high_wavelen {
-                        let smooth = (old / wavelen - low_freq_factor)
-                            / (high_freq_factor - low_freq_factor);
-                        *f = (1.0 - smooth) * *f / factor + smooth * *f;
-                    }
-                }
+                let d = (0..half)
+                    .map(|i| {
+                        let f = 1.0 / theta.powf(2.0 * i as f32 / cfg.head_dim as f32);
+                        let wavelen = 2.0 * std::f32::consts::PI / f;
+                        if wavelen > low_wavelen {
+                            factor
+                        } else if wavelen >= high_wavelen {
+                            let smooth = (old / wavelen - low_freq_factor)
+                                / (high_freq_factor - low_freq_factor);
+                            1.0 / ((1.0 - smooth) / factor + smooth)
+                        } else {
+                            1.0
+                        }
+                    })
+                    .collect();
+                divisors = Some(d);
             }
             RopeScaling::Llama3 { .. } => {}
         }
-        if let Some(ff) = freq_factors {
-            for (f, d) in inv_freq.iter_mut().zip(ff) {
-                *f /= d;
-            }
-        }
         RotaryEmbedding {
-            inv_freq,
+            theta_scale: theta.powf(-2.0 / cfg.head_dim as f32),
+            freq_scale,
+            divisors,
+            half,
             layout: cfg.rope_layout,
         }
     }
@@ -509,15 +537,21 @@ impl RotaryEmbedding {
     pub fn tables(&self, positions: &[Vec<u32>]) -> Result<(Tensor, Tensor)> {
         let b = positions.len();
         let t = positions.first().map_or(0, Vec::len);
-        let half = self.inv_freq.len();
+        let half = self.half;
         let mut cos = Vec::with_capacity(b * t * half);
         let mut sin = Vec::with_capacity(b * t * half);
         for row in positions {
             for &p in row {
-                for &f in &self.inv_freq {
-                    let angle = p as f32 * f;
+                let mut theta = p as f32;
+                for i in 0..half {
+                    let extrap = match &self.divisors {
+                        Some(d) => theta / d[i],
+                        None => theta,
+                    };
+                    let angle = self.freq_scale * extrap;
                     cos.push(angle.cos());
                     sin.push(angle.sin());
+                    theta *= self.theta_scale;
                 }
             }
         }
@@ -540,6 +574,20 @@ impl RotaryEmbedding {
                 sin: sin.clone(),
                 layout: self.layout,
             })?);
+        }
+        if x.dtype() == DType::F32 {
+            let (cos, sin) = (
+                cos.flatten_all()?.to_vec1::<f32>()?,
+                sin.flatten_all()?.to_vec1::<f32>()?,
+            );
+            return Ok(crate::ggml_ops::apply(
+                x,
+                crate::ggml_ops::RopeGgml {
+                    cos: &cos,
+                    sin: &sin,
+                    interleaved: self.layout == RopeLayout::Interleaved,
+                },
+            )?);
         }
         Ok(rope_fused(x, cos, sin, self.layout)?)
     }

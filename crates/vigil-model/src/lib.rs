@@ -17,10 +17,12 @@
 pub mod config;
 pub mod decoder;
 pub mod error;
+pub mod ggml_ops;
 pub mod layers;
 pub mod lora;
 pub mod loss;
 pub mod storage;
+pub mod trace;
 pub mod weights;
 
 pub use config::{Family, ModelConfig};

@@ -1,0 +1,325 @@
+//! Inference ops rounded the way llama.cpp's CPU backend (ggml) rounds them.
+//!
+//! The model amplifies tiny differences: a last-bit change before an activation is
+//! quantised to 8 bits can flip its rounding, and llama.cpp against itself with only the
+//! KV cache switched to f16 agrees on the top-1 token at just 96.6 % of positions. So to
+//! reproduce llama.cpp's logits, vigil's inference path does each f32 op in ggml's order:
+//! the same accumulator widths, the same association of sums and products, the same
+//! exp approximation. Each function names the ggml routine it follows (ggml as vendored
+//! by llama-cpp-python 0.3.36) and is checked against llama.cpp's own intermediate tensors
+//! (`tools/dump_ggml_tensors.py`, `tools/compare_traces.py`).
+//!
+//! These are forward-only; training uses candle's differentiable ops.
+
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+
+/// `ggml_compute_forward_rms_norm_f32` followed by `ggml_mul` with the weight: the sum of
+/// squares in f64 (each square rounded to f32 first), `scale = 1 / sqrt(mean + eps)` in
+/// f32, then `(x · scale) · w`.
+pub fn rms_norm_row(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    let mean = (sum / x.len() as f64) as f32;
+    let scale = 1.0f32 / (mean + eps).sqrt();
+    for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
+        *y = x * scale * w;
+    }
+}
+
+/// [`rms_norm_row`] over the last dimension of a contiguous f32 tensor.
+pub struct RmsNormGgml<'a> {
+    pub weight: &'a [f32],
+    pub eps: f32,
+}
+
+impl CustomOp1 for RmsNormGgml<'_> {
+    fn name(&self) -> &'static str {
+        "rms-norm-ggml"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_input(storage, layout, self.name())?;
+        let n = self.weight.len();
+        let mut y = vec![0f32; x.len()];
+        for (xr, yr) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)) {
+            rms_norm_row(xr, self.weight, self.eps, yr);
+        }
+        Ok((CpuStorage::F32(y), layout.shape().clone()))
+    }
+}
+
+/// The contiguous f32 data of a custom op's input.
+fn f32_input<'s>(
+    storage: &'s CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> candle_core::Result<&'s [f32]> {
+    let CpuStorage::F32(data) = storage else {
+        candle_core::bail!("{op} expects f32 input")
+    };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{op} expects a contiguous input"),
+    }
+}
+
+/// Runs `op` on `x` made contiguous.
+pub fn apply(x: &Tensor, op: impl CustomOp1) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op1_no_bwd(&op)
+}
+
+/// Rotary embedding in ggml's rounding (`rotate_pairs` as compiled for x86 with FMA):
+/// `x0' = fma(cos, x0, −(sin·x1))`, `x1' = fma(sin, x0, cos·x1)`. `x` is
+/// `[b, heads, t, head_dim]`; `cos`/`sin` are `[b, t, head_dim/2]` (row-major, flattened).
+/// `interleaved`: pairs are adjacent elements (llama.cpp's "normal" rope); otherwise the
+/// pair of element `i` is `i + head_dim/2` (NeoX).
+pub struct RopeGgml<'a> {
+    pub cos: &'a [f32],
+    pub sin: &'a [f32],
+    pub interleaved: bool,
+}
+
+impl CustomOp1 for RopeGgml<'_> {
+    fn name(&self) -> &'static str {
+        "rope-ggml"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = f32_input(storage, layout, self.name())?;
+        let (b, h, t, d) = layout.shape().dims4()?;
+        let half = d / 2;
+        if self.cos.len() != b * t * half || self.sin.len() != self.cos.len() {
+            candle_core::bail!("rope tables do not match the input shape");
+        }
+        let mut y = vec![0f32; x.len()];
+        for (r, (xr, yr)) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)).enumerate() {
+            let (bi, ti) = (r / (h * t), r % t);
+            let base = (bi * t + ti) * half;
+            for i in 0..half {
+                let (c, s) = (self.cos[base + i], self.sin[base + i]);
+                let (i0, i1) = if self.interleaved {
+                    (2 * i, 2 * i + 1)
+                } else {
+                    (i, i + half)
+                };
+                let (x0, x1) = (xr[i0], xr[i1]);
+                yr[i0] = c.mul_add(x0, -(s * x1));
+                yr[i1] = s.mul_add(x0, c * x1);
+            }
+        }
+        Ok((CpuStorage::F32(y), layout.shape().clone()))
+    }
+}
+
+/// One AVX-512 register's worth of f32 lanes: ggml's x86 build here keeps its f32 sums in
+/// 16 lanes, and the order in which lanes are added is part of the result.
+const LANES: usize = 16;
+
+/// GCC's `_mm512_reduce_add_ps`: halves of 8, then of 4, then pairs, then the last two.
+#[inline(always)]
+fn reduce16(v: &[f32; LANES]) -> f32 {
+    let t3: [f32; 8] = std::array::from_fn(|i| v[8 + i] + v[i]);
+    let t6: [f32; 4] = std::array::from_fn(|i| t3[4 + i] + t3[i]);
+    (t6[0] + t6[2]) + (t6[1] + t6[3])
+}
+
+/// `ggml_vec_dot_f32` (AVX-512 build): four 16-lane accumulators over steps of 64, summed
+/// as `(s0 + s2) + (s1 + s3)` and reduced; leftovers fused-added one by one.
+#[inline(always)]
+fn dot_vec_f32(x: &[f32], y: &[f32]) -> f32 {
+    let n = x.len();
+    let np = n & !(4 * LANES - 1);
+    let mut sum = [[0f32; LANES]; 4];
+    for i in (0..np).step_by(4 * LANES) {
+        for (j, s) in sum.iter_mut().enumerate() {
+            let (xs, ys) = (&x[i + j * LANES..][..LANES], &y[i + j * LANES..][..LANES]);
+            for l in 0..LANES {
+                s[l] = xs[l].mul_add(ys[l], s[l]);
+            }
+        }
+    }
+    let s: [f32; LANES] =
+        std::array::from_fn(|l| (sum[0][l] + sum[2][l]) + (sum[1][l] + sum[3][l]));
+    let mut r = reduce16(&s);
+    for i in np..n {
+        r = x[i].mul_add(y[i], r);
+    }
+    r
+}
+
+/// llamafile's `tinyBLAS` f32 kernel (AVX-512 build), one output: a single 16-lane
+/// accumulator over the `k` products, then [`reduce16`]. `k` is padded with zeros to a
+/// multiple of 16 (llama.cpp pads its KV cache to 256 cells, whose unused entries
+/// contribute exact zeros).
+#[inline(always)]
+fn dot_tinyblas(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    for (ac, bc) in a.chunks(LANES).zip(b.chunks(LANES)) {
+        for l in 0..ac.len() {
+            acc[l] = ac[l].mul_add(bc[l], acc[l]);
+        }
+    }
+    reduce16(&acc)
+}
+
+/// `ggml_v_expf` (AVX-512 build): exp by range reduction to `2^n · p(b)` with ggml's
+/// polynomial; exact zero below and infinity above the representable range.
+#[inline(always)]
+pub fn expf(x: f32) -> f32 {
+    let c = f32::from_bits;
+    let r = c(0x4b40_0000); // 0x1.8p23: adding it rounds to an integer
+    let z = x.mul_add(c(0x3fb8_aa3b), r);
+    let n = z - r;
+    if n.abs() > 192.0 {
+        return if n <= 0.0 { 0.0 } else { f32::INFINITY };
+    }
+    let b = (-n).mul_add(c(0x35bf_be8e), (-n).mul_add(c(0x3f31_7200), x));
+    let u = b * b;
+    let j = c(0x3c07_2010)
+        .mul_add(b, c(0x3d2b_9f17))
+        .mul_add(u, c(0x3e2a_af33).mul_add(b, c(0x3eff_fedb)))
+        .mul_add(u, c(0x3f7f_fff6).mul_add(b, 1.0));
+    // `_mm512_scalef_ps`: j · 2^n with one rounding (the f64 product is exact).
+    (j as f64 * 2f64.powi(n as i32)) as f32
+}
+
+/// `ggml_vec_swiglu_f32`: `silu(x) · g` with `silu(x) = x / (1 + expf(0 − x))`, in blocks
+/// of 16; a tail shorter than 16 uses the C library's `expf`, as ggml's scalar loop does.
+#[inline(always)]
+fn swiglu_row(x: &[f32], g: &[f32], y: &mut [f32]) {
+    let full = x.len() & !(LANES - 1);
+    for i in 0..full {
+        y[i] = x[i] / (1.0 + expf(0.0 - x[i])) * g[i];
+    }
+    for i in full..x.len() {
+        y[i] = x[i] / (1.0 + (-x[i]).exp()) * g[i];
+    }
+}
+
+/// `ggml_soft_max_ext` on one row already scaled and masked: the max, `expf(x − max)` in
+/// blocks of 16 whose [`reduce16`] sums are added in f64, then every value times
+/// `(f32)(1 / sum)`.
+#[inline(always)]
+fn softmax_row(w: &mut [f32]) {
+    let max = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f64;
+    for chunk in w.chunks_mut(LANES) {
+        let mut lanes = [0f32; LANES];
+        for (l, v) in chunk.iter_mut().enumerate() {
+            *v = expf(*v - max);
+            lanes[l] = *v;
+        }
+        sum += reduce16(&lanes) as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    for v in w.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// Runs `f` compiled for AVX2 + FMA when the CPU has them, so that the `mul_add`s above
+/// become single instructions and the lane loops vectorise; the same arithmetic (slowly,
+/// through the C library's `fmaf`) everywhere else.
+fn with_fma<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn fast<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has the features just checked.
+            return unsafe { fast(f) };
+        }
+    }
+    f()
+}
+
+/// [`swiglu_row`] over `gate` (`[…, n]`) and `up` of the same shape.
+pub fn swiglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
+    let n = gate.dim(candle_core::D::Minus1)?;
+    let g = gate.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+    let u = up.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+    if g.len() != u.len() {
+        candle_core::bail!("swiglu: gate and up differ in size");
+    }
+    let mut y = vec![0f32; g.len()];
+    with_fma(|| {
+        for ((x, gg), yy) in g
+            .chunks_exact(n)
+            .zip(u.chunks_exact(n))
+            .zip(y.chunks_exact_mut(n))
+        {
+            swiglu_row(x, gg, yy);
+        }
+    });
+    Tensor::from_vec(y, gate.shape(), gate.device())
+}
+
+/// Scaled dot-product attention as llama.cpp computes it without flash attention:
+/// `kq = k · q` (ggml's f32 dot, or tinyBLAS's for a single new token, as llama.cpp
+/// picks), `softmax(kq · scale + mask)` ([`softmax_row`]), then `v · p` with tinyBLAS.
+///
+/// `q`: `[b, heads, t, d]`; `k`, `v`: `[b, kv_heads, s, d]`; `mask`: `[b, 1, t, s]`
+/// additive, or `None`. Returns `[b, heads, t, d]`. Query head `h` reads K/V head
+/// `h / (heads / kv_heads)`.
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    scale: f32,
+) -> candle_core::Result<Tensor> {
+    let (b, h, t, d) = q.dims4()?;
+    let (_, kvh, s, _) = k.dims4()?;
+    let group = h / kvh;
+    let flat = |x: &Tensor| x.contiguous()?.flatten_all()?.to_vec1::<f32>();
+    let (qv, kv, vv) = (flat(q)?, flat(k)?, flat(v)?);
+    let mv = mask.map(flat).transpose()?;
+    let mut out = vec![0f32; b * h * t * d];
+    with_fma(|| {
+        let mut vt = vec![0f32; d * s];
+        let mut w = vec![0f32; s];
+        for bi in 0..b {
+            for kh in 0..kvh {
+                let kbase = (bi * kvh + kh) * s * d;
+                // V transposed ([d, s]), the layout llama.cpp's cache keeps it in.
+                for j in 0..s {
+                    for e in 0..d {
+                        vt[e * s + j] = vv[kbase + j * d + e];
+                    }
+                }
+                for hh in kh * group..(kh + 1) * group {
+                    for i in 0..t {
+                        let qr = &qv[((bi * h + hh) * t + i) * d..][..d];
+                        for (j, wj) in w.iter_mut().enumerate() {
+                            let kr = &kv[kbase + j * d..][..d];
+                            let dot = if t == 1 {
+                                dot_tinyblas(kr, qr)
+                            } else {
+                                dot_vec_f32(kr, qr)
+                            };
+                            *wj = dot * scale;
+                            if let Some(m) = &mv {
+                                *wj += m[(bi * t + i) * s + j];
+                            }
+                        }
+                        softmax_row(&mut w);
+                        let o = &mut out[((bi * h + hh) * t + i) * d..][..d];
+                        for (e, oe) in o.iter_mut().enumerate() {
+                            *oe = dot_tinyblas(&vt[e * s..][..s], &w);
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Tensor::from_vec(out, (b, h, t, d), q.device())
+}
