@@ -26,17 +26,18 @@ def load(d: str) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def to_tokens_first(name: str, a: np.ndarray, ggml: bool, n_tokens: int) -> np.ndarray:
-    """Both sides as (tokens, rest…) arrays."""
+def to_tokens_first(name: str, a: np.ndarray, ggml: bool, n_tokens: int,
+                    n_keys: int = 0) -> np.ndarray:
+    """Both sides as (tokens, rest) arrays. ggml's are (ne3, ne2, ne1, ne0) with the tokens
+    outermost; vigil's are [batch, …] with heads before tokens for q/k/v."""
     base = name.split("-")[0]
-    a = np.squeeze(a)
     if ggml:
-        if base == "kq_soft_max":  # (heads, tokens, n_kv)
-            return a[:, :, :n_tokens].transpose(1, 0, 2)
-        return a  # (tokens, …)
-    if base in ("Qcur", "Kcur", "Vcur", "kq_soft_max"):  # vigil: (heads, tokens, …)
-        return a.swapaxes(0, 1)
-    return a
+        if base == "kq_soft_max":  # (1, heads, tokens, n_kv)
+            return a[0][:, :, :n_keys].transpose(1, 0, 2).reshape(n_tokens, -1)
+        return a.reshape(n_tokens, -1)
+    if base in ("Qcur", "Kcur", "Vcur", "kq_soft_max"):  # [1, heads, tokens, …]
+        return a[0].swapaxes(0, 1).reshape(n_tokens, -1)
+    return a.reshape(n_tokens, -1)
 
 
 def main() -> None:
@@ -45,11 +46,11 @@ def main() -> None:
     ap.add_argument("ggml")
     ap.add_argument("--layers", type=int, default=2)
     args = ap.parse_args()
-    ours = load(args.vigil)
+    ours = list({name: (name, arr) for name, arr in load(args.vigil)}.values())
     theirs: dict[str, np.ndarray] = {}
     for name, arr in load(args.ggml):
         theirs[name] = arr  # the last tensor of a name is the op's final result
-    n_tokens = np.squeeze(theirs["embd"]).shape[0]
+    n_tokens = dict(ours)["embd"].shape[1]
     for name, arr in ours:
         m = re.search(r"-(\d+)$", name)
         if m and int(m.group(1)) >= args.layers:
@@ -59,9 +60,7 @@ def main() -> None:
             print(f"{name:20s} (no llama.cpp tensor)")
             continue
         a = to_tokens_first(name, arr, False, n_tokens).astype(np.float32)
-        b = to_tokens_first(name, ref, True, n_tokens).astype(np.float32)
-        a = a.reshape(n_tokens, -1)
-        b = b.reshape(n_tokens, -1)
+        b = to_tokens_first(name, ref, True, n_tokens, arr.shape[-1]).astype(np.float32)
         if a.shape != b.shape:
             print(f"{name:20s} shape {a.shape} vs {b.shape}")
             continue

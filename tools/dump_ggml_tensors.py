@@ -6,7 +6,7 @@ writes each f32 tensor the graph computes to `OUT/NNNN-<name>.npy` (numpy, in gg
 axis order reversed: shape = ne[3], ne[2], ne[1], ne[0]). Used to find, op by op, where
 vigil's arithmetic first leaves llama.cpp's: compare with vigil's `VIGIL_TRACE_DIR` dump.
 
-    tools/.venv/bin/python tools/dump_ggml_tensors.py MODEL.gguf OUT --ids 1 2 3 ...
+    tools/.venv/bin/python tools/dump_ggml_tensors.py MODEL.gguf OUT --ids 1 2 3 ... [--prefill N]
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--ids", type=int, nargs="+", required=True)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--prefill", type=int, default=None,
+                    help="evaluate only the first N ids as one batch, then the rest one "
+                         "token at a time (decode steps); the last step's tensors win")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
@@ -79,17 +82,21 @@ def main() -> None:
     params.cb_eval = callback
     ctx = llama_cpp.llama_init_from_model(llm._model.model, params)
     n = len(args.ids)
+    split = n if args.prefill is None else args.prefill
+    steps = [(0, split)] + [(i, i + 1) for i in range(split, n)]
     batch = llama_cpp.llama_batch_init(n, 0, 1)
-    for i, tok in enumerate(args.ids):
-        batch.token[i] = tok
-        batch.pos[i] = i
-        batch.n_seq_id[i] = 1
-        batch.seq_id[i][0] = 0
-        batch.logits[i] = True
-    batch.n_tokens = n
-    if llama_cpp.llama_decode(ctx, batch) != 0:
-        raise SystemExit("llama_decode failed")
-    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits(ctx), shape=(n, llm.n_vocab()))
+    for start, end in steps:
+        for i, tok in enumerate(args.ids[start:end]):
+            batch.token[i] = tok
+            batch.pos[i] = start + i
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = 0
+            batch.logits[i] = True
+        batch.n_tokens = end - start
+        if llama_cpp.llama_decode(ctx, batch) != 0:
+            raise SystemExit("llama_decode failed")
+    rows = steps[-1][1] - steps[-1][0]
+    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits(ctx), shape=(rows, llm.n_vocab()))
     np.save(os.path.join(args.out, "logits.npy"), logits.copy())
     print(f"{counter[0]} tensors written to {args.out}")
 

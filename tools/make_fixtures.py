@@ -234,9 +234,20 @@ def make_tokenize(llm: Llama, family: str) -> tuple[dict, dict]:
     return doc, stats
 
 
+def clear_cache(llm: Llama) -> None:
+    """Empty the KV cache and move its first free cell back to 0.
+
+    `llm.reset()` alone only drops the cached tokens: the next prompt's keys then land in
+    whichever cells come next, and since llama.cpp sums attention in blocks of cells, the
+    logits would depend on what was evaluated before. Clearing makes every prompt's
+    reference what a fresh llama.cpp context computes."""
+    llm.reset()
+    llm._ctx.kv_cache_clear()
+
+
 def eval_fresh(llm: Llama, ids: list[int]) -> np.ndarray:
     """Evaluate ids from an empty cache; return the [len(ids), n_vocab] logits."""
-    llm.reset()  # n_tokens = 0; eval() then drops the KV cache from position 0 on
+    clear_cache(llm)
     llm.eval(ids)
     return np.array(llm.scores[: len(ids)], dtype=np.float32)
 
@@ -306,7 +317,7 @@ def last_logits(llm: Llama) -> np.ndarray:
 
 
 def greedy(llm: Llama, ids: list[int], n: int) -> tuple[list[int], list[float]]:
-    llm.reset()
+    clear_cache(llm)
     llm.eval(ids)
     gen: list[int] = []
     margins: list[float] = []

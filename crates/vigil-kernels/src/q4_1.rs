@@ -39,16 +39,6 @@ impl Fmt32 for Q4_1 {
     unsafe fn codes_avx2(block: *const u8) -> std::arch::x86_64::__m256i {
         crate::x86::nibbles32(block.add(4))
     }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    unsafe fn codes2_avx2(
-        b0: *const u8,
-        b1: *const u8,
-    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
-        crate::x86::nibbles2(b0.add(4), b1.add(4))
-    }
 }
 
 block32_api!(Q4_1);

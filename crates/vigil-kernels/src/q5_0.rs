@@ -55,31 +55,6 @@ impl Fmt32 for Q5_0 {
         let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
         _mm256_or_si256(lo, _mm256_and_si256(set, _mm256_set1_epi8(0x10)))
     }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    #[inline]
-    unsafe fn codes2_avx2(
-        b0: *const u8,
-        b1: *const u8,
-    ) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
-        use std::arch::x86_64::*;
-        let (lo, hi) = crate::x86::nibbles2(b0.add(6), b1.add(6));
-        let qh0 = (b0.add(2) as *const u32).read_unaligned() as i32;
-        let qh1 = (b1.add(2) as *const u32).read_unaligned() as i32;
-        let both = _mm256_set_m128i(_mm_set1_epi32(qh1), _mm_set1_epi32(qh0));
-        let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
-        let x10 = _mm256_set1_epi8(0x10);
-        // Codes 0..16 use qh bytes 0 and 1, codes 16..32 bytes 2 and 3.
-        let spread = |m: i64, n: i64| {
-            let s = _mm256_shuffle_epi8(both, _mm256_setr_epi64x(m, n, m, n));
-            _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(s, bit), bit), x10)
-        };
-        (
-            _mm256_or_si256(lo, spread(0, 0x0101_0101_0101_0101)),
-            _mm256_or_si256(hi, spread(0x0202_0202_0202_0202, 0x0303_0303_0303_0303)),
-        )
-    }
 }
 
 block32_api!(Q5_0);

@@ -72,22 +72,6 @@ pub(crate) unsafe fn dot_u8_i8(w: __m256i, y: __m256i) -> __m256i {
     _mm256_madd_epi16(_mm256_maddubs_epi16(w, y), _mm256_set1_epi16(1))
 }
 
-/// Two blocks' 16 bytes of packed nibbles (`p0`, `p1`) →
-/// `([p0 low nibbles | p1 low nibbles], [p0 high nibbles | p1 high nibbles])`.
-#[target_feature(enable = "avx2")]
-#[inline]
-pub(crate) unsafe fn nibbles2(p0: *const u8, p1: *const u8) -> (__m256i, __m256i) {
-    let v = _mm256_set_m128i(
-        _mm_loadu_si128(p1 as *const __m128i),
-        _mm_loadu_si128(p0 as *const __m128i),
-    );
-    let low = _mm256_set1_epi8(0x0F);
-    (
-        _mm256_and_si256(v, low),
-        _mm256_and_si256(_mm256_srli_epi16(v, 4), low),
-    )
-}
-
 /// Like [`reduce8`] but keeps the two 128-bit halves apart: lane `i` of the first result
 /// is the sum of `p[i]`'s lanes 0..4, of the second the sum of its lanes 4..8.
 #[target_feature(enable = "avx2")]

@@ -166,9 +166,9 @@ fn exact_dot(t: QuantType, w: &[u8], a: &[u8]) -> (f64, f64) {
                 }
                 vigil_kernels::dequantize_row(t, &w1, &mut wf);
                 let qoff = if t == QuantType::Q4_1 { 4 } else { 2 };
-                // Q4_1 follows ggml's order: eight lanes of four products each, which
-                // may cancel within a block, so each lane counts as a term of its own.
-                let group = if t == QuantType::Q4_1 { 4 } else { be };
+                // ggml's order: eight lanes of four products each, which may cancel
+                // within a block, so each lane counts as a term of its own.
+                let group = 4;
                 for g in (0..be).step_by(group) {
                     let s: f64 = (g..g + group)
                         .map(|j| wf[j] as f64 * (yb[qoff + j] as i8) as f64)

@@ -245,7 +245,7 @@ impl Attention {
             )?
         } else if q.dtype() == DType::F32 {
             let q = q.reshape((b, h, t, d))?;
-            crate::ggml_ops::attention(&q, &k, &v, mask, self.scale as f32)?
+            crate::ggml_ops::attention(&q, &k, &v, mask, self.scale as f32, layer)?
         } else {
             let scores = (q.matmul(&k.contiguous()?.t()?)? * self.scale)?;
             let scores = scores.reshape((b, h, t, s))?;

@@ -131,19 +131,21 @@ fn reduce16(v: &[f32; LANES]) -> f32 {
 }
 
 /// `ggml_vec_dot_f32` (AVX-512 build): four 16-lane accumulators over steps of 64, summed
-/// as `(s0 + s2) + (s1 + s3)` and reduced; leftovers fused-added one by one.
+/// as `(s0 + s2) + (s1 + s3)` and reduced; leftovers fused-added one by one. With
+/// `zero_padded`, the input stands for a row padded with zeros to a multiple of 64 (the
+/// KV cache's unused cells), so a last partial step goes to the lanes instead.
 #[inline(always)]
-fn dot_vec_f32(x: &[f32], y: &[f32]) -> f32 {
+fn dot_vec_f32(x: &[f32], y: &[f32], zero_padded: bool) -> f32 {
     let n = x.len();
-    let np = n & !(4 * LANES - 1);
+    let np = if zero_padded {
+        n
+    } else {
+        n & !(4 * LANES - 1)
+    };
     let mut sum = [[0f32; LANES]; 4];
-    for i in (0..np).step_by(4 * LANES) {
-        for (j, s) in sum.iter_mut().enumerate() {
-            let (xs, ys) = (&x[i + j * LANES..][..LANES], &y[i + j * LANES..][..LANES]);
-            for l in 0..LANES {
-                s[l] = xs[l].mul_add(ys[l], s[l]);
-            }
-        }
+    for (i, (xv, yv)) in x[..np].iter().zip(&y[..np]).enumerate() {
+        let (j, l) = ((i / LANES) % 4, i % LANES);
+        sum[j][l] = xv.mul_add(*yv, sum[j][l]);
     }
     let s: [f32; LANES] =
         std::array::from_fn(|l| (sum[0][l] + sum[2][l]) + (sum[1][l] + sum[3][l]));
@@ -264,11 +266,12 @@ pub fn swiglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 /// Scaled dot-product attention as llama.cpp computes it without flash attention:
-/// `kq = k · q` (ggml's f32 dot, or tinyBLAS's for a single new token, as llama.cpp
-/// picks), `softmax(kq · scale + mask)` ([`softmax_row`]), then `v · p` with tinyBLAS.
+/// `kq = k · q` with ggml's f32 dot (q is a permuted view, which rules out tinyBLAS),
+/// `softmax(kq · scale + mask)` ([`softmax_row`]), then `v · p` with tinyBLAS — or, for a
+/// single new token, ggml's f32 dot again (llamafile takes only products of ≥ 2 columns).
 ///
 /// `q`: `[b, heads, t, d]`; `k`, `v`: `[b, kv_heads, s, d]`; `mask`: `[b, 1, t, s]`
-/// additive, or `None`. Returns `[b, heads, t, d]`. Query head `h` reads K/V head
+/// additive, or `None`. Returns `[b, heads, t, d]`; `layer` names the traced probabilities. Query head `h` reads K/V head
 /// `h / (heads / kv_heads)`.
 pub fn attention(
     q: &Tensor,
@@ -276,6 +279,7 @@ pub fn attention(
     v: &Tensor,
     mask: Option<&Tensor>,
     scale: f32,
+    layer: usize,
 ) -> candle_core::Result<Tensor> {
     let (b, h, t, d) = q.dims4()?;
     let (_, kvh, s, _) = k.dims4()?;
@@ -284,6 +288,7 @@ pub fn attention(
     let (qv, kv, vv) = (flat(q)?, flat(k)?, flat(v)?);
     let mv = mask.map(flat).transpose()?;
     let mut out = vec![0f32; b * h * t * d];
+    let mut probs = crate::trace::enabled().then(|| vec![0f32; b * h * t * s]);
     with_fma(|| {
         let mut vt = vec![0f32; d * s];
         let mut w = vec![0f32; s];
@@ -301,25 +306,32 @@ pub fn attention(
                         let qr = &qv[((bi * h + hh) * t + i) * d..][..d];
                         for (j, wj) in w.iter_mut().enumerate() {
                             let kr = &kv[kbase + j * d..][..d];
-                            let dot = if t == 1 {
-                                dot_tinyblas(kr, qr)
-                            } else {
-                                dot_vec_f32(kr, qr)
-                            };
+                            let dot = dot_vec_f32(kr, qr, false);
                             *wj = dot * scale;
                             if let Some(m) = &mv {
                                 *wj += m[(bi * t + i) * s + j];
                             }
                         }
                         softmax_row(&mut w);
+                        if let Some(p) = probs.as_mut() {
+                            p[((bi * h + hh) * t + i) * s..][..s].copy_from_slice(&w);
+                        }
                         let o = &mut out[((bi * h + hh) * t + i) * d..][..d];
                         for (e, oe) in o.iter_mut().enumerate() {
-                            *oe = dot_tinyblas(&vt[e * s..][..s], &w);
+                            let vr = &vt[e * s..][..s];
+                            *oe = if t == 1 {
+                                dot_vec_f32(vr, &w, true)
+                            } else {
+                                dot_tinyblas(vr, &w)
+                            };
                         }
                     }
                 }
             }
         }
     });
+    if let Some(p) = probs {
+        crate::trace::trace(&format!("kq_soft_max-{layer}"), &Tensor::from_vec(p, (b, h, t, s), q.device())?);
+    }
     Tensor::from_vec(out, (b, h, t, d), q.device())
 }
