@@ -9,10 +9,16 @@
 //! | 4..16 | `scales[12]`: 8 six-bit scales `sc[j]` and 8 six-bit minima `m[j]`: for `j < 4` `sc = scales[j] & 63`, `m = scales[j + 4] & 63`; for `j ≥ 4` `sc = (scales[j + 4] & 15) \| (scales[j − 4] >> 6) << 4`, `m = (scales[j + 4] >> 4) \| (scales[j] >> 6) << 4` |
 //! | 16..144 | `qs[128]`: four chunks of 32 bytes; chunk `c` holds sub-block `2c` in its low nibbles and `2c + 1` in its high nibbles (weight `64c + l` = low nibble of `qs[32c + l]`, weight `64c + 32 + l` = its high nibble) |
 //!
-//! Value = `d · sc[j] · q − dmin · m[j]`. Per super-block the kernels compute the exact
-//! integers `S = Σ_j sc[j] Σ q·y` and `M = Σ_j m[j] (bsums[2j] + bsums[2j+1])`, then
-//! `acc = acc + (d_y · d) · S; acc = acc − (d_y · dmin) · M` in f32 (same order on every
-//! path, so AVX2 and scalar are bit-identical).
+//! Value = `d · sc[j] · q − dmin · m[j]`. The kernels compute exact integer sums
+//! `S = Σ_j sc[j] Σ q·y` and `M = Σ_j m[j] (bsums[2j] + bsums[2j+1])` and accumulate
+//! `acc = fma(S, d · d_y, acc)`, `mins = fma(M, dmin · d_y, mins)` in f32, returning
+//! `acc − mins`. That is the order of llama.cpp's x86 kernels for Q4_K (the repacked
+//! `ggml_gemv/gemm_q4_K_8x8_q8_K` it uses on AVX2 machines), which vigil follows so that
+//! its logits reproduce llama.cpp's bit for bit — including their one difference:
+//! llama.cpp's batched kernel takes activation rows four at a time and applies the
+//! scales once per 64 values (per pair of sub-blocks), its single-row kernel (decode,
+//! and the last `rows % 4` rows of a batch) once per 256. [`Order`] names the two; every
+//! path is bit-identical to the scalar code for the same order.
 
 use crate::act::QuantizedActs;
 use crate::format::{f16_at, f32_at};
@@ -63,22 +69,42 @@ fn bsum(yb: &[u8], g: usize) -> i32 {
     i16::from_le_bytes([yb[260 + 2 * g], yb[261 + 2 * g]]) as i32
 }
 
-/// `M = Σ_j m[j] · Σ y over sub-block j` from the activation block's bsums.
-fn mins_term(m: &[i32; 8], yb: &[u8]) -> i32 {
-    (0..8)
-        .map(|j| m[j] * (bsum(yb, 2 * j) + bsum(yb, 2 * j + 1)))
-        .sum()
+/// Where the f32 accumulation happens (see the module doc).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Order {
+    /// Once per 256-value block: llama.cpp's single-row kernel.
+    PerBlock,
+    /// Once per 64 values: llama.cpp's kernel for groups of four rows.
+    PerPair,
 }
 
-/// Weight row · Q8_K activation row (ggml bytes), portable code.
+impl Order {
+    /// The order llama.cpp uses for activation row `row` of a matmul over `rows` rows.
+    pub fn for_row(row: usize, rows: usize) -> Order {
+        if row < rows - rows % 4 {
+            Order::PerPair
+        } else {
+            Order::PerBlock
+        }
+    }
+}
+
+/// Weight row · Q8_K activation row (ggml bytes), portable code, single-row order.
 pub fn vec_dot_scalar(w: &[u8], a: &[u8]) -> f32 {
+    vec_dot_scalar_in(w, a, Order::PerBlock)
+}
+
+/// [`vec_dot_scalar`] in a given accumulation order.
+pub fn vec_dot_scalar_in(w: &[u8], a: &[u8], order: Order) -> f32 {
     let nb = w.len() / BYTES;
     assert_eq!(w.len(), nb * BYTES, "weight row length");
     assert_eq!(a.len(), nb * ABYTES, "activation row length");
-    let mut acc = 0f32;
+    let (mut acc, mut mins) = (0f32, 0f32);
     for (b, yb) in w.chunks_exact(BYTES).zip(a.chunks_exact(ABYTES)) {
         let (sc, m) = scales_mins(&b[4..16]);
-        let mut s = 0i32;
+        let yd = f32_at(yb, 0);
+        let (dd, dm) = (f16_at(b, 0) * yd, f16_at(b, 2) * yd);
+        let (mut s, mut mm) = (0i32, 0i32);
         for c in 0..4 {
             let (mut lo, mut hi) = (0i32, 0i32);
             for l in 0..32 {
@@ -87,12 +113,26 @@ pub fn vec_dot_scalar(w: &[u8], a: &[u8]) -> f32 {
                 hi += (q >> 4) as i32 * yb[4 + 64 * c + 32 + l] as i8 as i32;
             }
             s += sc[2 * c] * lo + sc[2 * c + 1] * hi;
+            mm += pair_mins(&m, yb, c);
+            if order == Order::PerPair {
+                acc = (s as f32).mul_add(dd, acc);
+                mins = (mm as f32).mul_add(dm, mins);
+                (s, mm) = (0, 0);
+            }
         }
-        let yd = f32_at(yb, 0);
-        acc += (yd * f16_at(b, 0)) * s as f32;
-        acc -= (yd * f16_at(b, 2)) * mins_term(&m, yb) as f32;
+        if order == Order::PerBlock {
+            acc = (s as f32).mul_add(dd, acc);
+            mins = (mm as f32).mul_add(dm, mins);
+        }
     }
-    acc
+    acc - mins
+}
+
+/// The minima term of sub-blocks `2c` and `2c + 1`.
+fn pair_mins(m: &[i32; 8], yb: &[u8], c: usize) -> i32 {
+    (2 * c..2 * c + 2)
+        .map(|j| m[j] * (bsum(yb, 2 * j) + bsum(yb, 2 * j + 1)))
+        .sum()
 }
 
 /// Weight row · Q8_K activation row with AVX2; bit-identical to [`vec_dot_scalar`].
@@ -108,7 +148,7 @@ pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
     assert_eq!(w.len(), nb * BYTES, "weight row length");
     assert_eq!(a.len(), nb * ABYTES, "activation row length");
     let low = _mm256_set1_epi8(0x0F);
-    let mut acc = 0f32;
+    let (mut acc, mut mins) = (0f32, 0f32);
     for (b, yb) in w.chunks_exact(BYTES).zip(a.chunks_exact(ABYTES)) {
         let (sc, m) = scales_mins(&b[4..16]);
         let qp = b.as_ptr().add(16);
@@ -132,10 +172,11 @@ pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
         }
         let s = hsum_epi32(isum);
         let yd = f32_at(yb, 0);
-        acc += (yd * f16_at(b, 0)) * s as f32;
-        acc -= (yd * f16_at(b, 2)) * mins_term(&m, yb) as f32;
+        acc = (s as f32).mul_add(f16_at(b, 0) * yd, acc);
+        let mm: i32 = (0..4).map(|c| pair_mins(&m, yb, c)).sum();
+        mins = (mm as f32).mul_add(f16_at(b, 2) * yd, mins);
     }
-    acc
+    acc - mins
 }
 
 /// Weight row · Q8_K activation row, best instruction set available.
@@ -144,7 +185,7 @@ pub fn vec_dot(w: &[u8], a: &[u8]) -> f32 {
 }
 
 /// Eight weight rows × activation rows `a0..a1` (at most 16), bit-identical to
-/// [`vec_dot_scalar`]: per super-block and sub-block, each row's 32 codes are unpacked
+/// [`vec_dot_scalar_in`] in each row's [`Order::for_row`]: per super-block and sub-block, each row's 32 codes are unpacked
 /// once for all activation rows; the 8 rows' integer sums are reduced into one vector
 /// (lane = weight row) and scaled by the rows' sub-block scales there.
 ///
@@ -170,11 +211,13 @@ unsafe fn tile8_avx2(
         assert_eq!(wi.len(), nb * BYTES, "weight row length");
     }
     let rb = acts.row_bytes();
+    let rows = acts.rows();
     let ptrs: [*const u8; 8] = std::array::from_fn(|i| w[i].as_ptr());
     let abase = acts.bytes.as_ptr();
     let low = _mm256_set1_epi8(0x0F);
     let ones = _mm256_set1_epi16(1);
     let mut acc = [_mm256_setzero_ps(); MAX_TILE_ROWS];
+    let mut mins = [_mm256_setzero_ps(); MAX_TILE_ROWS];
     for b in 0..nb {
         let off = b * BYTES;
         // sc[j][i], mn[j][i]: sub-block j of weight row i.
@@ -187,7 +230,10 @@ unsafe fn tile8_avx2(
                 mn[j][i] = m[j];
             }
         }
+        let dw = load_f16x8(&ptrs, off);
+        let dmw = load_f16x8(&ptrs, off + 2);
         let mut sums = [_mm256_setzero_si256(); MAX_TILE_ROWS];
+        let mut msums = [_mm256_setzero_si256(); MAX_TILE_ROWS];
         for c in 0..4 {
             for h in 0..2 {
                 let j = 2 * c + h;
@@ -213,26 +259,29 @@ unsafe fn tile8_avx2(
                     sums[ai] = _mm256_add_epi32(sums[ai], _mm256_mullo_epi32(r, scv));
                 }
             }
-        }
-        let dw = load_f16x8(&ptrs, off);
-        let dmw = load_f16x8(&ptrs, off + 2);
-        for ai in 0..na {
-            let yb = std::slice::from_raw_parts(abase.add((a0 + ai) * rb + b * ABYTES), ABYTES);
-            let mut m = _mm256_setzero_si256();
-            for (j, mj) in mn.iter().enumerate() {
-                let ys = bsum(yb, 2 * j) + bsum(yb, 2 * j + 1);
-                let mv = _mm256_loadu_si256(mj.as_ptr() as *const __m256i);
-                m = _mm256_add_epi32(m, _mm256_mullo_epi32(mv, _mm256_set1_epi32(ys)));
+            for ai in 0..na {
+                let yb =
+                    std::slice::from_raw_parts(abase.add((a0 + ai) * rb + b * ABYTES), ABYTES);
+                for j in 2 * c..2 * c + 2 {
+                    let ys = bsum(yb, 2 * j) + bsum(yb, 2 * j + 1);
+                    let mv = _mm256_loadu_si256(mn[j].as_ptr() as *const __m256i);
+                    msums[ai] =
+                        _mm256_add_epi32(msums[ai], _mm256_mullo_epi32(mv, _mm256_set1_epi32(ys)));
+                }
+                let last = c == 3;
+                if last || Order::for_row(a0 + ai, rows) == Order::PerPair {
+                    let yd = _mm256_set1_ps(f32_at(yb, 0));
+                    let (s, m) = (_mm256_cvtepi32_ps(sums[ai]), _mm256_cvtepi32_ps(msums[ai]));
+                    acc[ai] = _mm256_fmadd_ps(s, _mm256_mul_ps(dw, yd), acc[ai]);
+                    mins[ai] = _mm256_fmadd_ps(m, _mm256_mul_ps(dmw, yd), mins[ai]);
+                    sums[ai] = _mm256_setzero_si256();
+                    msums[ai] = _mm256_setzero_si256();
+                }
             }
-            let yd = _mm256_set1_ps(f32_at(yb, 0));
-            let t = _mm256_mul_ps(_mm256_mul_ps(yd, dw), _mm256_cvtepi32_ps(sums[ai]));
-            acc[ai] = _mm256_add_ps(acc[ai], t);
-            let t = _mm256_mul_ps(_mm256_mul_ps(yd, dmw), _mm256_cvtepi32_ps(m));
-            acc[ai] = _mm256_sub_ps(acc[ai], t);
         }
     }
     for ai in 0..na {
-        _mm256_storeu_ps(out[ai].as_mut_ptr(), acc[ai]);
+        _mm256_storeu_ps(out[ai].as_mut_ptr(), _mm256_sub_ps(acc[ai], mins[ai]));
     }
 }
 
@@ -253,8 +302,9 @@ impl crate::matmul::Kernel for Q4K {
             _ => {
                 for (ai, o) in (a0..a1).zip(out.iter_mut()) {
                     let a = acts.row(ai);
+                    let order = Order::for_row(ai, acts.rows());
                     for (oi, wi) in o.iter_mut().zip(w.iter()) {
-                        *oi = vec_dot_scalar(wi, a);
+                        *oi = vec_dot_scalar_in(wi, a, order);
                     }
                 }
             }

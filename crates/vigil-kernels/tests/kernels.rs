@@ -231,7 +231,14 @@ fn reference_rows(isa: Isa, w: &QuantMatrix, x: &[f32], rows: usize) -> Vec<f32>
     let mut y = vec![0f32; rows * w.rows()];
     for r in 0..rows {
         for o in 0..w.rows() {
-            y[r * w.rows() + o] = vec_dot_with(Isa::Scalar, w.qtype(), w.row(o), acts.row(r));
+            y[r * w.rows() + o] = if w.qtype() == QuantType::Q4K {
+                // llama.cpp's (and so vigil's) Q4_K batch order depends on the row's
+                // place in the batch.
+                let order = vigil_kernels::q4_k::Order::for_row(r, rows);
+                vigil_kernels::q4_k::vec_dot_scalar_in(w.row(o), acts.row(r), order)
+            } else {
+                vec_dot_with(Isa::Scalar, w.qtype(), w.row(o), acts.row(r))
+            };
         }
     }
     y

@@ -296,10 +296,19 @@ impl Mlp {
             {
                 crate::ggml_ops::swiglu(&gate, &up)?
             }
+            Activation::GeluTanh
+                if pass.precision == Precision::Inference && gate.dtype() == DType::F32 =>
+            {
+                crate::ggml_ops::geglu(&gate, &up)?
+            }
             Activation::Silu => (candle_nn::ops::silu(&gate)? * up)?,
             Activation::GeluTanh => (gate.gelu()? * up)?,
         };
-        crate::trace::trace(&format!("ffn_swiglu-{layer}"), &act);
+        let act_name = match self.activation {
+            Activation::Silu => "ffn_swiglu",
+            Activation::GeluTanh => "ffn_geglu",
+        };
+        crate::trace::trace(&format!("{act_name}-{layer}"), &act);
         self.down_proj.forward_pass(&act, pass)
     }
 }
@@ -347,15 +356,18 @@ impl Block {
         trace("attn_out", &h);
         if let Some(n) = &self.post_attn_norm {
             h = n.forward(&h, precision)?;
+            trace("attn_post_norm", &h);
         }
         let x = (x + h)?;
-        trace("ffn_inp", &x);
+        // llama.cpp's names for the residual sum: `sa_out` in Gemma's graph.
+        trace(if self.post_attn_norm.is_some() { "sa_out" } else { "ffn_inp" }, &x);
         let h = self.ffn_norm.forward(&x, precision)?;
         trace("ffn_norm", &h);
         let mut h = self.mlp.forward(&h, pass, layer)?;
         trace("ffn_out", &h);
         if let Some(n) = &self.post_ffn_norm {
             h = n.forward(&h, precision)?;
+            trace("ffn_post_norm", &h);
         }
         let out = (x + h)?;
         trace("l_out", &out);
@@ -549,10 +561,11 @@ impl Decoder {
         let mut hidden = Vec::new();
         let wanted = |i: usize| want.contains(&i);
         let mut x = self.embed.forward(tokens)?;
+        crate::trace::trace("embd", &x);
         if let Some(scale) = self.config.embed_scale {
             x = (x * scale as f64)?;
+            crate::trace::trace("inp_scaled", &x);
         }
-        crate::trace::trace("embd", &x);
         if wanted(0) {
             hidden.push((0, x.clone()));
         }

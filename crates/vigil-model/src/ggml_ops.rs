@@ -246,22 +246,25 @@ fn with_fma<R>(f: impl FnOnce() -> R) -> R {
 
 /// [`swiglu_row`] over `gate` (`[…, n]`) and `up` of the same shape.
 pub fn swiglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
+    gated(gate, up, |x, g, y| with_fma(|| swiglu_row(x, g, y)))
+}
+
+/// `row(gate_row, up_row, out_row)` over the last dimension.
+fn gated(
+    gate: &Tensor,
+    up: &Tensor,
+    row: impl Fn(&[f32], &[f32], &mut [f32]),
+) -> candle_core::Result<Tensor> {
     let n = gate.dim(candle_core::D::Minus1)?;
     let g = gate.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
     let u = up.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
     if g.len() != u.len() {
-        candle_core::bail!("swiglu: gate and up differ in size");
+        candle_core::bail!("gated activation: gate and up differ in size");
     }
     let mut y = vec![0f32; g.len()];
-    with_fma(|| {
-        for ((x, gg), yy) in g
-            .chunks_exact(n)
-            .zip(u.chunks_exact(n))
-            .zip(y.chunks_exact_mut(n))
-        {
-            swiglu_row(x, gg, yy);
-        }
-    });
+    for ((x, gg), yy) in g.chunks_exact(n).zip(u.chunks_exact(n)).zip(y.chunks_exact_mut(n)) {
+        row(x, gg, yy);
+    }
     Tensor::from_vec(y, gate.shape(), gate.device())
 }
 
@@ -334,4 +337,47 @@ pub fn attention(
         crate::trace::trace(&format!("kq_soft_max-{layer}"), &Tensor::from_vec(p, (b, h, t, s), q.device())?);
     }
     Tensor::from_vec(out, (b, h, t, d), q.device())
+}
+
+/// ggml's tanh-approximated GELU as compiled for x86 with FMA:
+/// `(0.5·x) · (1 + tanh((√(2/π)·x) · fma(x, 0.044715·x, 1)))`.
+fn gelu_f32(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const COEF_A: f32 = 0.044_715;
+    let inner = (SQRT_2_OVER_PI * x) * x.mul_add(COEF_A * x, 1.0);
+    (1.0 + inner.tanh()) * (0.5 * x)
+}
+
+/// ggml's GELU table: the f16 result for every f16 input (ggml builds GELU from it,
+/// `GGML_GELU_FP16`), as f32.
+fn gelu_table() -> &'static [f32] {
+    static TABLE: std::sync::OnceLock<Vec<f32>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=u16::MAX)
+            .map(|bits| {
+                let x = half::f16::from_bits(bits).to_f32();
+                half::f16::from_f32(gelu_f32(x)).to_f32()
+            })
+            .collect()
+    })
+}
+
+/// `ggml_vec_geglu_f32`: `gelu(x) · g` with GELU looked up at `x` rounded to f16, exact
+/// zero below −10 and the identity above 10.
+fn geglu_row(x: &[f32], g: &[f32], y: &mut [f32]) {
+    let table = gelu_table();
+    for ((y, &x), &g) in y.iter_mut().zip(x).zip(g) {
+        *y = if x <= -10.0 {
+            0.0
+        } else if x >= 10.0 {
+            x * g
+        } else {
+            table[half::f16::from_f32(x).to_bits() as usize] * g
+        };
+    }
+}
+
+/// [`geglu_row`] over `gate` (`[…, n]`) and `up` of the same shape.
+pub fn geglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
+    gated(gate, up, geglu_row)
 }
