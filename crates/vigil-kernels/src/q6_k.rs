@@ -14,8 +14,15 @@
 //! `+32` = `(ql[64n+32+l] & 15) | (h >> 2 & 3) << 4`, `+64` = `(ql[64n+l] >> 4) | (h >> 4 & 3) << 4`,
 //! `+96` = `(ql[64n+32+l] >> 4) | (h >> 6 & 3) << 4`. Value = `d · scale · (code − 32)`.
 //!
-//! The kernels multiply the unsigned codes and subtract `32 · Σ_j scale_j · bsums[j]`:
-//! `S = Σ_j scale_j Σ (code − 32)·y` exactly, then `acc = acc + (d_y · d) · S` in f32.
+//! The kernels multiply the unsigned codes and subtract `32 · Σ_j scale_j · bsums[j]`, so
+//! the integer sums are exact; the f32 accumulation follows llama.cpp's x86 kernels, so
+//! that vigil's logits reproduce llama.cpp's bit for bit. llama.cpp has two ([`Order`]):
+//! for a product of 8 or more activation rows its tiled kernel fused-adds
+//! `(S · d) · d_y` per block (the compiler contracts its multiply and add) (`S = Σ_j scale_j Σ (code − 32)·y`); for fewer rows
+//! `ggml_vec_dot_q6_K_q8_K` keeps eight lanes — lane `l` holding the products of elements
+//! `4l..4l+4` of each 32-value vector, scaled, minus `32 · (scale·bsum)` of sub-blocks
+//! `2l` and `2l + 1` — fused-adds each block's lanes times `d_y · d`, and sums the lanes
+//! at the end.
 
 use crate::act::QuantizedActs;
 use crate::format::{f16_at, f32_at};
@@ -66,26 +73,75 @@ fn scaled_bsums(b: &[u8], yb: &[u8]) -> i32 {
         .sum()
 }
 
-/// Weight row · Q8_K activation row (ggml bytes), portable code.
+/// llama.cpp's two accumulation orders (see the module doc).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Order {
+    /// `ggml_vec_dot_q6_K_q8_K`: eight lanes per block.
+    Lanes,
+    /// The tiled kernel: one product per block.
+    PerBlock,
+}
+
+impl Order {
+    /// The order llama.cpp uses for a product of `rows` activation rows.
+    pub fn for_rows(rows: usize) -> Order {
+        if rows >= 8 {
+            Order::PerBlock
+        } else {
+            Order::Lanes
+        }
+    }
+}
+
+fn bsum(yb: &[u8], j: usize) -> i32 {
+    i16::from_le_bytes([yb[260 + 2 * j], yb[261 + 2 * j]]) as i32
+}
+
+/// Weight row · Q8_K activation row (ggml bytes), portable code, single-row order.
 pub fn vec_dot_scalar(w: &[u8], a: &[u8]) -> f32 {
+    vec_dot_scalar_in(w, a, Order::Lanes)
+}
+
+/// [`vec_dot_scalar`] in a given accumulation order.
+pub fn vec_dot_scalar_in(w: &[u8], a: &[u8], order: Order) -> f32 {
     let nb = w.len() / BYTES;
     assert_eq!(w.len(), nb * BYTES, "weight row length");
     assert_eq!(a.len(), nb * ABYTES, "activation row length");
     let mut acc = 0f32;
+    let mut lanes = [0f32; 8];
     for (b, yb) in w.chunks_exact(BYTES).zip(a.chunks_exact(ABYTES)) {
         let c = codes(b);
-        let mut s = 0i32;
-        for j in 0..16 {
-            let mut t = 0i32;
-            for l in 16 * j..16 * j + 16 {
-                t += c[l] as i32 * yb[4 + l] as i8 as i32;
+        let sc = |j: usize| b[192 + j] as i8 as i32;
+        let (dw, dy) = (f16_at(b, 208), f32_at(yb, 0));
+        let prod = |e: usize| c[e] as i32 * yb[4 + e] as i8 as i32;
+        match order {
+            Order::PerBlock => {
+                let mut s = 0i32;
+                for j in 0..16 {
+                    s += sc(j) * (16 * j..16 * j + 16).map(prod).sum::<i32>();
+                }
+                s -= 32 * scaled_bsums(b, yb);
+                acc = (s as f32 * dw).mul_add(dy, acc);
             }
-            s += b[192 + j] as i8 as i32 * t;
+            Order::Lanes => {
+                let d = dy * dw;
+                for (l, lane) in lanes.iter_mut().enumerate() {
+                    let mut s = 0i32;
+                    for v in 0..8 {
+                        // Vector v holds elements 32v..32v+32; lane l its elements 4l..4l+4.
+                        let e0 = 32 * v + 4 * l;
+                        s += sc(2 * v + l / 4) * (e0..e0 + 4).map(prod).sum::<i32>();
+                    }
+                    s -= 32 * (sc(2 * l) * bsum(yb, 2 * l) + sc(2 * l + 1) * bsum(yb, 2 * l + 1));
+                    *lane = d.mul_add(s as f32, *lane);
+                }
+            }
         }
-        s -= 32 * scaled_bsums(b, yb);
-        acc += (f32_at(yb, 0) * f16_at(b, 208)) * s as f32;
     }
-    acc
+    match order {
+        Order::PerBlock => acc,
+        Order::Lanes => crate::block32::hsum8_ggml(&lanes),
+    }
 }
 
 /// Weight row · Q8_K activation row with AVX2; bit-identical to [`vec_dot_scalar`].
@@ -95,14 +151,13 @@ pub fn vec_dot_scalar(w: &[u8], a: &[u8]) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
-    use crate::x86::hsum_epi32;
     use std::arch::x86_64::*;
     let nb = w.len() / BYTES;
     assert_eq!(w.len(), nb * BYTES, "weight row length");
     assert_eq!(a.len(), nb * ABYTES, "activation row length");
     let low = _mm256_set1_epi8(0x0F);
     let high = _mm256_set1_epi8(0x30);
-    let mut acc = 0f32;
+    let mut acc = _mm256_setzero_ps();
     for (b, yb) in w.chunks_exact(BYTES).zip(a.chunks_exact(ABYTES)) {
         let bp = b.as_ptr();
         let yp = yb.as_ptr().add(4);
@@ -138,10 +193,17 @@ pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
                 isum = _mm256_add_epi32(isum, p);
             }
         }
-        let s = hsum_epi32(isum) - 32 * scaled_bsums(b, yb);
-        acc += (f32_at(yb, 0) * f16_at(b, 208)) * s as f32;
+        // 32 · (scale · bsum) of sub-blocks 2l and 2l + 1, in lane l.
+        let bsums = _mm256_loadu_si256(yb.as_ptr().add(260) as *const __m256i);
+        let scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(bp.add(192) as *const __m128i));
+        let corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales), 5);
+        let d = f32_at(yb, 0) * f16_at(b, 208);
+        let lanes = _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, corr));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), lanes, acc);
     }
-    acc
+    let mut l = [0f32; 8];
+    _mm256_storeu_ps(l.as_mut_ptr(), acc);
+    crate::block32::hsum8_ggml(&l)
 }
 
 /// Weight row · Q8_K activation row, best instruction set available.
@@ -149,8 +211,8 @@ pub fn vec_dot(w: &[u8], a: &[u8]) -> f32 {
     crate::vec_dot_with(Isa::detect(), crate::QuantType::Q6K, w, a)
 }
 
-/// Eight weight rows × activation rows `a0..a1` (at most 16), bit-identical to
-/// [`vec_dot_scalar`]: each 32-code vector of the 8 rows is unpacked once for all
+/// Eight weight rows × activation rows `a0..a1` (at most 16) in [`Order::PerBlock`],
+/// bit-identical to [`vec_dot_scalar_in`]: each 32-code vector of the 8 rows is unpacked once for all
 /// activation rows; the row sums of its two 16-value sub-blocks are reduced into two
 /// vectors (lane = weight row) and scaled there.
 ///
@@ -236,8 +298,8 @@ unsafe fn tile8_avx2(
             }
             let s = _mm256_sub_epi32(sums[ai], _mm256_slli_epi32(c, 5));
             let yd = _mm256_set1_ps(f32_at(yb, 0));
-            let t = _mm256_mul_ps(_mm256_mul_ps(yd, dw), _mm256_cvtepi32_ps(s));
-            acc[ai] = _mm256_add_ps(acc[ai], t);
+            let t = _mm256_mul_ps(_mm256_cvtepi32_ps(s), dw);
+            acc[ai] = _mm256_fmadd_ps(t, yd, acc[ai]);
         }
     }
     for ai in 0..na {
@@ -258,12 +320,18 @@ impl crate::matmul::Kernel for Q6K {
         match isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: Isa::Avx2 is only passed after checking the CPU.
-            Isa::Avx2 => unsafe { tile8_avx2(w, acts, a0, a1, out) },
+            Isa::Avx2 if Order::for_rows(acts.rows()) == Order::PerBlock => unsafe {
+                tile8_avx2(w, acts, a0, a1, out)
+            },
             _ => {
+                let order = Order::for_rows(acts.rows());
                 for (ai, o) in (a0..a1).zip(out.iter_mut()) {
                     let a = acts.row(ai);
                     for (oi, wi) in o.iter_mut().zip(w.iter()) {
-                        *oi = vec_dot_scalar(wi, a);
+                        *oi = match order {
+                            Order::Lanes => crate::vec_dot_with(isa, crate::QuantType::Q6K, wi, a),
+                            Order::PerBlock => vec_dot_scalar_in(wi, a, order),
+                        };
                     }
                 }
             }

@@ -145,10 +145,24 @@ fn exact_dot(t: QuantType, w: &[u8], a: &[u8]) -> (f64, f64) {
                     w2[m..m + 2].copy_from_slice(&half::f16::ONE.to_bits().to_le_bytes());
                 }
                 vigil_kernels::dequantize_row(t, &w1, &mut wf);
-                let s: f64 = (0..be)
-                    .map(|j| wf[j] as f64 * (yb[4 + j] as i8) as f64)
-                    .sum();
-                terms.push(yd * f16_at(wb, dpos) * s);
+                let y = |j: usize| (yb[4 + j] as i8) as f64;
+                if t == QuantType::Q6K {
+                    // ggml's single-row order keeps lanes of the unsigned codes' products
+                    // (4 elements each) and subtracts 32 · scale · Σy per sub-block: each
+                    // of those is a term of its own for the bound (their sum is the same).
+                    let sc = |j: usize| wb[192 + j / 16] as i8 as f64;
+                    for g in (0..be).step_by(4) {
+                        let s: f64 = (g..g + 4).map(|j| (wf[j] as f64 + 32.0 * sc(j)) * y(j)).sum();
+                        terms.push(yd * f16_at(wb, dpos) * s);
+                    }
+                    for g in (0..be).step_by(16) {
+                        let ys: f64 = (g..g + 16).map(y).sum();
+                        terms.push(-yd * f16_at(wb, dpos) * 32.0 * sc(g) * ys);
+                    }
+                } else {
+                    let s: f64 = (0..be).map(|j| wf[j] as f64 * y(j)).sum();
+                    terms.push(yd * f16_at(wb, dpos) * s);
+                }
                 if let Some(m) = mpos {
                     vigil_kernels::dequantize_row(t, &w2, &mut wf);
                     let mm: f64 = (0..be)
@@ -236,6 +250,10 @@ fn reference_rows(isa: Isa, w: &QuantMatrix, x: &[f32], rows: usize) -> Vec<f32>
                 // place in the batch.
                 let order = vigil_kernels::q4_k::Order::for_row(r, rows);
                 vigil_kernels::q4_k::vec_dot_scalar_in(w.row(o), acts.row(r), order)
+            } else if w.qtype() == QuantType::Q6K {
+                // Q6_K's order depends on the batch size.
+                let order = vigil_kernels::q6_k::Order::for_rows(rows);
+                vigil_kernels::q6_k::vec_dot_scalar_in(w.row(o), acts.row(r), order)
             } else {
                 vec_dot_with(Isa::Scalar, w.qtype(), w.row(o), acts.row(r))
             };
