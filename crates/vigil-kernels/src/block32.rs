@@ -259,7 +259,7 @@ pub(crate) mod avx2 {
             for ai in 0..na {
                 let blk = (a0 + ai) * nb + b;
                 let y = _mm256_loadu_si256(
-                    abase.add((a0 + ai) * row_bytes + b * ab + qoff) as *const __m256i,
+                    abase.add((a0 + ai) * row_bytes + b * ab + qoff) as *const __m256i
                 );
                 let ysum = act_lane_sums::<F>(y);
                 let dy = *acts.d.get_unchecked(blk);

@@ -260,8 +260,7 @@ unsafe fn tile8_avx2(
                 }
             }
             for ai in 0..na {
-                let yb =
-                    std::slice::from_raw_parts(abase.add((a0 + ai) * rb + b * ABYTES), ABYTES);
+                let yb = std::slice::from_raw_parts(abase.add((a0 + ai) * rb + b * ABYTES), ABYTES);
                 for j in 2 * c..2 * c + 2 {
                     let ys = bsum(yb, 2 * j) + bsum(yb, 2 * j + 1);
                     let mv = _mm256_loadu_si256(mn[j].as_ptr() as *const __m256i);

@@ -152,7 +152,9 @@ fn exact_dot(t: QuantType, w: &[u8], a: &[u8]) -> (f64, f64) {
                     // of those is a term of its own for the bound (their sum is the same).
                     let sc = |j: usize| wb[192 + j / 16] as i8 as f64;
                     for g in (0..be).step_by(4) {
-                        let s: f64 = (g..g + 4).map(|j| (wf[j] as f64 + 32.0 * sc(j)) * y(j)).sum();
+                        let s: f64 = (g..g + 4)
+                            .map(|j| (wf[j] as f64 + 32.0 * sc(j)) * y(j))
+                            .sum();
                         terms.push(yd * f16_at(wb, dpos) * s);
                     }
                     for g in (0..be).step_by(16) {

@@ -59,6 +59,13 @@ pub struct Block {
     pub index: usize,
 }
 
+/// Where each batch row's real keys start: its left padding, and the slots the KV cache
+/// already held before this pass.
+pub struct KeySlots<'a> {
+    pub pad: &'a [usize],
+    pub offset: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Decoder {
     pub config: ModelConfig,
@@ -199,6 +206,7 @@ impl Attention {
         cache: Option<&mut KvCache>,
         pass: &Pass,
         layer: usize,
+        slots: &KeySlots,
     ) -> Result<Tensor> {
         let precision = pass.precision;
         let (b, t, _) = x.dims3()?;
@@ -245,7 +253,16 @@ impl Attention {
             )?
         } else if q.dtype() == DType::F32 {
             let q = q.reshape((b, h, t, d))?;
-            crate::ggml_ops::attention(&q, &k, &v, mask, self.scale as f32, layer)?
+            crate::ggml_ops::attention(
+                &q,
+                &k,
+                &v,
+                mask,
+                self.scale as f32,
+                slots.pad,
+                slots.offset,
+                layer,
+            )?
         } else {
             let scores = (q.matmul(&k.contiguous()?.t()?)? * self.scale)?;
             let scores = scores.reshape((b, h, t, s))?;
@@ -346,13 +363,16 @@ impl Block {
         mask: Option<&Tensor>,
         cache: Option<&mut KvCache>,
         pass: &Pass,
+        slots: &KeySlots,
     ) -> Result<Tensor> {
         let precision = pass.precision;
         let layer = self.index;
         let trace = |name: &str, t: &Tensor| crate::trace::trace(&format!("{name}-{layer}"), t);
         let h = self.attn_norm.forward(x, precision)?;
         trace("attn_norm", &h);
-        let mut h = self.attn.forward(&h, rope, mask, cache, pass, layer)?;
+        let mut h = self
+            .attn
+            .forward(&h, rope, mask, cache, pass, layer, slots)?;
         trace("attn_out", &h);
         if let Some(n) = &self.post_attn_norm {
             h = n.forward(&h, precision)?;
@@ -360,7 +380,14 @@ impl Block {
         }
         let x = (x + h)?;
         // llama.cpp's names for the residual sum: `sa_out` in Gemma's graph.
-        trace(if self.post_attn_norm.is_some() { "sa_out" } else { "ffn_inp" }, &x);
+        trace(
+            if self.post_attn_norm.is_some() {
+                "sa_out"
+            } else {
+                "ffn_inp"
+            },
+            &x,
+        );
         let h = self.ffn_norm.forward(&x, precision)?;
         trace("ffn_norm", &h);
         let mut h = self.mlp.forward(&h, pass, layer)?;
@@ -558,6 +585,7 @@ impl Decoder {
             None => mask_global.clone(),
         };
 
+        let slots = KeySlots { pad, offset };
         let mut hidden = Vec::new();
         let wanted = |i: usize| want.contains(&i);
         let mut x = self.embed.forward(tokens)?;
@@ -576,7 +604,7 @@ impl Decoder {
                 ((&self.rope_global, &cos_g, &sin_g), mask_global.as_ref())
             };
             let cache = caches.as_deref_mut().map(|c| &mut c[i]);
-            x = block.forward(&x, rope, mask, cache, pass)?;
+            x = block.forward(&x, rope, mask, cache, pass, &slots)?;
             if i + 1 < self.config.num_layers && wanted(i + 1) {
                 hidden.push((i + 1, x.clone()));
             }

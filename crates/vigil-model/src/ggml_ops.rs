@@ -137,11 +137,7 @@ fn reduce16(v: &[f32; LANES]) -> f32 {
 #[inline(always)]
 fn dot_vec_f32(x: &[f32], y: &[f32], zero_padded: bool) -> f32 {
     let n = x.len();
-    let np = if zero_padded {
-        n
-    } else {
-        n & !(4 * LANES - 1)
-    };
+    let np = if zero_padded { n } else { n & !(4 * LANES - 1) };
     let mut sum = [[0f32; LANES]; 4];
     for (i, (xv, yv)) in x[..np].iter().zip(&y[..np]).enumerate() {
         let (j, l) = ((i / LANES) % 4, i % LANES);
@@ -262,7 +258,11 @@ fn gated(
         candle_core::bail!("gated activation: gate and up differ in size");
     }
     let mut y = vec![0f32; g.len()];
-    for ((x, gg), yy) in g.chunks_exact(n).zip(u.chunks_exact(n)).zip(y.chunks_exact_mut(n)) {
+    for ((x, gg), yy) in g
+        .chunks_exact(n)
+        .zip(u.chunks_exact(n))
+        .zip(y.chunks_exact_mut(n))
+    {
         row(x, gg, yy);
     }
     Tensor::from_vec(y, gate.shape(), gate.device())
@@ -274,7 +274,11 @@ fn gated(
 /// single new token, ggml's f32 dot again (llamafile takes only products of ≥ 2 columns).
 ///
 /// `q`: `[b, heads, t, d]`; `k`, `v`: `[b, kv_heads, s, d]`; `mask`: `[b, 1, t, s]`
-/// additive, or `None`. Returns `[b, heads, t, d]`; `layer` names the traced probabilities. Query head `h` reads K/V head
+/// additive, or `None`. Row `r`'s first `pad[r]` key slots are left padding: they are
+/// skipped, so that the row's real keys start a block of 16 as they do in llama.cpp's
+/// cache and a padded row gets exactly the result it gets alone; queries that are
+/// themselves padding (slot `offset + i < pad[r]`) get zeros. Returns `[b, heads, t, d]`;
+/// `layer` names the traced probabilities. Query head `h` reads K/V head
 /// `h / (heads / kv_heads)`.
 pub fn attention(
     q: &Tensor,
@@ -282,6 +286,8 @@ pub fn attention(
     v: &Tensor,
     mask: Option<&Tensor>,
     scale: f32,
+    pad: &[usize],
+    offset: usize,
     layer: usize,
 ) -> candle_core::Result<Tensor> {
     let (b, h, t, d) = q.dims4()?;
@@ -296,36 +302,41 @@ pub fn attention(
         let mut vt = vec![0f32; d * s];
         let mut w = vec![0f32; s];
         for bi in 0..b {
+            let p0 = pad.get(bi).copied().unwrap_or(0).min(s);
+            let n = s - p0;
             for kh in 0..kvh {
                 let kbase = (bi * kvh + kh) * s * d;
-                // V transposed ([d, s]), the layout llama.cpp's cache keeps it in.
-                for j in 0..s {
+                // The row's V transposed ([d, n]), the layout llama.cpp's cache keeps.
+                for j in 0..n {
                     for e in 0..d {
-                        vt[e * s + j] = vv[kbase + j * d + e];
+                        vt[e * n + j] = vv[kbase + (p0 + j) * d + e];
                     }
                 }
                 for hh in kh * group..(kh + 1) * group {
                     for i in 0..t {
+                        if offset + i < p0 || n == 0 {
+                            continue; // a padding query: its output is never read
+                        }
                         let qr = &qv[((bi * h + hh) * t + i) * d..][..d];
+                        let w = &mut w[..n];
                         for (j, wj) in w.iter_mut().enumerate() {
-                            let kr = &kv[kbase + j * d..][..d];
-                            let dot = dot_vec_f32(kr, qr, false);
-                            *wj = dot * scale;
+                            let kr = &kv[kbase + (p0 + j) * d..][..d];
+                            *wj = dot_vec_f32(kr, qr, false) * scale;
                             if let Some(m) = &mv {
-                                *wj += m[(bi * t + i) * s + j];
+                                *wj += m[(bi * t + i) * s + p0 + j];
                             }
                         }
-                        softmax_row(&mut w);
+                        softmax_row(w);
                         if let Some(p) = probs.as_mut() {
-                            p[((bi * h + hh) * t + i) * s..][..s].copy_from_slice(&w);
+                            p[((bi * h + hh) * t + i) * s + p0..][..n].copy_from_slice(w);
                         }
                         let o = &mut out[((bi * h + hh) * t + i) * d..][..d];
                         for (e, oe) in o.iter_mut().enumerate() {
-                            let vr = &vt[e * s..][..s];
+                            let vr = &vt[e * n..][..n];
                             *oe = if t == 1 {
-                                dot_vec_f32(vr, &w, true)
+                                dot_vec_f32(vr, w, true)
                             } else {
-                                dot_tinyblas(vr, &w)
+                                dot_tinyblas(vr, w)
                             };
                         }
                     }
@@ -334,7 +345,10 @@ pub fn attention(
         }
     });
     if let Some(p) = probs {
-        crate::trace::trace(&format!("kq_soft_max-{layer}"), &Tensor::from_vec(p, (b, h, t, s), q.device())?);
+        crate::trace::trace(
+            &format!("kq_soft_max-{layer}"),
+            &Tensor::from_vec(p, (b, h, t, s), q.device())?,
+        );
     }
     Tensor::from_vec(out, (b, h, t, d), q.device())
 }
