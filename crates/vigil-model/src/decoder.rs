@@ -11,6 +11,7 @@
 
 use crate::config::{Activation, ModelConfig};
 use crate::error::{ModelError, Result};
+use crate::ggml_ops::KeySlots;
 use crate::layers::{
     softmax_last, Embedding, Linear, Pass, Precision, RecomputedAttention, RmsNorm, RotaryEmbedding,
 };
@@ -33,6 +34,8 @@ pub struct Attention {
     num_kv_heads: usize,
     head_dim: usize,
     scale: f64,
+    /// Position in the stack (names traced tensors).
+    index: usize,
 }
 
 /// Gated feed-forward network: down(act(gate(x)) * up(x)).
@@ -57,13 +60,6 @@ pub struct Block {
     pub local: bool,
     /// Position in the stack (names traced tensors).
     pub index: usize,
-}
-
-/// Where each batch row's real keys start: its left padding, and the slots the KV cache
-/// already held before this pass.
-pub struct KeySlots<'a> {
-    pub pad: &'a [usize],
-    pub offset: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +191,7 @@ impl Attention {
             num_kv_heads: kv,
             head_dim: d,
             scale: cfg.attn_scale as f64,
+            index: i,
         })
     }
 
@@ -205,10 +202,10 @@ impl Attention {
         mask: Option<&Tensor>,
         cache: Option<&mut KvCache>,
         pass: &Pass,
-        layer: usize,
         slots: &KeySlots,
     ) -> Result<Tensor> {
         let precision = pass.precision;
+        let layer = self.index;
         let (b, t, _) = x.dims3()?;
         let (h, kv, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let heads = |y: Tensor, n: usize| -> Result<Tensor> {
@@ -253,16 +250,7 @@ impl Attention {
             )?
         } else if q.dtype() == DType::F32 {
             let q = q.reshape((b, h, t, d))?;
-            crate::ggml_ops::attention(
-                &q,
-                &k,
-                &v,
-                mask,
-                self.scale as f32,
-                slots.pad,
-                slots.offset,
-                layer,
-            )?
+            crate::ggml_ops::attention(&q, &k, &v, mask, self.scale as f32, slots, layer)?
         } else {
             let scores = (q.matmul(&k.contiguous()?.t()?)? * self.scale)?;
             let scores = scores.reshape((b, h, t, s))?;
@@ -370,9 +358,7 @@ impl Block {
         let trace = |name: &str, t: &Tensor| crate::trace::trace(&format!("{name}-{layer}"), t);
         let h = self.attn_norm.forward(x, precision)?;
         trace("attn_norm", &h);
-        let mut h = self
-            .attn
-            .forward(&h, rope, mask, cache, pass, layer, slots)?;
+        let mut h = self.attn.forward(&h, rope, mask, cache, pass, slots)?;
         trace("attn_out", &h);
         if let Some(n) = &self.post_attn_norm {
             h = n.forward(&h, precision)?;

@@ -135,19 +135,36 @@ fn reduce16(v: &[f32; LANES]) -> f32 {
 /// `zero_padded`, the input stands for a row padded with zeros to a multiple of 64 (the
 /// KV cache's unused cells), so a last partial step goes to the lanes instead.
 #[inline(always)]
-fn dot_vec_f32(x: &[f32], y: &[f32], zero_padded: bool) -> f32 {
-    let n = x.len();
-    let np = if zero_padded { n } else { n & !(4 * LANES - 1) };
+fn dot_vec_f32_scalar(x: &[f32], y: &[f32], zero_padded: bool) -> f32 {
+    const STEP: usize = 4 * LANES;
     let mut sum = [[0f32; LANES]; 4];
-    for (i, (xv, yv)) in x[..np].iter().zip(&y[..np]).enumerate() {
-        let (j, l) = ((i / LANES) % 4, i % LANES);
-        sum[j][l] = xv.mul_add(*yv, sum[j][l]);
+    let mut step = |xs: &[f32], ys: &[f32]| {
+        for (j, s) in sum.iter_mut().enumerate() {
+            for (l, sl) in s.iter_mut().enumerate() {
+                let i = j * LANES + l;
+                if i < xs.len() {
+                    *sl = xs[i].mul_add(ys[i], *sl);
+                }
+            }
+        }
+    };
+    let full = x.len() / STEP * STEP;
+    for (xs, ys) in x[..full]
+        .chunks_exact(STEP)
+        .zip(y[..full].chunks_exact(STEP))
+    {
+        step(xs, ys);
+    }
+    if zero_padded && full < x.len() {
+        step(&x[full..], &y[full..]);
     }
     let s: [f32; LANES] =
         std::array::from_fn(|l| (sum[0][l] + sum[2][l]) + (sum[1][l] + sum[3][l]));
     let mut r = reduce16(&s);
-    for i in np..n {
-        r = x[i].mul_add(y[i], r);
+    if !zero_padded {
+        for (xv, yv) in x[full..].iter().zip(&y[full..]) {
+            r = xv.mul_add(*yv, r);
+        }
     }
     r
 }
@@ -157,7 +174,7 @@ fn dot_vec_f32(x: &[f32], y: &[f32], zero_padded: bool) -> f32 {
 /// multiple of 16 (llama.cpp pads its KV cache to 256 cells, whose unused entries
 /// contribute exact zeros).
 #[inline(always)]
-fn dot_tinyblas(a: &[f32], b: &[f32]) -> f32 {
+fn dot_tinyblas_scalar(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     for (ac, bc) in a.chunks(LANES).zip(b.chunks(LANES)) {
         for l in 0..ac.len() {
@@ -165,6 +182,128 @@ fn dot_tinyblas(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     reduce16(&acc)
+}
+
+/// Whether the AVX2 + FMA versions of the dots can run (checked once).
+fn fast_dots() -> bool {
+    static FAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FAST.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// [`dot_vec_f32_scalar`], with AVX2 where available (bit-identical).
+fn dot_vec_f32(x: &[f32], y: &[f32], zero_padded: bool) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if fast_dots() {
+        // SAFETY: fast_dots() checked AVX2 and FMA.
+        return unsafe { avx2::dot_vec_f32(x, y, zero_padded) };
+    }
+    dot_vec_f32_scalar(x, y, zero_padded)
+}
+
+/// [`dot_tinyblas_scalar`], with AVX2 where available (bit-identical).
+fn dot_tinyblas(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if fast_dots() {
+        // SAFETY: fast_dots() checked AVX2 and FMA.
+        return unsafe { avx2::dot_tinyblas(a, b) };
+    }
+    dot_tinyblas_scalar(a, b)
+}
+
+/// The dots with 16 lanes kept as two AVX2 halves (lanes 0..8, 8..16): same products, same
+/// fused adds, same reduction tree as the scalar versions.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{reduce16, LANES};
+    use std::arch::x86_64::*;
+
+    /// [`reduce16`] of the two halves.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn reduce(lo: __m256, hi: __m256) -> f32 {
+        let mut v = [0f32; LANES];
+        _mm256_storeu_ps(v.as_mut_ptr(), lo);
+        _mm256_storeu_ps(v.as_mut_ptr().add(8), hi);
+        reduce16(&v)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_vec_f32(x: &[f32], y: &[f32], zero_padded: bool) -> f32 {
+        const STEP: usize = 4 * LANES;
+        let n = x.len().min(y.len());
+        let full = n / STEP * STEP;
+        let (xp, yp) = (x.as_ptr(), y.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 8]; // sum[j] = (acc[2j], acc[2j + 1])
+        for i in (0..full).step_by(STEP) {
+            for (h, a) in acc.iter_mut().enumerate() {
+                let o = i + 8 * h;
+                *a = _mm256_fmadd_ps(_mm256_loadu_ps(xp.add(o)), _mm256_loadu_ps(yp.add(o)), *a);
+            }
+        }
+        let mut tail = None;
+        if full < n {
+            if zero_padded {
+                // The partial step goes to the lanes (the rest of the step is zeros).
+                let mut sum = [[0f32; 8]; 8];
+                for (h, s) in sum.iter_mut().enumerate() {
+                    _mm256_storeu_ps(s.as_mut_ptr(), acc[h]);
+                }
+                for i in full..n {
+                    let (h, l) = ((i - full) / 8, (i - full) % 8);
+                    sum[h][l] = x[i].mul_add(y[i], sum[h][l]);
+                }
+                for (h, s) in sum.iter().enumerate() {
+                    acc[h] = _mm256_loadu_ps(s.as_ptr());
+                }
+            } else {
+                tail = Some(full);
+            }
+        }
+        let lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+        let hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+        let mut r = reduce(lo, hi);
+        if let Some(t) = tail {
+            for i in t..n {
+                r = x[i].mul_add(y[i], r);
+            }
+        }
+        r
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_tinyblas(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let full = n / LANES * LANES;
+        let (ap, bp) = (a.as_ptr(), b.as_ptr());
+        let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        for i in (0..full).step_by(LANES) {
+            lo = _mm256_fmadd_ps(_mm256_loadu_ps(ap.add(i)), _mm256_loadu_ps(bp.add(i)), lo);
+            hi = _mm256_fmadd_ps(
+                _mm256_loadu_ps(ap.add(i + 8)),
+                _mm256_loadu_ps(bp.add(i + 8)),
+                hi,
+            );
+        }
+        if full < n {
+            let mut v = [0f32; LANES];
+            _mm256_storeu_ps(v.as_mut_ptr(), lo);
+            _mm256_storeu_ps(v.as_mut_ptr().add(8), hi);
+            for i in full..n {
+                v[i - full] = a[i].mul_add(b[i], v[i - full]);
+            }
+            return reduce16(&v);
+        }
+        reduce(lo, hi)
+    }
 }
 
 /// `ggml_v_expf` (AVX-512 build): exp by range reduction to `2^n · p(b)` with ggml's
@@ -268,16 +407,23 @@ fn gated(
     Tensor::from_vec(y, gate.shape(), gate.device())
 }
 
+/// Where each batch row's real keys start: its left padding, and the slots the KV cache
+/// already held before this pass.
+pub struct KeySlots<'a> {
+    pub pad: &'a [usize],
+    pub offset: usize,
+}
+
 /// Scaled dot-product attention as llama.cpp computes it without flash attention:
 /// `kq = k · q` with ggml's f32 dot (q is a permuted view, which rules out tinyBLAS),
 /// `softmax(kq · scale + mask)` ([`softmax_row`]), then `v · p` with tinyBLAS — or, for a
 /// single new token, ggml's f32 dot again (llamafile takes only products of ≥ 2 columns).
 ///
 /// `q`: `[b, heads, t, d]`; `k`, `v`: `[b, kv_heads, s, d]`; `mask`: `[b, 1, t, s]`
-/// additive, or `None`. Row `r`'s first `pad[r]` key slots are left padding: they are
-/// skipped, so that the row's real keys start a block of 16 as they do in llama.cpp's
+/// additive, or `None`. Row `r`'s first `slots.pad[r]` key slots are left padding: they
+/// are skipped, so that the row's real keys start a block of 16 as they do in llama.cpp's
 /// cache and a padded row gets exactly the result it gets alone; queries that are
-/// themselves padding (slot `offset + i < pad[r]`) get zeros. Returns `[b, heads, t, d]`;
+/// themselves padding (slot `slots.offset + i < pad[r]`) get zeros. Returns `[b, heads, t, d]`;
 /// `layer` names the traced probabilities. Query head `h` reads K/V head
 /// `h / (heads / kv_heads)`.
 pub fn attention(
@@ -286,10 +432,10 @@ pub fn attention(
     v: &Tensor,
     mask: Option<&Tensor>,
     scale: f32,
-    pad: &[usize],
-    offset: usize,
+    slots: &KeySlots,
     layer: usize,
 ) -> candle_core::Result<Tensor> {
+    let (pad, offset) = (slots.pad, slots.offset);
     let (b, h, t, d) = q.dims4()?;
     let (_, kvh, s, _) = k.dims4()?;
     let group = h / kvh;
@@ -318,21 +464,31 @@ pub fn attention(
                             continue; // a padding query: its output is never read
                         }
                         let qr = &qv[((bi * h + hh) * t + i) * d..][..d];
-                        let w = &mut w[..n];
+                        let mrow = mv.as_ref().map(|m| &m[(bi * t + i) * s + p0..][..n]);
+                        // Keys after the last visible one (the causal future) would add
+                        // exact zeros to every sum: leave them out.
+                        let visible = match mrow {
+                            Some(m) => m.iter().rposition(|&v| v != f32::NEG_INFINITY),
+                            None => n.checked_sub(1),
+                        };
+                        let Some(last) = visible else { continue };
+                        let w = &mut w[..=last];
                         for (j, wj) in w.iter_mut().enumerate() {
-                            let kr = &kv[kbase + (p0 + j) * d..][..d];
-                            *wj = dot_vec_f32(kr, qr, false) * scale;
-                            if let Some(m) = &mv {
-                                *wj += m[(bi * t + i) * s + p0 + j];
-                            }
+                            let masked = mrow.map_or(0.0, |m| m[j]);
+                            *wj = if masked == f32::NEG_INFINITY {
+                                f32::NEG_INFINITY
+                            } else {
+                                let kr = &kv[kbase + (p0 + j) * d..][..d];
+                                dot_vec_f32(kr, qr, false) * scale + masked
+                            };
                         }
                         softmax_row(w);
                         if let Some(p) = probs.as_mut() {
-                            p[((bi * h + hh) * t + i) * s + p0..][..n].copy_from_slice(w);
+                            p[((bi * h + hh) * t + i) * s + p0..][..w.len()].copy_from_slice(w);
                         }
                         let o = &mut out[((bi * h + hh) * t + i) * d..][..d];
                         for (e, oe) in o.iter_mut().enumerate() {
-                            let vr = &vt[e * n..][..n];
+                            let vr = &vt[e * n..][..w.len()];
                             *oe = if t == 1 {
                                 dot_vec_f32(vr, w, true)
                             } else {

@@ -9,6 +9,11 @@
 //! template; [`sampling::Sampler`] picks tokens and [`generate::Generator`] runs the
 //! prefill / decode loop with stop strings and streaming.
 //!
+//! Inference computes llama.cpp's logits bit for bit: [`ggml_ops`] does the f32 ops
+//! (norms, rope, attention, gated activations) in ggml's order and `vigil-kernels` the
+//! quantised products; [`trace`] dumps intermediate tensors to find where two
+//! computations part.
+//!
 //! For fine-tuning, every `Linear` can carry named LoRA adapters ([`lora`], PEFT's file
 //! format); [`Decoder::forward_train`] runs whole sequences through differentiable ops
 //! only, and [`loss::causal_lm_loss`] turns that into the summed next-token loss whose
