@@ -18,12 +18,13 @@ import numpy as np
 
 
 def load(d: str) -> list[tuple[str, np.ndarray]]:
-    out = []
-    for f in sorted(os.listdir(d)):
-        m = re.match(r"\d{4}-(.*)\.npy$", f)
+    found = []
+    for f in os.listdir(d):
+        m = re.match(r"(\d+)-(.*)\.npy$", f)
         if m:
-            out.append((m.group(1), np.load(os.path.join(d, f))))
-    return out
+            found.append((int(m.group(1)), m.group(2), f))
+    # Numeric order: the counter outgrows any fixed width over many decode steps.
+    return [(name, np.load(os.path.join(d, f))) for _, name, f in sorted(found)]
 
 
 def to_tokens_first(name: str, a: np.ndarray, ggml: bool, n_tokens: int,

@@ -12,6 +12,7 @@
 //! These are forward-only; training uses candle's differentiable ops.
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use rayon::prelude::*;
 
 /// `ggml_compute_forward_rms_norm_f32` followed by `ggml_mul` with the weight: the sum of
 /// squares in f64 (each square rounded to f32 first), `scale = 1 / sqrt(mean + eps)` in
@@ -279,6 +280,67 @@ mod avx2 {
         r
     }
 
+    /// [`super::expf`] on 8 lanes: the same fused operations lane by lane. `scalef` is a
+    /// multiplication by an exact power of two while the result stays normal; a vector
+    /// with a lane outside that range goes through the scalar version.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn expf8(x: __m256) -> __m256 {
+        let c = |bits: u32| _mm256_set1_ps(f32::from_bits(bits));
+        let r = c(0x4b40_0000);
+        let z = _mm256_fmadd_ps(x, c(0x3fb8_aa3b), r);
+        let n = _mm256_sub_ps(z, r);
+        // Normal results: −125 ≤ n ≤ 127 (j is within [0.7, 1.5]).
+        let ok = _mm256_and_ps(
+            _mm256_cmp_ps::<_CMP_GE_OQ>(n, _mm256_set1_ps(-125.0)),
+            _mm256_cmp_ps::<_CMP_LE_OQ>(n, _mm256_set1_ps(127.0)),
+        );
+        if _mm256_movemask_ps(ok) != 0xFF {
+            let mut v = [0f32; 8];
+            _mm256_storeu_ps(v.as_mut_ptr(), x);
+            return _mm256_loadu_ps(v.map(super::expf).as_ptr());
+        }
+        let b = _mm256_fnmadd_ps(n, c(0x35bf_be8e), _mm256_fnmadd_ps(n, c(0x3f31_7200), x));
+        let u = _mm256_mul_ps(b, b);
+        let j = _mm256_fmadd_ps(
+            _mm256_fmadd_ps(
+                _mm256_fmadd_ps(c(0x3c07_2010), b, c(0x3d2b_9f17)),
+                u,
+                _mm256_fmadd_ps(c(0x3e2a_af33), b, c(0x3eff_fedb)),
+            ),
+            u,
+            _mm256_fmadd_ps(c(0x3f7f_fff6), b, _mm256_set1_ps(1.0)),
+        );
+        let e = _mm256_slli_epi32::<23>(_mm256_add_epi32(
+            _mm256_cvtps_epi32(n),
+            _mm256_set1_epi32(127),
+        ));
+        _mm256_mul_ps(j, _mm256_castsi256_ps(e))
+    }
+
+    /// `v = expf(v − max)` on 16 lanes.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn exp_minus(v: &mut [f32; LANES], max: f32) {
+        let m = _mm256_set1_ps(max);
+        for h in 0..2 {
+            let p = v.as_mut_ptr().add(8 * h);
+            _mm256_storeu_ps(p, expf8(_mm256_sub_ps(_mm256_loadu_ps(p), m)));
+        }
+    }
+
+    /// [`super::swiglu_scalar`], 8 lanes at a time (lengths a multiple of 8).
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn swiglu(x: &[f32], g: &[f32], y: &mut [f32]) {
+        let one = _mm256_set1_ps(1.0);
+        for i in (0..x.len()).step_by(8) {
+            let xv = _mm256_loadu_ps(x.as_ptr().add(i));
+            let e = expf8(_mm256_sub_ps(_mm256_setzero_ps(), xv));
+            let silu = _mm256_div_ps(xv, _mm256_add_ps(one, e));
+            let out = _mm256_mul_ps(silu, _mm256_loadu_ps(g.as_ptr().add(i)));
+            _mm256_storeu_ps(y.as_mut_ptr().add(i), out);
+        }
+    }
+
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn dot_tinyblas(a: &[f32], b: &[f32]) -> f32 {
         let n = a.len().min(b.len());
@@ -324,35 +386,60 @@ pub fn expf(x: f32) -> f32 {
         .mul_add(u, c(0x3e2a_af33).mul_add(b, c(0x3eff_fedb)))
         .mul_add(u, c(0x3f7f_fff6).mul_add(b, 1.0));
     // `_mm512_scalef_ps`: j · 2^n with one rounding (the f64 product is exact).
-    (j as f64 * 2f64.powi(n as i32)) as f32
+    (j as f64 * pow2_f64(n as i32)) as f32
+}
+
+/// `2^n` for `|n| ≤ 1022`, built from its bits.
+#[inline(always)]
+fn pow2_f64(n: i32) -> f64 {
+    f64::from_bits(((n + 1023) as u64) << 52)
 }
 
 /// `ggml_vec_swiglu_f32`: `silu(x) · g` with `silu(x) = x / (1 + expf(0 − x))`, in blocks
 /// of 16; a tail shorter than 16 uses the C library's `expf`, as ggml's scalar loop does.
-#[inline(always)]
 fn swiglu_row(x: &[f32], g: &[f32], y: &mut [f32]) {
     let full = x.len() & !(LANES - 1);
-    for i in 0..full {
-        y[i] = x[i] / (1.0 + expf(0.0 - x[i])) * g[i];
+    #[cfg(target_arch = "x86_64")]
+    if fast_dots() {
+        // SAFETY: fast_dots() checked AVX2 and FMA.
+        unsafe { avx2::swiglu(&x[..full], &g[..full], &mut y[..full]) };
+    } else {
+        swiglu_scalar(&x[..full], &g[..full], &mut y[..full]);
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    swiglu_scalar(&x[..full], &g[..full], &mut y[..full]);
     for i in full..x.len() {
         y[i] = x[i] / (1.0 + (-x[i]).exp()) * g[i];
+    }
+}
+
+fn swiglu_scalar(x: &[f32], g: &[f32], y: &mut [f32]) {
+    for ((y, &x), &g) in y.iter_mut().zip(x).zip(g) {
+        *y = x / (1.0 + expf(0.0 - x)) * g;
     }
 }
 
 /// `ggml_soft_max_ext` on one row already scaled and masked: the max, `expf(x − max)` in
 /// blocks of 16 whose [`reduce16`] sums are added in f64, then every value times
 /// `(f32)(1 / sum)`.
-#[inline(always)]
 fn softmax_row(w: &mut [f32]) {
     let max = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0f64;
     for chunk in w.chunks_mut(LANES) {
         let mut lanes = [0f32; LANES];
-        for (l, v) in chunk.iter_mut().enumerate() {
-            *v = expf(*v - max);
-            lanes[l] = *v;
+        lanes[..chunk.len()].copy_from_slice(chunk);
+        #[cfg(target_arch = "x86_64")]
+        if fast_dots() {
+            // SAFETY: fast_dots() checked AVX2 and FMA.
+            unsafe { avx2::exp_minus(&mut lanes, max) };
+        } else {
+            lanes.iter_mut().for_each(|v| *v = expf(*v - max));
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        lanes.iter_mut().for_each(|v| *v = expf(*v - max));
+        // Lanes past the row's end stand for masked cells: exactly zero.
+        lanes[chunk.len()..].fill(0.0);
+        chunk.copy_from_slice(&lanes[..chunk.len()]);
         sum += reduce16(&lanes) as f64;
     }
     let inv = (1.0 / sum) as f32;
@@ -361,27 +448,9 @@ fn softmax_row(w: &mut [f32]) {
     }
 }
 
-/// Runs `f` compiled for AVX2 + FMA when the CPU has them, so that the `mul_add`s above
-/// become single instructions and the lane loops vectorise; the same arithmetic (slowly,
-/// through the C library's `fmaf`) everywhere else.
-fn with_fma<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2,fma")]
-        unsafe fn fast<R>(f: impl FnOnce() -> R) -> R {
-            f()
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has the features just checked.
-            return unsafe { fast(f) };
-        }
-    }
-    f()
-}
-
 /// [`swiglu_row`] over `gate` (`[…, n]`) and `up` of the same shape.
 pub fn swiglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
-    gated(gate, up, |x, g, y| with_fma(|| swiglu_row(x, g, y)))
+    gated(gate, up, swiglu_row)
 }
 
 /// `row(gate_row, up_row, out_row)` over the last dimension.
@@ -444,62 +513,75 @@ pub fn attention(
     let mv = mask.map(flat).transpose()?;
     let mut out = vec![0f32; b * h * t * d];
     let mut probs = crate::trace::enabled().then(|| vec![0f32; b * h * t * s]);
-    with_fma(|| {
-        let mut vt = vec![0f32; d * s];
-        let mut w = vec![0f32; s];
-        for bi in 0..b {
-            let p0 = pad.get(bi).copied().unwrap_or(0).min(s);
-            let n = s - p0;
-            for kh in 0..kvh {
-                let kbase = (bi * kvh + kh) * s * d;
-                // The row's V transposed ([d, n]), the layout llama.cpp's cache keeps.
-                for j in 0..n {
-                    for e in 0..d {
-                        vt[e * n + j] = vv[kbase + (p0 + j) * d + e];
-                    }
-                }
-                for hh in kh * group..(kh + 1) * group {
-                    for i in 0..t {
-                        if offset + i < p0 || n == 0 {
-                            continue; // a padding query: its output is never read
-                        }
-                        let qr = &qv[((bi * h + hh) * t + i) * d..][..d];
-                        let mrow = mv.as_ref().map(|m| &m[(bi * t + i) * s + p0..][..n]);
-                        // Keys after the last visible one (the causal future) would add
-                        // exact zeros to every sum: leave them out.
-                        let visible = match mrow {
-                            Some(m) => m.iter().rposition(|&v| v != f32::NEG_INFINITY),
-                            None => n.checked_sub(1),
-                        };
-                        let Some(last) = visible else { continue };
-                        let w = &mut w[..=last];
-                        for (j, wj) in w.iter_mut().enumerate() {
-                            let masked = mrow.map_or(0.0, |m| m[j]);
-                            *wj = if masked == f32::NEG_INFINITY {
-                                f32::NEG_INFINITY
-                            } else {
-                                let kr = &kv[kbase + (p0 + j) * d..][..d];
-                                dot_vec_f32(kr, qr, false) * scale + masked
-                            };
-                        }
-                        softmax_row(w);
-                        if let Some(p) = probs.as_mut() {
-                            p[((bi * h + hh) * t + i) * s + p0..][..w.len()].copy_from_slice(w);
-                        }
-                        let o = &mut out[((bi * h + hh) * t + i) * d..][..d];
-                        for (e, oe) in o.iter_mut().enumerate() {
-                            let vr = &vt[e * n..][..w.len()];
-                            *oe = if t == 1 {
-                                dot_vec_f32(vr, w, true)
-                            } else {
-                                dot_tinyblas(vr, w)
-                            };
-                        }
-                    }
-                }
+    // One task per (batch row, query head): the heads are independent.
+    let head = |task: usize, out: &mut [f32], mut probs: Option<&mut [f32]>| {
+        let (bi, hh) = (task / h, task % h);
+        let kh = hh / group;
+        let p0 = pad.get(bi).copied().unwrap_or(0).min(s);
+        let n = s - p0;
+        let kbase = (bi * kvh + kh) * s * d;
+        // The row's V transposed ([d, n]), the layout llama.cpp's cache keeps.
+        let mut vt = vec![0f32; d * n];
+        for j in 0..n {
+            for e in 0..d {
+                vt[e * n + j] = vv[kbase + (p0 + j) * d + e];
             }
         }
-    });
+        let mut w = vec![0f32; n];
+        for i in 0..t {
+            if offset + i < p0 || n == 0 {
+                continue; // a padding query: its output is never read
+            }
+            let qr = &qv[((bi * h + hh) * t + i) * d..][..d];
+            let mrow = mv.as_ref().map(|m| &m[(bi * t + i) * s + p0..][..n]);
+            // Keys after the last visible one (the causal future) would add exact zeros
+            // to every sum: leave them out.
+            let visible = match mrow {
+                Some(m) => m.iter().rposition(|&v| v != f32::NEG_INFINITY),
+                None => n.checked_sub(1),
+            };
+            let Some(last) = visible else { continue };
+            let w = &mut w[..=last];
+            for (j, wj) in w.iter_mut().enumerate() {
+                let masked = mrow.map_or(0.0, |m| m[j]);
+                *wj = if masked == f32::NEG_INFINITY {
+                    f32::NEG_INFINITY
+                } else {
+                    let kr = &kv[kbase + (p0 + j) * d..][..d];
+                    dot_vec_f32(kr, qr, false) * scale + masked
+                };
+            }
+            softmax_row(w);
+            if let Some(p) = probs.as_deref_mut() {
+                p[i * s + p0..][..w.len()].copy_from_slice(w);
+            }
+            for (e, oe) in out[i * d..][..d].iter_mut().enumerate() {
+                let vr = &vt[e * n..][..w.len()];
+                *oe = if t == 1 {
+                    dot_vec_f32(vr, w, true)
+                } else {
+                    dot_tinyblas(vr, w)
+                };
+            }
+        }
+    };
+    // A hand-off to the pool costs microseconds: only worth it for real work.
+    let parallel = b * h * t * s * d >= 1 << 16;
+    match probs.as_mut() {
+        Some(p) => out
+            .chunks_mut(t * d)
+            .zip(p.chunks_mut(t * s))
+            .enumerate()
+            .for_each(|(task, (o, p))| head(task, o, Some(p))),
+        None if parallel => out
+            .par_chunks_mut(t * d)
+            .enumerate()
+            .for_each(|(task, o)| head(task, o, None)),
+        None => out
+            .chunks_mut(t * d)
+            .enumerate()
+            .for_each(|(task, o)| head(task, o, None)),
+    }
     if let Some(p) = probs {
         crate::trace::trace(
             &format!("kq_soft_max-{layer}"),
