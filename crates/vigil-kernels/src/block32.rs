@@ -240,7 +240,13 @@ pub(crate) mod avx2 {
         let abase = acts.bytes.as_ptr();
         let ptrs: [*const u8; 8] = std::array::from_fn(|i| w[i].as_ptr());
         if na == 1 {
-            out[0] = tile8_one::<F>(&ptrs, acts, a0);
+            // A single activation row (decode) reuses nothing across rows: one weight row
+            // at a time streams memory in order, which the hardware prefetcher follows
+            // better than eight interleaved rows.
+            let a = acts.row(a0);
+            for (o, wi) in out[0].iter_mut().zip(w.iter()) {
+                *o = dot::<F>(wi, a);
+            }
             return;
         }
         let mut acc = [[_mm256_setzero_ps(); 8]; MAX_TILE_ROWS];
@@ -285,50 +291,6 @@ pub(crate) mod avx2 {
                 out[ai][i] = finish::<F>(hsum8_ps(acc[ai][i]), m[i]);
             }
         }
-    }
-
-    /// [`tile8`] for a single activation row (decode): the 8 accumulators stay in
-    /// registers.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn tile8_one<F: Fmt32>(
-        ptrs: &[*const u8; 8],
-        acts: &QuantizedActs,
-        a: usize,
-    ) -> [f32; 8] {
-        let nb = acts.nb;
-        let ab = acts.act.block_bytes();
-        let qoff = act_qoff::<F>();
-        let arow = acts.bytes.as_ptr().add(a * acts.row_bytes());
-        let mut acc = [_mm256_setzero_ps(); 8];
-        let mut mins = _mm256_setzero_ps();
-        for b in 0..nb {
-            let off = b * F::BYTES;
-            let blk = a * nb + b;
-            let y = _mm256_loadu_si256(arow.add(b * ab + qoff) as *const __m256i);
-            let ysum = act_lane_sums::<F>(y);
-            let dy = _mm256_set1_ps(*acts.d.get_unchecked(blk));
-            let (dw, mw) = if F::MIN {
-                load_dm8(ptrs, off)
-            } else {
-                (load_f16x8(ptrs, off), _mm256_setzero_ps())
-            };
-            if F::MIN {
-                let s = _mm256_set1_ps(*acts.s.get_unchecked(blk));
-                mins = _mm256_fmadd_ps(mw, s, mins);
-            }
-            // d_w · d_y for the 8 rows, then broadcast per row.
-            let d = _mm256_mul_ps(dw, dy);
-            for i in 0..8 {
-                _mm_prefetch::<_MM_HINT_T0>(ptrs[i].wrapping_add(off + PREFETCH) as *const i8);
-                let q = F::codes_avx2(ptrs[i].add(off));
-                let xy = _mm256_cvtepi32_ps(lanes::<F>(q, y, ysum));
-                let di = _mm256_permutevar8x32_ps(d, _mm256_set1_epi32(i as i32));
-                acc[i] = _mm256_fmadd_ps(di, xy, acc[i]);
-            }
-        }
-        let mut m = [0f32; 8];
-        _mm256_storeu_ps(m.as_mut_ptr(), mins);
-        std::array::from_fn(|i| finish::<F>(hsum8_ps(acc[i]), m[i]))
     }
 
     /// The d and m of 8 Q4_1 blocks: one u32 load per row, split with a shuffle.
