@@ -195,7 +195,11 @@ fn quantize_block32_scalar(act: ActType, x: &[f32], out: &mut [u8]) -> (f32, f32
 /// ggml's `nearest_int`: round half to even (valid for |v| < 2^22).
 #[inline]
 fn nearest_int(v: f32) -> i32 {
-    cvt_i32(v.round_ties_even())
+    // ggml's own trick: adding 1.5 · 2^23 rounds to an integer in the mantissa's low bits
+    // (and needs no SSE4.1 `roundss`, which a baseline x86-64 build lacks: `round_ties_even`
+    // would call `rintf` per value).
+    let val = v + 12_582_912.0;
+    (val.to_bits() as i32 & 0x007f_ffff) - 0x0040_0000
 }
 
 fn quantize_block_q8k(x: &[f32], out: &mut [u8]) -> (f32, f32, i32) {
