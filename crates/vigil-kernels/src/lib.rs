@@ -13,8 +13,12 @@
 //!   one quantised activation row, plus `dequantize_row`.
 //! * Instruction sets ([`Isa`]): AVX2+FMA+F16C chosen at run time on x86-64, portable
 //!   scalar code everywhere else (no NEON path yet). The AVX2 kernels are bit-identical to
-//!   the scalar ones: both compute each block's integer dot product exactly and apply the
-//!   scales in the same f32 order.
+//!   the scalar ones: both compute the integer sums exactly and apply the scales in the
+//!   same f32 order.
+//! * That order is the one llama.cpp's x86 kernel for the format uses (documented per
+//!   module; Q4_K and Q6_K have two, picked by the number of activation rows as llama.cpp
+//!   picks them), so vigil's logits are llama.cpp's bit for bit. A faster kernel may
+//!   block across outputs but must keep each output's order.
 
 /// The per-format public API of a 32-value block family.
 macro_rules! block32_api {

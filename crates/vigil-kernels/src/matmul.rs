@@ -8,8 +8,10 @@
 //!    8 rows is unpacked once per 16 activation rows (the prefill win), and every
 //!    weight tile stays in L1 while all activation rows stream past it.
 //!
-//! Results do not depend on the thread count or on how many rows are batched together:
-//! every output is the same per-row dot product (bit-identical across paths).
+//! Results do not depend on the thread count or on how the work is tiled: every output is
+//! the same per-row dot product (bit-identical across paths). For Q4_K and Q6_K that dot
+//! product's f32 order depends, as in llama.cpp, on the number of activation rows (Q6_K)
+//! or on the row's place among them (Q4_K); see those modules.
 
 use crate::act::QuantizedActs;
 use crate::block32::MAX_TILE_ROWS;
