@@ -197,11 +197,9 @@ pub(crate) mod avx2 {
             let yp = a.as_ptr().add(b * ab);
             let q = F::codes_avx2(wp);
             let y = _mm256_loadu_si256(yp.add(qoff) as *const __m256i);
-            let wb = std::slice::from_raw_parts(wp, F::BYTES);
-            let yb = std::slice::from_raw_parts(yp, ab);
-            let d = f16_at(wb, 0) * f16_at(yb, 0);
+            let d = f16c(wp) * f16c(yp);
             if F::MIN {
-                mins = f16_at(wb, 2).mul_add(f16_at(yb, 2), mins);
+                mins = f16c(wp.add(2)).mul_add(f16c(yp.add(2)), mins);
             }
             let xy = _mm256_cvtepi32_ps(lanes::<F>(q, y, act_lane_sums::<F>(y)));
             acc = _mm256_fmadd_ps(_mm256_set1_ps(d), xy, acc);

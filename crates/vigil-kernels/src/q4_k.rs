@@ -172,9 +172,9 @@ pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
         }
         let s = hsum_epi32(isum);
         let yd = f32_at(yb, 0);
-        acc = (s as f32).mul_add(f16_at(b, 0) * yd, acc);
+        acc = (s as f32).mul_add(crate::x86::f16c(b.as_ptr()) * yd, acc);
         let mm: i32 = (0..4).map(|c| pair_mins(&m, yb, c)).sum();
-        mins = (mm as f32).mul_add(f16_at(b, 2) * yd, mins);
+        mins = (mm as f32).mul_add(crate::x86::f16c(b.as_ptr().add(2)) * yd, mins);
     }
     acc - mins
 }

@@ -197,7 +197,7 @@ pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
         let bsums = _mm256_loadu_si256(yb.as_ptr().add(260) as *const __m256i);
         let scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(bp.add(192) as *const __m128i));
         let corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales), 5);
-        let d = f32_at(yb, 0) * f16_at(b, 208);
+        let d = f32_at(yb, 0) * crate::x86::f16c(bp.add(208));
         let lanes = _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, corr));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), lanes, acc);
     }
