@@ -295,23 +295,13 @@ impl Mlp {
         crate::trace::trace(&format!("ffn_gate-{layer}"), &gate);
         let up = self.up_proj.forward_pass(x, pass)?;
         crate::trace::trace(&format!("ffn_up-{layer}"), &up);
-        let act = match self.activation {
-            Activation::Silu
-                if pass.precision == Precision::Inference && gate.dtype() == DType::F32 =>
-            {
-                crate::ggml_ops::swiglu(&gate, &up)?
-            }
-            Activation::GeluTanh
-                if pass.precision == Precision::Inference && gate.dtype() == DType::F32 =>
-            {
-                crate::ggml_ops::geglu(&gate, &up)?
-            }
-            Activation::Silu => (candle_nn::ops::silu(&gate)? * up)?,
-            Activation::GeluTanh => (gate.gelu()? * up)?,
-        };
-        let act_name = match self.activation {
-            Activation::Silu => "ffn_swiglu",
-            Activation::GeluTanh => "ffn_geglu",
+        // Inference follows ggml's rounding; training needs candle's differentiable ops.
+        let ggml = pass.precision == Precision::Inference && gate.dtype() == DType::F32;
+        let (act, act_name) = match self.activation {
+            Activation::Silu if ggml => (crate::ggml_ops::swiglu(&gate, &up)?, "ffn_swiglu"),
+            Activation::GeluTanh if ggml => (crate::ggml_ops::geglu(&gate, &up)?, "ffn_geglu"),
+            Activation::Silu => ((candle_nn::ops::silu(&gate)? * up)?, "ffn_swiglu"),
+            Activation::GeluTanh => ((gate.gelu()? * up)?, "ffn_geglu"),
         };
         crate::trace::trace(&format!("{act_name}-{layer}"), &act);
         self.down_proj.forward_pass(&act, pass)

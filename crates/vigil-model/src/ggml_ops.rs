@@ -11,7 +11,7 @@
 //!
 //! These are forward-only; training uses candle's differentiable ops.
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use candle_core::Tensor;
 use rayon::prelude::*;
 
 /// `ggml_compute_forward_rms_norm_f32` followed by `ggml_mul` with the weight: the sum of
@@ -26,97 +26,56 @@ pub fn rms_norm_row(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
     }
 }
 
-/// [`rms_norm_row`] over the last dimension of a contiguous f32 tensor.
-pub struct RmsNormGgml<'a> {
-    pub weight: &'a [f32],
-    pub eps: f32,
-}
-
-impl CustomOp1 for RmsNormGgml<'_> {
-    fn name(&self) -> &'static str {
-        "rms-norm-ggml"
+/// [`rms_norm_row`] over the last dimension of an f32 tensor.
+pub fn rms_norm(x: &Tensor, weight: &[f32], eps: f32) -> candle_core::Result<Tensor> {
+    let xs = f32_data(x)?;
+    let n = weight.len();
+    let mut y = vec![0f32; xs.len()];
+    for (xr, yr) in xs.chunks_exact(n).zip(y.chunks_exact_mut(n)) {
+        rms_norm_row(xr, weight, eps, yr);
     }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_input(storage, layout, self.name())?;
-        let n = self.weight.len();
-        let mut y = vec![0f32; x.len()];
-        for (xr, yr) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)) {
-            rms_norm_row(xr, self.weight, self.eps, yr);
-        }
-        Ok((CpuStorage::F32(y), layout.shape().clone()))
-    }
-}
-
-/// The contiguous f32 data of a custom op's input.
-fn f32_input<'s>(
-    storage: &'s CpuStorage,
-    layout: &Layout,
-    op: &str,
-) -> candle_core::Result<&'s [f32]> {
-    let CpuStorage::F32(data) = storage else {
-        candle_core::bail!("{op} expects f32 input")
-    };
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("{op} expects a contiguous input"),
-    }
-}
-
-/// Runs `op` on `x` made contiguous.
-pub fn apply(x: &Tensor, op: impl CustomOp1) -> candle_core::Result<Tensor> {
-    x.contiguous()?.apply_op1_no_bwd(&op)
+    Tensor::from_vec(y, x.shape(), x.device())
 }
 
 /// Rotary embedding in ggml's rounding (`rotate_pairs` as compiled for x86 with FMA):
 /// `x0' = fma(cos, x0, −(sin·x1))`, `x1' = fma(sin, x0, cos·x1)`. `x` is
-/// `[b, heads, t, head_dim]`; `cos`/`sin` are `[b, t, head_dim/2]` (row-major, flattened).
+/// `[b, heads, t, head_dim]`; `cos`/`sin` are `[b, t, head_dim/2]`.
 /// `interleaved`: pairs are adjacent elements (llama.cpp's "normal" rope); otherwise the
 /// pair of element `i` is `i + head_dim/2` (NeoX).
-pub struct RopeGgml<'a> {
-    pub cos: &'a [f32],
-    pub sin: &'a [f32],
-    pub interleaved: bool,
+pub fn rope(
+    x: &Tensor,
+    cos: &Tensor,
+    sin: &Tensor,
+    interleaved: bool,
+) -> candle_core::Result<Tensor> {
+    let (b, h, t, d) = x.dims4()?;
+    let half = d / 2;
+    let (xs, cos, sin) = (f32_data(x)?, f32_data(cos)?, f32_data(sin)?);
+    if cos.len() != b * t * half || sin.len() != cos.len() {
+        candle_core::bail!("rope tables do not match the input shape");
+    }
+    let mut y = vec![0f32; xs.len()];
+    for (r, (xr, yr)) in xs.chunks_exact(d).zip(y.chunks_exact_mut(d)).enumerate() {
+        let (bi, ti) = (r / (h * t), r % t);
+        let base = (bi * t + ti) * half;
+        for i in 0..half {
+            let (c, s) = (cos[base + i], sin[base + i]);
+            let (i0, i1) = if interleaved {
+                (2 * i, 2 * i + 1)
+            } else {
+                (i, i + half)
+            };
+            let (x0, x1) = (xr[i0], xr[i1]);
+            yr[i0] = c.mul_add(x0, -(s * x1));
+            yr[i1] = s.mul_add(x0, c * x1);
+        }
+    }
+    Tensor::from_vec(y, x.shape(), x.device())
 }
 
-impl CustomOp1 for RopeGgml<'_> {
-    fn name(&self) -> &'static str {
-        "rope-ggml"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = f32_input(storage, layout, self.name())?;
-        let (b, h, t, d) = layout.shape().dims4()?;
-        let half = d / 2;
-        if self.cos.len() != b * t * half || self.sin.len() != self.cos.len() {
-            candle_core::bail!("rope tables do not match the input shape");
-        }
-        let mut y = vec![0f32; x.len()];
-        for (r, (xr, yr)) in x.chunks_exact(d).zip(y.chunks_exact_mut(d)).enumerate() {
-            let (bi, ti) = (r / (h * t), r % t);
-            let base = (bi * t + ti) * half;
-            for i in 0..half {
-                let (c, s) = (self.cos[base + i], self.sin[base + i]);
-                let (i0, i1) = if self.interleaved {
-                    (2 * i, 2 * i + 1)
-                } else {
-                    (i, i + half)
-                };
-                let (x0, x1) = (xr[i0], xr[i1]);
-                yr[i0] = c.mul_add(x0, -(s * x1));
-                yr[i1] = s.mul_add(x0, c * x1);
-            }
-        }
-        Ok((CpuStorage::F32(y), layout.shape().clone()))
-    }
+/// A tensor's values in row-major order, as f32 (one copy).
+fn f32_data(x: &Tensor) -> candle_core::Result<Vec<f32>> {
+    x.flatten_all()?.to_vec1::<f32>()
 }
 
 /// One AVX-512 register's worth of f32 lanes: ggml's x86 build here keeps its f32 sums in
@@ -460,8 +419,7 @@ fn gated(
     row: impl Fn(&[f32], &[f32], &mut [f32]),
 ) -> candle_core::Result<Tensor> {
     let n = gate.dim(candle_core::D::Minus1)?;
-    let g = gate.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-    let u = up.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+    let (g, u) = (f32_data(gate)?, f32_data(up)?);
     if g.len() != u.len() {
         candle_core::bail!("gated activation: gate and up differ in size");
     }
@@ -508,9 +466,8 @@ pub fn attention(
     let (b, h, t, d) = q.dims4()?;
     let (_, kvh, s, _) = k.dims4()?;
     let group = h / kvh;
-    let flat = |x: &Tensor| x.contiguous()?.flatten_all()?.to_vec1::<f32>();
-    let (qv, kv, vv) = (flat(q)?, flat(k)?, flat(v)?);
-    let mv = mask.map(flat).transpose()?;
+    let (qv, kv, vv) = (f32_data(q)?, f32_data(k)?, f32_data(v)?);
+    let mv = mask.map(f32_data).transpose()?;
     let mut out = vec![0f32; b * h * t * d];
     let mut probs = crate::trace::enabled().then(|| vec![0f32; b * h * t * s]);
     // One task per (batch row, query head): the heads are independent.

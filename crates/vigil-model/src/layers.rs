@@ -413,13 +413,9 @@ impl RmsNorm {
 
     pub fn forward(&self, x: &Tensor, precision: Precision) -> Result<Tensor> {
         Ok(match precision {
-            Precision::Inference if x.dtype() == DType::F32 => crate::ggml_ops::apply(
-                x,
-                crate::ggml_ops::RmsNormGgml {
-                    weight: &self.weight_f32,
-                    eps: self.eps as f32,
-                },
-            )?,
+            Precision::Inference if x.dtype() == DType::F32 => {
+                crate::ggml_ops::rms_norm(x, &self.weight_f32, self.eps as f32)?
+            }
             Precision::Inference => candle_nn::ops::rms_norm(x, &self.weight, self.eps as f32)?,
             // The fused kernel forward, and a hand-written backward for the input (the
             // weight is frozen): candle's differentiable version keeps five intermediates
@@ -576,18 +572,8 @@ impl RotaryEmbedding {
             })?);
         }
         if x.dtype() == DType::F32 {
-            let (cos, sin) = (
-                cos.flatten_all()?.to_vec1::<f32>()?,
-                sin.flatten_all()?.to_vec1::<f32>()?,
-            );
-            return Ok(crate::ggml_ops::apply(
-                x,
-                crate::ggml_ops::RopeGgml {
-                    cos: &cos,
-                    sin: &sin,
-                    interleaved: self.layout == RopeLayout::Interleaved,
-                },
-            )?);
+            let interleaved = self.layout == RopeLayout::Interleaved;
+            return Ok(crate::ggml_ops::rope(x, cos, sin, interleaved)?);
         }
         Ok(rope_fused(x, cos, sin, self.layout)?)
     }

@@ -28,7 +28,7 @@ pub fn trace(name: &str, t: &Tensor) {
     let Some(dir) = dir() else { return };
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let write = || -> anyhow_free::Result<()> {
+    let write = || -> Result<(), Box<dyn std::error::Error>> {
         let data = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         let shape = t.dims().iter().map(|d| format!("{d},")).collect::<String>();
         let mut header =
@@ -51,8 +51,4 @@ pub fn trace(name: &str, t: &Tensor) {
     if let Err(e) = write() {
         tracing::warn!("trace {name}: {e}");
     }
-}
-
-mod anyhow_free {
-    pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 }

@@ -256,17 +256,11 @@ fn decorator_routes(file: &ParsedFile) -> Vec<RouteFact> {
                 continue;
             };
             let route = join_route(&[prefix.get(object).map(String::as_str).unwrap_or(""), &path]);
-            for method in methods {
-                out.push(RouteFact {
-                    method,
-                    route: route.clone(),
-                    target: Target::Here {
-                        span,
-                        name: name.clone(),
-                    },
-                    registration: Span::of(deco),
-                });
-            }
+            let target = Target::Here {
+                span,
+                name: name.clone(),
+            };
+            push_routes(&mut out, methods, &route, &target, Span::of(deco));
         }
     }
     out
@@ -402,20 +396,14 @@ fn url_rule_routes(file: &ParsedFile) -> Vec<RouteFact> {
             (true, false) => vec!["GET".to_string()],
         };
         let route = join_route(&[prefix.get(object).map(String::as_str).unwrap_or(""), &path]);
-        for method in methods {
-            out.push(RouteFact {
-                method,
-                route: route.clone(),
-                target: Target::Named {
-                    class: None,
-                    name: name.clone(),
-                    path_hint: module.as_ref().map(|m| m.replace('.', "/")),
-                    class_view,
-                    implicit: false,
-                },
-                registration: Span::of(call),
-            });
-        }
+        let target = Target::Named {
+            class: None,
+            name: name.clone(),
+            path_hint: module.as_ref().map(|m| m.replace('.', "/")),
+            class_view,
+            implicit: false,
+        };
+        push_routes(&mut out, methods, &route, &target, Span::of(call));
     }
     out
 }
@@ -456,4 +444,20 @@ fn django_routes(file: &ParsedFile) -> Vec<RouteFact> {
         });
     }
     out
+}
+
+/// One route fact per HTTP method, all for the same route and handler.
+fn push_routes(
+    out: &mut Vec<RouteFact>,
+    methods: Vec<String>,
+    route: &str,
+    target: &Target,
+    registration: Span,
+) {
+    out.extend(methods.into_iter().map(|method| RouteFact {
+        method,
+        route: route.to_string(),
+        target: target.clone(),
+        registration,
+    }));
 }
