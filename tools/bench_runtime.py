@@ -12,16 +12,22 @@ For every model and thread count it runs, each in a fresh child process:
     line `prefill: N tok, X tok/s; decode: M tok, Y tok/s` is parsed. 1 warm-up + N
     repeats, each a fresh process, median reported.
 
-Peak RSS is the child's own ru_maxrss, read with os.wait4 on that one child (the
-per-child form of getrusage(RUSAGE_CHILDREN)); for llama.cpp it includes the Python
-interpreter and numpy (~30 MB). Prints a Markdown table with vigil/llama.cpp ratios.
+With --membw (the `membw` example of vigil-kernels) it also measures this machine's
+streaming read bandwidth per thread count and reports each engine's decode as a share of
+the bandwidth ceiling: tokens/s × bytes read per token ÷ bandwidth, where the bytes per
+token are every tensor of the GGUF except the token embedding (one row of it is read), plus
+the embedding again when it doubles as the tied output head.
+
+Peak RSS is the child's maximum resident set, measured by /usr/bin/time around it; for
+llama.cpp it includes the Python interpreter and numpy (~30 MB). Prints a Markdown table with vigil/llama.cpp ratios.
 
 Usage (after tools/setup-reference.sh; vigil built with cargo build --release):
 
   tools/.venv/bin/python tools/bench_runtime.py \\
       --model smollm2-135m-instruct=/tmp/models/SmolLM2-135M-Instruct.Q4_1.gguf \\
       --model gemma3-270m=/tmp/models/gemma-3-270m-q4_k_m.gguf \\
-      --threads 1 2 [--vigil target/release/vigil] [--no-vigil] [--json out.json]
+      --threads 1 2 [--vigil target/release/vigil] [--no-vigil] [--json out.json] \\
+      [--membw target/release/examples/membw]
 
 If vigil is missing or fails, the reason is printed and llama.cpp's numbers still are.
 """
@@ -36,7 +42,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 PROMPT_TOKENS = 128
@@ -108,23 +113,20 @@ def child_llama(model: str, threads: int, prompt_file: str, repeats: int, warmup
 # ---------------------------------------------------------------------------
 
 def run_measured(cmd: list[str], env: dict | None = None) -> tuple[int, str, str, float]:
-    """Run cmd to completion; return (exit code, stdout, stderr, peak RSS in MB of that child)."""
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    bufs = {"out": b"", "err": b""}
+    """Run cmd to completion; return (exit code, stdout, stderr, peak RSS in MB of that child).
 
-    def pump(stream, key):
-        bufs[key] = stream.read()
-
-    ts = [threading.Thread(target=pump, args=(p.stdout, "out")),
-          threading.Thread(target=pump, args=(p.stderr, "err"))]
-    for t in ts:
-        t.start()
-    _, status, ru = os.wait4(p.pid, 0)
-    for t in ts:
-        t.join()
-    p.returncode = os.waitstatus_to_exitcode(status)  # already reaped: keep Popen from waiting
-    return (p.returncode, bufs["out"].decode("utf-8", "replace"),
-            bufs["err"].decode("utf-8", "replace"), ru.ru_maxrss / 1024.0)
+    The peak comes from /usr/bin/time, not from wait4 here: Linux carries a process's peak
+    RSS across exec, so a child forked from this (large, model-reading) Python process
+    would start with this process's peak."""
+    p = subprocess.run(["/usr/bin/time", "-f", "PEAK_RSS_KB %M", *cmd], capture_output=True,
+                       env=env)
+    err = p.stderr.decode("utf-8", "replace")
+    lines = err.rstrip("\n").split("\n")
+    m = re.fullmatch(r"PEAK_RSS_KB (\d+)", lines[-1]) if lines else None
+    rss = int(m.group(1)) / 1024.0 if m else float("nan")
+    if m:
+        err = "\n".join(lines[:-1])
+    return p.returncode, p.stdout.decode("utf-8", "replace"), err, rss
 
 
 def make_prompt(model: str) -> tuple[str, int]:
@@ -183,6 +185,26 @@ def bench_vigil(vigil: str, model: str, threads: int, prompt_file: str,
             "decode": statistics.median(r[3] for r in runs), "rss_mb": max(rss)}
 
 
+def weight_bytes_per_token(model: str) -> int:
+    """Bytes of weights one decode step reads: all tensors but the token embedding, whose
+    single looked-up row is negligible, unless it is also the (tied) output head."""
+    from gguf import GGUFReader
+
+    sizes = {t.name: int(t.n_bytes) for t in GGUFReader(model).tensors}
+    total = sum(n for name, n in sizes.items() if name != "token_embd.weight")
+    if "output.weight" not in sizes:
+        total += sizes.get("token_embd.weight", 0)
+    return total
+
+
+def measure_bandwidth(membw: str, threads: list[int]) -> dict[int, float]:
+    """GB/s per thread count from the membw example's JSON lines."""
+    out = subprocess.run([membw, *map(str, threads)], check=True, capture_output=True,
+                         text=True).stdout
+    rows = [json.loads(l) for l in out.splitlines() if l.strip()]
+    return {r["threads"]: r["gb_s"] for r in rows}
+
+
 def fmt(x, spec=".1f"):
     return "–" if x is None else format(x, spec)
 
@@ -197,6 +219,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--json", help="also write the results to this file")
+    ap.add_argument("--membw", help="vigil-kernels' membw example: report decode against the "
+                    "memory-bandwidth ceiling")
     ap.add_argument("--child-llama", help=argparse.SUPPRESS)
     ap.add_argument("--prompt-file", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -209,6 +233,7 @@ def main(argv: list[str]) -> int:
 
     results = []
     errors = []
+    bandwidth = measure_bandwidth(args.membw, args.threads) if args.membw else {}
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
         for spec in args.model:
             name, sep, path = spec.partition("=")
@@ -229,6 +254,8 @@ def main(argv: list[str]) -> int:
                     if r is not None and not r["ok"]:
                         errors.append(f"{name} / {th} thread(s) / {engine}: {r['error']}")
                 results.append({"model": name, "threads": th, "prompt_tokens_llama_cpp": n_tok,
+                                "bytes_per_token": weight_bytes_per_token(path),
+                                "bandwidth_gb_s": bandwidth.get(th),
                                 "llama.cpp": ll, "vigil": vg})
 
     print("| model | threads | engine | prompt tok | prefill tok/s | decode tok/s | peak RSS MB |")
@@ -248,6 +275,17 @@ def main(argv: list[str]) -> int:
             print(f"| {r['model']} | {r['threads']} | **vigil / llama.cpp** | | "
                   f"**{vg['prefill'] / ll['prefill']:.2f}×** | **{vg['decode'] / ll['decode']:.2f}×** | "
                   f"{vg['rss_mb'] / ll['rss_mb']:.2f}× |")
+    if bandwidth:
+        print("\n| model | threads | MB read / token | bandwidth GB/s | ceiling tok/s | "
+              "llama.cpp decode / ceiling | vigil decode / ceiling |")
+        print("|---|---|---|---|---|---|---|")
+        for r in results:
+            ceiling = r["bandwidth_gb_s"] * 1e9 / r["bytes_per_token"]
+            share = {e: (f"{r[e]['decode'] / ceiling:.0%}" if r[e] and r[e]["ok"] else "–")
+                     for e in ("llama.cpp", "vigil")}
+            print(f"| {r['model']} | {r['threads']} | {r['bytes_per_token'] / 1e6:.1f} | "
+                  f"{r['bandwidth_gb_s']:.1f} | {ceiling:.0f} | {share['llama.cpp']} | "
+                  f"{share['vigil']} |")
     print(f"\nPrompt: {PROMPT_TOKENS} llama.cpp tokens per model (same text to both engines); "
           f"{GEN_TOKENS} greedy tokens, EOS ignored; median of {args.repeats} after "
           f"{args.warmup} warm-up.")

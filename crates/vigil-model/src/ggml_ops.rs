@@ -91,57 +91,104 @@ fn reduce16(v: &[f32; LANES]) -> f32 {
 }
 
 /// `ggml_vec_dot_f32` (AVX-512 build): four 16-lane accumulators over steps of 64, summed
-/// as `(s0 + s2) + (s1 + s3)` and reduced; leftovers fused-added one by one. With
-/// `zero_padded`, the input stands for a row padded with zeros to a multiple of 64 (the
-/// KV cache's unused cells), so a last partial step goes to the lanes instead.
+/// as `(s0 + s2) + (s1 + s3)` and reduced; leftovers fused-added one by one.
 #[inline(always)]
-fn dot_vec_f32_scalar(x: &[f32], y: &[f32], zero_padded: bool) -> f32 {
+fn dot_vec_f32_scalar(x: &[f32], y: &[f32]) -> f32 {
     const STEP: usize = 4 * LANES;
     let mut sum = [[0f32; LANES]; 4];
-    let mut step = |xs: &[f32], ys: &[f32]| {
-        for (j, s) in sum.iter_mut().enumerate() {
-            for (l, sl) in s.iter_mut().enumerate() {
-                let i = j * LANES + l;
-                if i < xs.len() {
-                    *sl = xs[i].mul_add(ys[i], *sl);
-                }
-            }
-        }
-    };
     let full = x.len() / STEP * STEP;
     for (xs, ys) in x[..full]
         .chunks_exact(STEP)
         .zip(y[..full].chunks_exact(STEP))
     {
-        step(xs, ys);
-    }
-    if zero_padded && full < x.len() {
-        step(&x[full..], &y[full..]);
+        for (j, s) in sum.iter_mut().enumerate() {
+            for (l, sl) in s.iter_mut().enumerate() {
+                let i = j * LANES + l;
+                *sl = xs[i].mul_add(ys[i], *sl);
+            }
+        }
     }
     let s: [f32; LANES] =
         std::array::from_fn(|l| (sum[0][l] + sum[2][l]) + (sum[1][l] + sum[3][l]));
     let mut r = reduce16(&s);
-    if !zero_padded {
-        for (xv, yv) in x[full..].iter().zip(&y[full..]) {
-            r = xv.mul_add(*yv, r);
-        }
+    for (xv, yv) in x[full..].iter().zip(&y[full..]) {
+        r = xv.mul_add(*yv, r);
     }
     r
 }
 
-/// llamafile's `tinyBLAS` f32 kernel (AVX-512 build), one output: a single 16-lane
-/// accumulator over the `k` products, then [`reduce16`]. `k` is padded with zeros to a
-/// multiple of 16 (llama.cpp pads its KV cache to 256 cells, whose unused entries
-/// contribute exact zeros).
-#[inline(always)]
-fn dot_tinyblas_scalar(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    for (ac, bc) in a.chunks(LANES).zip(b.chunks(LANES)) {
-        for l in 0..ac.len() {
-            acc[l] = ac[l].mul_add(bc[l], acc[l]);
+/// How llama.cpp sums `v · p`, one output per column of V: key `j` goes to accumulator
+/// `j mod slots`, and the accumulators are then reduced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PvOrder {
+    /// `ggml_vec_dot_f32` over the zero-padded row (one new token: llamafile takes only
+    /// products of ≥ 2 columns): 4 × 16 accumulators, `(s0 + s2) + (s1 + s3)`, reduced.
+    VecDot,
+    /// llamafile's tinyBLAS f32 kernel (AVX-512 build): one 16-lane accumulator, reduced.
+    /// Its `k` is padded with zeros to a multiple of 16 (llama.cpp pads its KV cache to
+    /// 256 cells, whose unused entries contribute exact zeros).
+    TinyBlas,
+}
+
+impl PvOrder {
+    fn slots(self) -> usize {
+        match self {
+            PvOrder::VecDot => 4 * LANES,
+            PvOrder::TinyBlas => LANES,
         }
     }
-    reduce16(&acc)
+}
+
+/// `out[e] = Σ_j w[j] · rows(j)[e]` for every column `e`, each column summed in `order`.
+///
+/// Each column's sums are exactly those of the per-column dot product, but they run a key
+/// at a time over whole rows (vectorised over `e`), so V needs no transposing. `acc`
+/// holds `order.slots() × out.len()` values.
+#[inline(always)]
+fn weighted_rows_impl<'r>(
+    rows: impl Fn(usize) -> &'r [f32],
+    w: &[f32],
+    order: PvOrder,
+    acc: &mut [f32],
+    out: &mut [f32],
+) {
+    let d = out.len();
+    let slots = order.slots();
+    let acc = &mut acc[..slots * d];
+    acc.fill(0.0);
+    for (k, a) in acc.chunks_exact_mut(d).enumerate() {
+        for j in (k..w.len()).step_by(slots) {
+            for (ae, &ve) in a.iter_mut().zip(rows(j)) {
+                *ae = ve.mul_add(w[j], *ae);
+            }
+        }
+    }
+    // Accumulator `k`, all columns.
+    fn pair(acc: &mut [f32], d: usize, dst: usize, src: usize) {
+        let (lo, hi) = acc.split_at_mut(src * d);
+        for (x, &y) in lo[dst * d..][..d].iter_mut().zip(&hi[..d]) {
+            *x += y;
+        }
+    }
+    if order == PvOrder::VecDot {
+        // s[l] = (sum0[l] + sum2[l]) + (sum1[l] + sum3[l]), sum_i[l] = acc[16 i + l].
+        for l in 0..LANES {
+            pair(acc, d, l, 2 * LANES + l);
+            pair(acc, d, LANES + l, 3 * LANES + l);
+            pair(acc, d, l, LANES + l);
+        }
+    }
+    // reduce16 over accumulators 0..16, column by column.
+    for i in 0..8 {
+        pair(acc, d, i, 8 + i);
+    }
+    for i in 0..4 {
+        pair(acc, d, i, 4 + i);
+    }
+    pair(acc, d, 0, 2);
+    pair(acc, d, 1, 3);
+    pair(acc, d, 0, 1);
+    out.copy_from_slice(&acc[..d]);
 }
 
 /// Whether the AVX2 + FMA versions of the dots can run (checked once).
@@ -160,23 +207,30 @@ fn fast_dots() -> bool {
 }
 
 /// [`dot_vec_f32_scalar`], with AVX2 where available (bit-identical).
-fn dot_vec_f32(x: &[f32], y: &[f32], zero_padded: bool) -> f32 {
+fn dot_vec_f32(x: &[f32], y: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if fast_dots() {
         // SAFETY: fast_dots() checked AVX2 and FMA.
-        return unsafe { avx2::dot_vec_f32(x, y, zero_padded) };
+        return unsafe { avx2::dot_vec_f32(x, y) };
     }
-    dot_vec_f32_scalar(x, y, zero_padded)
+    dot_vec_f32_scalar(x, y)
 }
 
-/// [`dot_tinyblas_scalar`], with AVX2 where available (bit-identical).
-fn dot_tinyblas(a: &[f32], b: &[f32]) -> f32 {
+/// [`weighted_rows_impl`], compiled with FMA where available (bit-identical: the same
+/// fused operations, which without FMA are library calls).
+fn weighted_rows<'r>(
+    rows: impl Fn(usize) -> &'r [f32],
+    w: &[f32],
+    order: PvOrder,
+    acc: &mut [f32],
+    out: &mut [f32],
+) {
     #[cfg(target_arch = "x86_64")]
     if fast_dots() {
         // SAFETY: fast_dots() checked AVX2 and FMA.
-        return unsafe { avx2::dot_tinyblas(a, b) };
+        return unsafe { avx2::weighted_rows(rows, w, order, acc, out) };
     }
-    dot_tinyblas_scalar(a, b)
+    weighted_rows_impl(rows, w, order, acc, out)
 }
 
 /// The dots with 16 lanes kept as two AVX2 halves (lanes 0..8, 8..16): same products, same
@@ -197,7 +251,7 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dot_vec_f32(x: &[f32], y: &[f32], zero_padded: bool) -> f32 {
+    pub(super) unsafe fn dot_vec_f32(x: &[f32], y: &[f32]) -> f32 {
         const STEP: usize = 4 * LANES;
         let n = x.len().min(y.len());
         let full = n / STEP * STEP;
@@ -209,34 +263,24 @@ mod avx2 {
                 *a = _mm256_fmadd_ps(_mm256_loadu_ps(xp.add(o)), _mm256_loadu_ps(yp.add(o)), *a);
             }
         }
-        let mut tail = None;
-        if full < n {
-            if zero_padded {
-                // The partial step goes to the lanes (the rest of the step is zeros).
-                let mut sum = [[0f32; 8]; 8];
-                for (h, s) in sum.iter_mut().enumerate() {
-                    _mm256_storeu_ps(s.as_mut_ptr(), acc[h]);
-                }
-                for i in full..n {
-                    let (h, l) = ((i - full) / 8, (i - full) % 8);
-                    sum[h][l] = x[i].mul_add(y[i], sum[h][l]);
-                }
-                for (h, s) in sum.iter().enumerate() {
-                    acc[h] = _mm256_loadu_ps(s.as_ptr());
-                }
-            } else {
-                tail = Some(full);
-            }
-        }
         let lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
         let hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
         let mut r = reduce(lo, hi);
-        if let Some(t) = tail {
-            for i in t..n {
-                r = x[i].mul_add(y[i], r);
-            }
+        for i in full..n {
+            r = x[i].mul_add(y[i], r);
         }
         r
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn weighted_rows<'r>(
+        rows: impl Fn(usize) -> &'r [f32],
+        w: &[f32],
+        order: super::PvOrder,
+        acc: &mut [f32],
+        out: &mut [f32],
+    ) {
+        super::weighted_rows_impl(rows, w, order, acc, out)
     }
 
     /// [`super::expf`] on 8 lanes: the same fused operations lane by lane. `scalef` is a
@@ -298,32 +342,6 @@ mod avx2 {
             let out = _mm256_mul_ps(silu, _mm256_loadu_ps(g.as_ptr().add(i)));
             _mm256_storeu_ps(y.as_mut_ptr().add(i), out);
         }
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dot_tinyblas(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let full = n / LANES * LANES;
-        let (ap, bp) = (a.as_ptr(), b.as_ptr());
-        let (mut lo, mut hi) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-        for i in (0..full).step_by(LANES) {
-            lo = _mm256_fmadd_ps(_mm256_loadu_ps(ap.add(i)), _mm256_loadu_ps(bp.add(i)), lo);
-            hi = _mm256_fmadd_ps(
-                _mm256_loadu_ps(ap.add(i + 8)),
-                _mm256_loadu_ps(bp.add(i + 8)),
-                hi,
-            );
-        }
-        if full < n {
-            let mut v = [0f32; LANES];
-            _mm256_storeu_ps(v.as_mut_ptr(), lo);
-            _mm256_storeu_ps(v.as_mut_ptr().add(8), hi);
-            for i in full..n {
-                v[i - full] = a[i].mul_add(b[i], v[i - full]);
-            }
-            return reduce16(&v);
-        }
-        reduce(lo, hi)
     }
 }
 
@@ -441,6 +459,51 @@ pub struct KeySlots<'a> {
     pub offset: usize,
 }
 
+/// `x` itself if its last dimension is contiguous, else a contiguous copy.
+fn innermost_contiguous(x: &Tensor) -> candle_core::Result<Tensor> {
+    if x.stride().last() == Some(&1) {
+        Ok(x.clone())
+    } else {
+        x.contiguous()
+    }
+}
+
+/// The `d`-value rows of a `[b, heads, s, d]` f32 tensor whose last dimension is
+/// contiguous, read in place: the KV cache hands out a narrowed view of its buffer, and a
+/// contiguous copy of it would cost a copy of the whole cache per layer and token.
+struct HeadRows<'a> {
+    data: &'a [f32],
+    start: usize,
+    stride: [usize; 3],
+    d: usize,
+}
+
+impl<'a> HeadRows<'a> {
+    fn new(
+        storage: &'a candle_core::Storage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<Self> {
+        let candle_core::Storage::Cpu(candle_core::CpuStorage::F32(data)) = storage else {
+            candle_core::bail!("attention expects f32 keys and values on the CPU")
+        };
+        let (dims, st) = (layout.dims(), layout.stride());
+        if dims.len() != 4 || st[3] != 1 {
+            candle_core::bail!("attention expects [b, heads, s, d] keys and values");
+        }
+        Ok(HeadRows {
+            data,
+            start: layout.start_offset(),
+            stride: [st[0], st[1], st[2]],
+            d: dims[3],
+        })
+    }
+
+    fn row(&self, b: usize, h: usize, j: usize) -> &'a [f32] {
+        let o = self.start + b * self.stride[0] + h * self.stride[1] + j * self.stride[2];
+        &self.data[o..][..self.d]
+    }
+}
+
 /// Scaled dot-product attention as llama.cpp computes it without flash attention:
 /// `kq = k · q` with ggml's f32 dot (q is a permuted view, which rules out tinyBLAS),
 /// `softmax(kq · scale + mask)` ([`softmax_row`]), then `v · p` with tinyBLAS — or, for a
@@ -466,8 +529,18 @@ pub fn attention(
     let (b, h, t, d) = q.dims4()?;
     let (_, kvh, s, _) = k.dims4()?;
     let group = h / kvh;
-    let (qv, kv, vv) = (f32_data(q)?, f32_data(k)?, f32_data(v)?);
+    let qv = f32_data(q)?;
     let mv = mask.map(f32_data).transpose()?;
+    let (k, v) = (innermost_contiguous(k)?, innermost_contiguous(v)?);
+    let (k_store, k_layout) = k.storage_and_layout();
+    let (v_store, v_layout) = v.storage_and_layout();
+    let kr = HeadRows::new(&k_store, k_layout)?;
+    let vr = HeadRows::new(&v_store, v_layout)?;
+    let order = if t == 1 {
+        PvOrder::VecDot
+    } else {
+        PvOrder::TinyBlas
+    };
     let mut out = vec![0f32; b * h * t * d];
     let mut probs = crate::trace::enabled().then(|| vec![0f32; b * h * t * s]);
     // One task per (batch row, query head): the heads are independent.
@@ -476,15 +549,8 @@ pub fn attention(
         let kh = hh / group;
         let p0 = pad.get(bi).copied().unwrap_or(0).min(s);
         let n = s - p0;
-        let kbase = (bi * kvh + kh) * s * d;
-        // The row's V transposed ([d, n]), the layout llama.cpp's cache keeps.
-        let mut vt = vec![0f32; d * n];
-        for j in 0..n {
-            for e in 0..d {
-                vt[e * n + j] = vv[kbase + (p0 + j) * d + e];
-            }
-        }
         let mut w = vec![0f32; n];
+        let mut acc = vec![0f32; order.slots() * d];
         for i in 0..t {
             if offset + i < p0 || n == 0 {
                 continue; // a padding query: its output is never read
@@ -504,22 +570,15 @@ pub fn attention(
                 *wj = if masked == f32::NEG_INFINITY {
                     f32::NEG_INFINITY
                 } else {
-                    let kr = &kv[kbase + (p0 + j) * d..][..d];
-                    dot_vec_f32(kr, qr, false) * scale + masked
+                    dot_vec_f32(kr.row(bi, kh, p0 + j), qr) * scale + masked
                 };
             }
             softmax_row(w);
             if let Some(p) = probs.as_deref_mut() {
                 p[i * s + p0..][..w.len()].copy_from_slice(w);
             }
-            for (e, oe) in out[i * d..][..d].iter_mut().enumerate() {
-                let vr = &vt[e * n..][..w.len()];
-                *oe = if t == 1 {
-                    dot_vec_f32(vr, w, true)
-                } else {
-                    dot_tinyblas(vr, w)
-                };
-            }
+            let rows = |j: usize| vr.row(bi, kh, p0 + j);
+            weighted_rows(rows, w, order, &mut acc, &mut out[i * d..][..d]);
         }
     };
     // A hand-off to the pool costs microseconds: only worth it for real work.

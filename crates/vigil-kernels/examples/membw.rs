@@ -1,0 +1,60 @@
+//! Streaming read bandwidth of this machine, the ceiling for decode speed:
+//! `cargo run --release -p vigil-kernels --example membw [threads...]`.
+//!
+//! Decode reads every weight once per token, so `bandwidth ÷ weight bytes` is the most
+//! tokens/s any engine can reach once the weights no longer fit in cache.
+//! `tools/bench_runtime.py --membw` runs this and reports each engine's decode as a share
+//! of that ceiling. Each thread sums its own 512 MiB slice (far beyond the last-level
+//! cache) with 8-lane u64 adds; the best of 5 passes is printed as one JSON line
+//! `{"threads": N, "gb_s": X}` per thread count.
+
+use std::time::Instant;
+
+const SLICE_BYTES: usize = 512 << 20;
+
+/// Sum of `data` in 8 independent lanes: enough loads in flight to saturate memory.
+fn sum_lanes(data: &[u64]) -> u64 {
+    let mut acc = [0u64; 8];
+    for chunk in data.chunks_exact(8) {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a = a.wrapping_add(v);
+        }
+    }
+    acc.iter().fold(0, |s, &a| s.wrapping_add(a))
+}
+
+fn measure(threads: usize) -> f64 {
+    let slices: Vec<Vec<u64>> = (0..threads)
+        .map(|t| (0..SLICE_BYTES / 8).map(|i| (i ^ t) as u64).collect())
+        .collect();
+    let mut best = 0f64;
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        let sums: u64 = std::thread::scope(|s| {
+            let hs: Vec<_> = slices
+                .iter()
+                .map(|sl| s.spawn(move || sum_lanes(sl)))
+                .collect();
+            hs.into_iter()
+                .map(|h| h.join().expect("reader thread"))
+                .fold(0, u64::wrapping_add)
+        });
+        let secs = t0.elapsed().as_secs_f64();
+        std::hint::black_box(sums);
+        best = best.max((threads * SLICE_BYTES) as f64 / secs / 1e9);
+    }
+    best
+}
+
+fn main() {
+    let mut threads: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("thread counts are integers"))
+        .collect();
+    if threads.is_empty() {
+        threads = vec![1, 2];
+    }
+    for t in threads {
+        println!("{{\"threads\": {t}, \"gb_s\": {:.2}}}", measure(t));
+    }
+}
