@@ -137,9 +137,9 @@ fn main() {
                 .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
                 .collect();
             let mut y = vec![0f32; rows * out];
-            for isa in [Isa::Avx2, Isa::Scalar] {
-                if isa == Isa::Scalar && rows > 1 {
-                    continue; // slow and not interesting
+            for isa in Isa::available().into_iter().rev() {
+                if isa == Isa::Scalar && rows > 1 || isa == Isa::Avx512Vnni && rows == 1 {
+                    continue; // slow and not interesting; VNNI decode is the AVX2 kernel
                 }
                 let s =
                     pool.install(|| time(|| matmul_with(isa, &w, &x, rows, &mut y).unwrap(), 0.3));

@@ -151,7 +151,7 @@ fn quantize_block32(isa: Isa, act: ActType, x: &[f32], out: &mut [u8]) -> (f32, 
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx2` is only produced when the CPU has AVX2/FMA/F16C; `x` has
         // 32 values and `out` 34 or 36 bytes (checked by the callers' chunking).
-        Isa::Avx2 => unsafe { avx2::quantize_block32(act, x, out) },
+        Isa::Avx2 | Isa::Avx512Vnni => unsafe { avx2::quantize_block32(act, x, out) },
         _ => quantize_block32_scalar(act, x, out),
     }
 }

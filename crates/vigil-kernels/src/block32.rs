@@ -294,7 +294,7 @@ pub(crate) mod avx2 {
     /// The d and m of 8 Q4_1 blocks: one u32 load per row, split with a shuffle.
     #[target_feature(enable = "avx2,f16c")]
     #[inline]
-    unsafe fn load_dm8(ptrs: &[*const u8; 8], off: usize) -> (__m256, __m256) {
+    pub(super) unsafe fn load_dm8(ptrs: &[*const u8; 8], off: usize) -> (__m256, __m256) {
         let g = |i: usize| (ptrs[i].add(off) as *const u32).read_unaligned() as i32;
         let v = _mm256_setr_epi32(g(0), g(1), g(2), g(3), g(4), g(5), g(6), g(7));
         // Per 128-bit half: the four low u16 (d) then the four high u16 (m).
@@ -307,5 +307,157 @@ pub(crate) mod avx2 {
             _mm256_cvtph_ps(_mm256_castsi256_si128(s)),
             _mm256_cvtph_ps(_mm256_extracti128_si256::<1>(s)),
         )
+    }
+}
+
+/// Weight blocks one VNNI tile unpacks at a time (8 rows × 32 blocks × 32 bytes = 8 KiB of
+/// codes on the stack, in L1).
+#[cfg(target_arch = "x86_64")]
+const VNNI_CHUNK: usize = 32;
+
+/// The tile kernel with AVX-512 VNNI (`vpdpbusd` on 256-bit vectors): the integer lane sums
+/// in one instruction, accumulators in registers. Same f32 operations, in the same order,
+/// as [`dot_scalar`], so bit-identical to it.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod vnni {
+    use super::*;
+    use crate::x86::*;
+    use std::arch::x86_64::*;
+    use std::mem::MaybeUninit;
+
+    /// The code offset the kernel removes: `vpdpbusd` multiplies unsigned bytes, so Q8_0's
+    /// signed codes are stored shifted by 128 (`w ^ 0x80`), the others keep their bias.
+    const fn bias<F: Fmt32>() -> i32 {
+        if F::SIGNED {
+            128
+        } else {
+            F::BIAS
+        }
+    }
+
+    /// Eight weight rows × activation rows `a0..a1` (at most [`MAX_TILE_ROWS`]):
+    /// `out[ai][i] = w[i] · acts.row(a0 + ai)`, bit-identical to [`dot_scalar`].
+    ///
+    /// 1. A chunk of blocks of the 8 rows is unpacked once into unsigned codes (32 bytes a
+    ///    block) and the 8 rows' scales into one vector per block.
+    /// 2. Activation rows are taken two at a time; their 16 accumulators (8 lanes each)
+    ///    stay in registers over the chunk (in memory between chunks). Per weight block and activation row:
+    ///    `lanes = vpdpbusd(−bias · Σy, codes, y)`, `acc = fma(d_w · d_y, lanes, acc)`.
+    ///
+    /// A single activation row goes to the AVX2 row-at-a-time kernel (nothing to reuse).
+    ///
+    /// # Safety
+    /// AVX2, FMA, F16C, AVX-512 F/VL/BW and VNNI must be available; the rows must hold
+    /// `acts.nb` blocks.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+    pub(crate) unsafe fn tile8<F: Fmt32>(
+        w: &[&[u8]; 8],
+        acts: &QuantizedActs,
+        a0: usize,
+        a1: usize,
+        out: &mut [[f32; 8]],
+    ) {
+        let na = a1 - a0;
+        if na < 2 {
+            return super::avx2::tile8::<F>(w, acts, a0, a1, out);
+        }
+        assert!(na <= MAX_TILE_ROWS && out.len() >= na);
+        assert_eq!(acts.act, act_of::<F>());
+        let nb = acts.nb;
+        for wi in w.iter() {
+            assert_eq!(wi.len(), nb * F::BYTES, "weight row length");
+        }
+        let ab = acts.act.block_bytes();
+        let row_bytes = acts.row_bytes();
+        let qoff = act_qoff::<F>();
+        let abase = acts.bytes.as_ptr();
+        let ptrs: [*const u8; 8] = std::array::from_fn(|i| w[i].as_ptr());
+        let ones = _mm256_set1_epi8(1);
+        let neg_bias = _mm256_set1_epi32(-bias::<F>());
+        // Scratch written before it is read (a chunk's blocks; the accumulators of rows
+        // whose earlier chunks ran): zeroing 14 KiB per call would cost a fifth of it.
+        let mut acc = MaybeUninit::<[[[__m256; 8]; 2]; MAX_TILE_ROWS / 2]>::uninit();
+        let mut mins = MaybeUninit::<[[__m256; 2]; MAX_TILE_ROWS / 2]>::uninit();
+        let mut codes = MaybeUninit::<[[__m256i; 8]; VNNI_CHUNK]>::uninit();
+        let mut dw = MaybeUninit::<[__m256; VNNI_CHUNK]>::uninit();
+        let mut mw = MaybeUninit::<[__m256; VNNI_CHUNK]>::uninit();
+        let (acc, mins) = (acc.as_mut_ptr(), mins.as_mut_ptr());
+        let (codes, dw, mw) = (codes.as_mut_ptr(), dw.as_mut_ptr(), mw.as_mut_ptr());
+        for c0 in (0..nb).step_by(VNNI_CHUNK) {
+            let c1 = (c0 + VNNI_CHUNK).min(nb);
+            for b in c0..c1 {
+                let off = b * F::BYTES;
+                for i in 0..8 {
+                    let q = F::codes_avx2(ptrs[i].add(off));
+                    (*codes)[b - c0][i] = if F::SIGNED {
+                        _mm256_xor_si256(q, _mm256_set1_epi8(-128))
+                    } else {
+                        q
+                    };
+                }
+                if F::MIN {
+                    ((*dw)[b - c0], (*mw)[b - c0]) = super::avx2::load_dm8(&ptrs, off);
+                } else {
+                    (*dw)[b - c0] = load_f16x8(&ptrs, off);
+                }
+            }
+            for p in 0..na.div_ceil(2) {
+                // Two activation rows; an odd last row is computed twice.
+                let rows = [a0 + 2 * p, a0 + (2 * p + 1).min(na - 1)];
+                let (mut r_acc, mut r_mins) = if c0 == 0 {
+                    ([[_mm256_setzero_ps(); 8]; 2], [_mm256_setzero_ps(); 2])
+                } else {
+                    ((*acc)[p], (*mins)[p])
+                };
+                for b in c0..c1 {
+                    let mut y = [_mm256_setzero_si256(); 2];
+                    let mut src = [_mm256_setzero_si256(); 2];
+                    let mut dwy = [[0f32; 8]; 2];
+                    for r in 0..2 {
+                        let blk = rows[r] * nb + b;
+                        y[r] = _mm256_loadu_si256(
+                            abase.add(rows[r] * row_bytes + b * ab + qoff) as *const __m256i
+                        );
+                        src[r] = if bias::<F>() != 0 {
+                            let sums = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, y[r]);
+                            _mm256_mullo_epi32(sums, neg_bias)
+                        } else {
+                            _mm256_setzero_si256()
+                        };
+                        let dy = _mm256_set1_ps(*acts.d.get_unchecked(blk));
+                        _mm256_storeu_ps(dwy[r].as_mut_ptr(), _mm256_mul_ps((*dw)[b - c0], dy));
+                        if F::MIN {
+                            let sy = _mm256_set1_ps(*acts.s.get_unchecked(blk));
+                            r_mins[r] = _mm256_fmadd_ps((*mw)[b - c0], sy, r_mins[r]);
+                        }
+                    }
+                    for i in 0..8 {
+                        let q = (*codes)[b - c0][i];
+                        for r in 0..2 {
+                            let lanes = _mm256_dpbusd_epi32(src[r], q, y[r]);
+                            r_acc[r][i] = _mm256_fmadd_ps(
+                                _mm256_set1_ps(dwy[r][i]),
+                                _mm256_cvtepi32_ps(lanes),
+                                r_acc[r][i],
+                            );
+                        }
+                    }
+                }
+                if c1 < nb {
+                    (*acc)[p] = r_acc;
+                    (*mins)[p] = r_mins;
+                    continue;
+                }
+                for r in 0..2 {
+                    let mut m = [0f32; 8];
+                    _mm256_storeu_ps(m.as_mut_ptr(), r_mins[r]);
+                    for i in 0..8 {
+                        let mut lanes = [0f32; 8];
+                        _mm256_storeu_ps(lanes.as_mut_ptr(), r_acc[r][i]);
+                        out[rows[r] - a0][i] = finish::<F>(hsum8_ggml(&lanes), m[i]);
+                    }
+                }
+            }
+        }
     }
 }

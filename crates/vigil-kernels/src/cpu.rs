@@ -13,23 +13,55 @@ pub enum Isa {
     Scalar,
     /// x86-64 with AVX2, FMA and F16C.
     Avx2,
+    /// [`Isa::Avx2`] plus AVX-512 F/VL/BW and VNNI: the block-32 prefill tiles use
+    /// `vpdpbusd` on 256-bit vectors and 32 vector registers; everything else runs the
+    /// AVX2 code.
+    Avx512Vnni,
 }
 
 impl Isa {
-    /// The best instruction set this CPU supports. `VIGIL_KERNELS=scalar` in the
-    /// environment forces the scalar path (for comparisons); it is read once.
+    /// The best instruction set this CPU supports. `VIGIL_KERNELS=scalar` (or `avx2`) in
+    /// the environment caps it (for comparisons); it is read once.
     pub fn detect() -> Isa {
         static ISA: OnceLock<Isa> = OnceLock::new();
         *ISA.get_or_init(|| {
-            if std::env::var("VIGIL_KERNELS").is_ok_and(|v| v.eq_ignore_ascii_case("scalar")) {
-                return Isa::Scalar;
-            }
-            if Isa::avx2_available() {
+            let cap = std::env::var("VIGIL_KERNELS").unwrap_or_default();
+            if cap.eq_ignore_ascii_case("scalar") {
+                Isa::Scalar
+            } else if Isa::vnni_available() && !cap.eq_ignore_ascii_case("avx2") {
+                Isa::Avx512Vnni
+            } else if Isa::avx2_available() {
                 Isa::Avx2
             } else {
                 Isa::Scalar
             }
         })
+    }
+
+    /// Whether the VNNI path can run here (the AVX2 path's features plus AVX-512 F, VL, BW
+    /// and VNNI).
+    pub fn vnni_available() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            Isa::avx2_available()
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vnni")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// Every instruction set this CPU can run, the portable one first (for tests that
+    /// compare them).
+    pub fn available() -> Vec<Isa> {
+        [Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni]
+            .into_iter()
+            .filter(|&i| i.checked() == i)
+            .collect()
     }
 
     /// Whether the AVX2 path can run here (AVX2, FMA and F16C all present).
@@ -49,7 +81,8 @@ impl Isa {
     /// `self` if it can run on this CPU, else [`Isa::Scalar`].
     pub(crate) fn checked(self) -> Isa {
         match self {
-            Isa::Avx2 if Isa::avx2_available() => Isa::Avx2,
+            Isa::Avx512Vnni if Isa::vnni_available() => Isa::Avx512Vnni,
+            Isa::Avx2 | Isa::Avx512Vnni if Isa::avx2_available() => Isa::Avx2,
             _ => Isa::Scalar,
         }
     }

@@ -51,8 +51,8 @@ macro_rules! block32_api {
         pub fn vec_dot(w: &[u8], a: &[u8]) -> f32 {
             match crate::Isa::detect() {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: detect() returns Avx2 only when the CPU has it.
-                crate::Isa::Avx2 => unsafe { vec_dot_avx2(w, a) },
+                // SAFETY: detect() returns these only when the CPU has AVX2.
+                crate::Isa::Avx2 | crate::Isa::Avx512Vnni => unsafe { vec_dot_avx2(w, a) },
                 _ => vec_dot_scalar(w, a),
             }
         }
@@ -72,6 +72,11 @@ macro_rules! block32_api {
                     // SAFETY: the caller passes Isa::Avx2 only after checking the CPU.
                     crate::Isa::Avx2 => unsafe {
                         crate::block32::avx2::tile8::<$fmt>(w, acts, a0, a1, out)
+                    },
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the caller passes Isa::Avx512Vnni only after checking the CPU.
+                    crate::Isa::Avx512Vnni => unsafe {
+                        crate::block32::vnni::tile8::<$fmt>(w, acts, a0, a1, out)
                     },
                     _ => crate::block32::tile_scalar::<$fmt>(w, acts, a0, a1, out),
                 }
@@ -116,8 +121,8 @@ pub fn dequantize_row(qtype: QuantType, w: &[u8], out: &mut [f32]) {
 pub fn vec_dot_with(isa: Isa, qtype: QuantType, w: &[u8], a: &[u8]) -> f32 {
     match (isa.checked(), qtype) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `checked()` returned Avx2, so the CPU has AVX2, FMA and F16C.
-        (Isa::Avx2, t) => unsafe {
+        // SAFETY: `checked()` returned one of these, so the CPU has AVX2, FMA and F16C.
+        (Isa::Avx2 | Isa::Avx512Vnni, t) => unsafe {
             match t {
                 QuantType::Q4_0 => q4_0::vec_dot_avx2(w, a),
                 QuantType::Q4_1 => q4_1::vec_dot_avx2(w, a),

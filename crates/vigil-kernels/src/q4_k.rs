@@ -297,7 +297,7 @@ impl crate::matmul::Kernel for Q4K {
         match isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: Isa::Avx2 is only passed after checking the CPU.
-            Isa::Avx2 => unsafe { tile8_avx2(w, acts, a0, a1, out) },
+            Isa::Avx2 | Isa::Avx512Vnni => unsafe { tile8_avx2(w, acts, a0, a1, out) },
             _ => {
                 for (ai, o) in (a0..a1).zip(out.iter_mut()) {
                     let a = acts.row(ai);

@@ -320,7 +320,7 @@ impl crate::matmul::Kernel for Q6K {
         match isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: Isa::Avx2 is only passed after checking the CPU.
-            Isa::Avx2 if Order::for_rows(acts.rows()) == Order::PerBlock => unsafe {
+            Isa::Avx2 | Isa::Avx512Vnni if Order::for_rows(acts.rows()) == Order::PerBlock => unsafe {
                 tile8_avx2(w, acts, a0, a1, out)
             },
             _ => {

@@ -38,11 +38,7 @@ fn f32s(b: &[u8]) -> Vec<f32> {
 }
 
 fn isas() -> Vec<Isa> {
-    if Isa::avx2_available() {
-        vec![Isa::Scalar, Isa::Avx2]
-    } else {
-        vec![Isa::Scalar]
-    }
+    Isa::available()
 }
 
 fn act_name(a: ActType) -> &'static str {

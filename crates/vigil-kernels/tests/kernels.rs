@@ -215,12 +215,12 @@ fn dot_products_avx2_equal_scalar_and_scalar_equals_exact() {
             let x = activations(blocks * t.block_elems(), &mut rng, mixed);
             let a = quantize(t.act_type(), &x, Isa::detect());
             let s = vec_dot_with(Isa::Scalar, t, &w, &a);
-            if Isa::avx2_available() {
-                let v = vec_dot_with(Isa::Avx2, t, &w, &a);
+            for isa in Isa::available() {
+                let v = vec_dot_with(isa, t, &w, &a);
                 assert_eq!(
                     v.to_bits(),
                     s.to_bits(),
-                    "{t:?} round {round}: avx2 {v} vs scalar {s}"
+                    "{t:?} round {round}: {isa:?} {v} vs scalar {s}"
                 );
             }
             let (exact, mag) = exact_dot(t, &w, &a);
@@ -294,12 +294,14 @@ fn matmul_equals_row_dots_for_odd_shapes_and_any_thread_count() {
             (64, 3, 33),
             (200, 4, 3),
             (7, 1, 1),
+            // Past the VNNI tile's chunk of 32 blocks, with an odd row count.
+            (9, 70, 5),
         ] {
             let cols = k_blocks * be;
             let w = random_matrix(t, out, cols, &mut rng);
             let x = activations(rows * cols, &mut rng, true);
             let want = reference_rows(Isa::detect(), &w, &x, rows);
-            for isa in [Isa::Scalar, Isa::Avx2] {
+            for isa in Isa::available() {
                 for pool in &pools {
                     let mut y = vec![f32::NAN; rows * out];
                     pool.install(|| matmul_with(isa, &w, &x, rows, &mut y))
