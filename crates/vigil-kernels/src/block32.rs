@@ -387,9 +387,9 @@ pub(crate) mod vnni {
             let c1 = (c0 + VNNI_CHUNK).min(nb);
             for b in c0..c1 {
                 let off = b * F::BYTES;
-                for i in 0..8 {
-                    let q = F::codes_avx2(ptrs[i].add(off));
-                    (*codes)[b - c0][i] = if F::SIGNED {
+                for (c, p) in (*codes)[b - c0].iter_mut().zip(ptrs) {
+                    let q = F::codes_avx2(p.add(off));
+                    *c = if F::SIGNED {
                         _mm256_xor_si256(q, _mm256_set1_epi8(-128))
                     } else {
                         q
