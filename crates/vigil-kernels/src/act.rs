@@ -28,6 +28,7 @@
 
 use crate::cpu::Isa;
 use crate::format::ActType;
+use rayon::prelude::*;
 
 /// Activation rows quantised once, plus per-block values decoded for the kernels:
 /// `d` (the stored scale as f32), `s` (Q8_1's stored `s` as f32) and the exact integer
@@ -43,6 +44,9 @@ pub struct QuantizedActs {
     pub(crate) s: Vec<f32>,
     pub(crate) sum: Vec<i32>,
 }
+
+/// Below this many values activations are quantised on the calling thread.
+const PAR_MIN_VALUES: usize = 1 << 14;
 
 impl QuantizedActs {
     /// Quantises `x` (`rows × cols`, row-major) with the best available instruction set.
@@ -76,13 +80,27 @@ impl QuantizedActs {
             sum: vec![0i32; rows * nb],
         };
         let be = act.block_elems();
-        for blk in 0..rows * nb {
-            let xs = &x[blk * be..(blk + 1) * be];
-            let out = &mut q.bytes[blk * bb..(blk + 1) * bb];
-            let (d, s, sum) = match act {
-                ActType::Q8_0 | ActType::Q8_1 => quantize_block32(isa, act, xs, out),
-                ActType::Q8K => quantize_block_q8k(xs, out),
-            };
+        let block = |xs: &[f32], out: &mut [u8]| match act {
+            ActType::Q8_0 | ActType::Q8_1 => quantize_block32(isa, act, xs, out),
+            ActType::Q8K => quantize_block_q8k(xs, out),
+        };
+        let mut stats = vec![(0f32, 0f32, 0i32); rows * nb];
+        if x.len() >= PAR_MIN_VALUES && rayon::current_num_threads() > 1 {
+            // Prefill: a serial quantiser held back the other threads at every matmul.
+            x.par_chunks_exact(be)
+                .zip(q.bytes.par_chunks_exact_mut(bb))
+                .zip(stats.par_iter_mut())
+                .for_each(|((xs, out), st)| *st = block(xs, out));
+        } else {
+            for ((xs, out), st) in x
+                .chunks_exact(be)
+                .zip(q.bytes.chunks_exact_mut(bb))
+                .zip(stats.iter_mut())
+            {
+                *st = block(xs, out);
+            }
+        }
+        for (blk, &(d, s, sum)) in stats.iter().enumerate() {
             q.d[blk] = d;
             if act == ActType::Q8_1 {
                 q.s[blk] = s;
