@@ -72,6 +72,7 @@ fn main() {
         (QuantType::Q4K, 640, 2048),
         (QuantType::Q6K, 640, 2048),
         (QuantType::Q8_0, 49152, 576),
+        (QuantType::Q8_0, 151936, 896),
     ];
     // A decode-like sweep: one activation row through 30 layers of SmolLM2-shaped Q4_1
     // matrices (~66 MB, more than the caches), as a generation step streams them.
@@ -97,7 +98,7 @@ fn main() {
                     for m in layers[0].iter() {
                         let x = vec![0.5f32; m.cols()];
                         let mut y = vec![0f32; m.rows()];
-                        matmul_with(Isa::Avx2, m, &x, 1, &mut y).unwrap();
+                        matmul_with(Isa::detect(), m, &x, 1, &mut y).unwrap();
                     }
                 }
             },
@@ -108,7 +109,7 @@ fn main() {
         "decode sweep, one layer 30 times (cache-resident): {:.2} ms/token",
         hot * 1e3
     );
-    for isa in [Isa::Avx2, Isa::Scalar] {
+    for isa in Isa::available().into_iter().rev() {
         let s = pool.install(|| {
             time(
                 || {
@@ -138,8 +139,8 @@ fn main() {
                 .collect();
             let mut y = vec![0f32; rows * out];
             for isa in Isa::available().into_iter().rev() {
-                if isa == Isa::Scalar && rows > 1 || isa == Isa::Avx512Vnni && rows == 1 {
-                    continue; // slow and not interesting; VNNI decode is the AVX2 kernel
+                if isa == Isa::Scalar && rows > 1 {
+                    continue; // slow and not interesting
                 }
                 let s =
                     pool.install(|| time(|| matmul_with(isa, &w, &x, rows, &mut y).unwrap(), 0.3));

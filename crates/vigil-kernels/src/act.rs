@@ -31,8 +31,9 @@ use crate::format::ActType;
 use rayon::prelude::*;
 
 /// Activation rows quantised once, plus per-block values decoded for the kernels:
-/// `d` (the stored scale as f32), `s` (Q8_1's stored `s` as f32) and the exact integer
-/// sum of each block's `qs`.
+/// `d` (the stored scale as f32), `s` (Q8_1's stored `s` as f32), the exact integer
+/// sum of each block's `qs`, and for the 32-value formats the negated sums of its 8 groups
+/// of 4 `qs` (`neg_lanes`: what a weight code bias multiplies, lane by lane).
 #[derive(Debug, Clone)]
 pub struct QuantizedActs {
     pub(crate) act: ActType,
@@ -43,6 +44,7 @@ pub struct QuantizedActs {
     pub(crate) d: Vec<f32>,
     pub(crate) s: Vec<f32>,
     pub(crate) sum: Vec<i32>,
+    pub(crate) neg_lanes: Vec<[i32; 8]>,
 }
 
 /// Below this many values activations are quantised on the calling thread.
@@ -78,6 +80,7 @@ impl QuantizedActs {
                 Vec::new()
             },
             sum: vec![0i32; rows * nb],
+            neg_lanes: Vec::new(),
         };
         let be = act.block_elems();
         let block = |xs: &[f32], out: &mut [u8]| match act {
@@ -106,6 +109,21 @@ impl QuantizedActs {
                 q.s[blk] = s;
             }
             q.sum[blk] = sum;
+        }
+        if act != ActType::Q8K {
+            let qoff = bb - 32;
+            q.neg_lanes = q
+                .bytes
+                .chunks_exact(bb)
+                .map(|b| {
+                    std::array::from_fn(|l| {
+                        -b[qoff + 4 * l..qoff + 4 * l + 4]
+                            .iter()
+                            .map(|&v| v as i8 as i32)
+                            .sum::<i32>()
+                    })
+                })
+                .collect();
         }
         q
     }

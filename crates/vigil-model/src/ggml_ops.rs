@@ -31,7 +31,9 @@ pub fn rms_norm(x: &Tensor, weight: &[f32], eps: f32) -> candle_core::Result<Ten
     let xs = f32_data(x)?;
     let n = weight.len();
     let mut y = vec![0f32; xs.len()];
-    for_rows(&xs, &mut y, n, |_, xr, yr| rms_norm_row(xr, weight, eps, yr));
+    for_rows(&xs, &mut y, n, |_, xr, yr| {
+        rms_norm_row(xr, weight, eps, yr)
+    });
     Tensor::from_vec(y, x.shape(), x.device())
 }
 
