@@ -130,13 +130,6 @@ pub(crate) fn tile_scalar<F: Fmt32>(
     }
 }
 
-/// How far ahead the single-row kernels prefetch the weights they stream (the rows of a
-/// matrix are contiguous, so this runs into the next rows): one row at a time leaves the
-/// hardware prefetcher too few lines in flight for a matrix from DRAM (the 145 MB output
-/// head of a Qwen2.5-0.5B-shaped model streamed at 12 GB/s without it, 18–20 with it).
-#[cfg(target_arch = "x86_64")]
-const ROW_PREFETCH: usize = 3072;
-
 /// How far ahead of the current block the AVX2 tile prefetches each weight row.
 #[cfg(target_arch = "x86_64")]
 const PREFETCH: usize = 384;
@@ -202,7 +195,7 @@ pub(crate) mod avx2 {
         for b in 0..nb {
             let wp = w.as_ptr().add(b * F::BYTES);
             let yp = a.as_ptr().add(b * ab);
-            _mm_prefetch::<_MM_HINT_T0>(wp.wrapping_add(ROW_PREFETCH) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(wp.wrapping_add(crate::x86::ROW_PREFETCH) as *const i8);
             let q = F::codes_avx2(wp);
             let y = _mm256_loadu_si256(yp.add(qoff) as *const __m256i);
             let d = f16c(wp) * f16c(yp);
@@ -393,7 +386,7 @@ pub(crate) mod vnni {
             let dy = _mm256_set1_ps(*acts.d.get_unchecked(blk));
             for r in 0..R {
                 let wp = w[r].add(b * F::BYTES);
-                _mm_prefetch::<_MM_HINT_T0>(wp.wrapping_add(ROW_PREFETCH) as *const i8);
+                _mm_prefetch::<_MM_HINT_T0>(wp.wrapping_add(crate::x86::ROW_PREFETCH) as *const i8);
                 let lanes = _mm256_dpbusd_epi32(src, vnni_codes::<F>(wp), y);
                 let dw = _mm256_cvtph_ps(_mm_set1_epi16((wp as *const i16).read_unaligned()));
                 acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dy), _mm256_cvtepi32_ps(lanes), acc[r]);
