@@ -124,11 +124,13 @@ pub struct KvState {
     len: usize,
 }
 
+/// The KV cache grows in steps of this many slots.
+const KV_GROW: usize = 512;
+
 impl KvState {
     /// A state for `pad.len()` rows whose first `pad[r]` slots are padding.
     pub fn new(config: &ModelConfig, pad: Vec<usize>) -> Self {
-        // The cache grows in steps of this many slots.
-        const GROW: usize = 512;
+        const GROW: usize = KV_GROW;
         KvState {
             caches: (0..config.num_layers)
                 .map(|_| KvCache::new(2, GROW))
@@ -153,6 +155,28 @@ impl KvState {
     pub fn reset(&mut self) {
         self.caches.iter_mut().for_each(KvCache::reset);
         self.len = 0;
+    }
+
+    /// An independent copy of the cache so far: a shared prefix (a system prompt) is run
+    /// once, and every prompt that continues it forwards only its own tokens on a fork.
+    /// (`clone` shares the cache buffers, which the next append writes in place.)
+    pub fn fork(&self) -> Result<KvState> {
+        let caches = self
+            .caches
+            .iter()
+            .map(|c| {
+                let mut copy = KvCache::new(2, KV_GROW);
+                if let (Some(k), Some(v)) = (c.k()?, c.v()?) {
+                    copy.append(&k.contiguous()?, &v.contiguous()?)?;
+                }
+                Ok(copy)
+            })
+            .collect::<Result<_>>()?;
+        Ok(KvState {
+            caches,
+            pad: self.pad.clone(),
+            len: self.len,
+        })
     }
 }
 
