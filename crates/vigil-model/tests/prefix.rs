@@ -50,13 +50,29 @@ fn forked_prefix_continuations_equal_whole_prompts() {
         let mut got = Vec::new();
         for tail in &tails {
             let mut state = base.fork().unwrap();
-            let out = decoder.forward(&tensor(&tail[..7]), &mut state, &all).unwrap();
-            got.push(out.logits.unwrap().get(0).unwrap().to_vec2::<f32>().unwrap());
+            let out = decoder
+                .forward(&tensor(&tail[..7]), &mut state, &all)
+                .unwrap();
+            got.push(
+                out.logits
+                    .unwrap()
+                    .get(0)
+                    .unwrap()
+                    .to_vec2::<f32>()
+                    .unwrap(),
+            );
             states.push(state);
         }
         for ((tail, state), rows) in tails.iter().zip(&mut states).zip(&mut got) {
             let out = decoder.forward(&tensor(&tail[7..]), state, &all).unwrap();
-            rows.extend(out.logits.unwrap().get(0).unwrap().to_vec2::<f32>().unwrap());
+            rows.extend(
+                out.logits
+                    .unwrap()
+                    .get(0)
+                    .unwrap()
+                    .to_vec2::<f32>()
+                    .unwrap(),
+            );
         }
         for (i, (tail, rows)) in tails.iter().zip(&got).enumerate() {
             let whole: Vec<u32> = prefix.iter().chain(tail.iter()).copied().collect();
