@@ -12,8 +12,8 @@
 //! result = ((lane0+lane4) + (lane2+lane6)) + ((lane1+lane5) + (lane3+lane7)) [+ mins]
 //! ```
 //!
-//! The integer sums are exact, so the scalar, AVX2 single-row and AVX2 tiled kernels give
-//! bit-identical results.
+//! The integer sums are exact, so the scalar, AVX2 (single-row and tiled) and VNNI
+//! (single-row and tiled) kernels give bit-identical results.
 
 use crate::act::QuantizedActs;
 use crate::format::{f16_at, ActType, QuantType};

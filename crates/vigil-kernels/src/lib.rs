@@ -11,10 +11,11 @@
 //!   [`q6_k`]), each documenting its block layout and exposing `vec_dot_scalar`,
 //!   `vec_dot_avx2` (x86-64) and `vec_dot` (run-time dispatch) for one weight row ·
 //!   one quantised activation row, plus `dequantize_row`.
-//! * Instruction sets ([`Isa`]): AVX2+FMA+F16C chosen at run time on x86-64, portable
-//!   scalar code everywhere else (no NEON path yet). The AVX2 kernels are bit-identical to
-//!   the scalar ones: both compute the integer sums exactly and apply the scales in the
-//!   same f32 order.
+//! * Instruction sets ([`Isa`]), chosen at run time on x86-64: AVX2+FMA+F16C, and on top
+//!   of it AVX-512 VNNI (`vpdpbusd`) for the 32-value block formats' tiles and single-row
+//!   kernels; portable scalar code everywhere else (no NEON path yet). Every SIMD kernel is
+//!   bit-identical to the scalar one: all compute the integer sums exactly and apply the
+//!   scales in the same f32 order.
 //! * That order is the one llama.cpp's x86 kernel for the format uses (documented per
 //!   module; Q4_K and Q6_K have two, picked by the number of activation rows as llama.cpp
 //!   picks them), so vigil's logits are llama.cpp's bit for bit. A faster kernel may
