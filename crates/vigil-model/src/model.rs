@@ -103,6 +103,15 @@ impl Model {
             .metadata
             .get("general.name")
             .and_then(|v| v.to_string().ok().cloned());
+        // The vocabulary arrays (Gemma 3's are 262k strings, ~30 MB as GGUF values) now
+        // live in the tokenizer: free them before the weights arrive.
+        src.drop_metadata(&[
+            "tokenizer.ggml.tokens",
+            "tokenizer.ggml.scores",
+            "tokenizer.ggml.token_type",
+            "tokenizer.ggml.merges",
+        ]);
+        release_free_heap();
         let decoder = Decoder::load(config, &mut src)?;
         Self::assemble(
             path,
@@ -163,6 +172,7 @@ impl Model {
         tokenizer
             .wait_ready()
             .map_err(|e| ModelError::file(path, e))?;
+        release_free_heap();
         let info = ModelInfo::new(
             path,
             format,
@@ -279,5 +289,16 @@ fn dir_or_file_size(path: &Path) -> u64 {
             .unwrap_or(0)
     } else {
         std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+/// Hands the allocator's free pages back to the OS. Loading frees many small buffers in
+/// the middle of the heap (GGUF metadata, the tokenizer's build temporaries), which glibc
+/// otherwise keeps resident for the life of the process; `malloc_trim` releases them.
+fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages of the allocator's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }

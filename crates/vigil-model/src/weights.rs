@@ -166,6 +166,16 @@ impl WeightSource {
         })
     }
 
+    /// Forgets these GGUF metadata keys (large arrays already used, so their memory is
+    /// not held while the weights load).
+    pub fn drop_metadata(&mut self, keys: &[&str]) {
+        if let WeightSource::Gguf { content, .. } = self {
+            for k in keys {
+                content.metadata.remove(*k);
+            }
+        }
+    }
+
     pub fn gguf_content(&self) -> Option<&gguf_file::Content> {
         match self {
             WeightSource::Gguf { content, .. } => Some(content),
