@@ -193,7 +193,6 @@ pub fn vec_dot(w: &[u8], a: &[u8]) -> f32 {
 /// AVX2, FMA and F16C must be available; the rows must hold `acts.nb` blocks.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
-#[allow(clippy::needless_range_loop)] // indexed SIMD loops read clearer here
 unsafe fn tile8_avx2(
     w: &[&[u8]; 8],
     acts: &QuantizedActs,
@@ -201,8 +200,37 @@ unsafe fn tile8_avx2(
     a1: usize,
     out: &mut [[f32; 8]],
 ) {
+    tile8_body::<false>(w, acts, a0, a1, out)
+}
+
+/// [`tile8_avx2`] with the integer lane sums from VNNI's `vpdpbusd` (exact either way).
+///
+/// # Safety
+/// As [`tile8_avx2`], plus AVX-512 F/VL/BW and VNNI.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+unsafe fn tile8_vnni(
+    w: &[&[u8]; 8],
+    acts: &QuantizedActs,
+    a0: usize,
+    a1: usize,
+    out: &mut [[f32; 8]],
+) {
+    tile8_body::<true>(w, acts, a0, a1, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(clippy::needless_range_loop)] // indexed SIMD loops read clearer here
+unsafe fn tile8_body<const VNNI: bool>(
+    w: &[&[u8]; 8],
+    acts: &QuantizedActs,
+    a0: usize,
+    a1: usize,
+    out: &mut [[f32; 8]],
+) {
     use crate::block32::MAX_TILE_ROWS;
-    use crate::x86::{load_f16x8, reduce8};
+    use crate::x86::{lane_sums, load_f16x8, reduce8};
     use std::arch::x86_64::*;
     let na = a1 - a0;
     assert!(na <= MAX_TILE_ROWS && out.len() >= na);
@@ -215,7 +243,6 @@ unsafe fn tile8_avx2(
     let ptrs: [*const u8; 8] = std::array::from_fn(|i| w[i].as_ptr());
     let abase = acts.bytes.as_ptr();
     let low = _mm256_set1_epi8(0x0F);
-    let ones = _mm256_set1_epi16(1);
     let mut acc = [_mm256_setzero_ps(); MAX_TILE_ROWS];
     let mut mins = [_mm256_setzero_ps(); MAX_TILE_ROWS];
     for b in 0..nb {
@@ -253,7 +280,7 @@ unsafe fn tile8_avx2(
                     let y = _mm256_loadu_si256(yp as *const __m256i);
                     let mut p = [_mm256_setzero_si256(); 8];
                     for i in 0..8 {
-                        p[i] = _mm256_madd_epi16(_mm256_maddubs_epi16(q[i], y), ones);
+                        p[i] = lane_sums::<VNNI>(q[i], y);
                     }
                     let r = reduce8(&p);
                     sums[ai] = _mm256_add_epi32(sums[ai], _mm256_mullo_epi32(r, scv));
@@ -297,7 +324,10 @@ impl crate::matmul::Kernel for Q4K {
         match isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: Isa::Avx2 is only passed after checking the CPU.
-            Isa::Avx2 | Isa::Avx512Vnni => unsafe { tile8_avx2(w, acts, a0, a1, out) },
+            Isa::Avx2 => unsafe { tile8_avx2(w, acts, a0, a1, out) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: Isa::Avx512Vnni is only passed after checking the CPU.
+            Isa::Avx512Vnni => unsafe { tile8_vnni(w, acts, a0, a1, out) },
             _ => {
                 for (ai, o) in (a0..a1).zip(out.iter_mut()) {
                     let a = acts.row(ai);

@@ -71,6 +71,17 @@ pub(crate) unsafe fn dot_i8_i8(w: __m256i, y: __m256i) -> __m256i {
     _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sy), _mm256_set1_epi16(1))
 }
 
+/// [`dot_u8_i8`], or with `VNNI` one `vpdpbusd` (same exact sums). Inlined into a caller
+/// compiled with the features the choice needs (AVX2, plus AVX-512 VL and VNNI).
+#[inline(always)]
+pub(crate) unsafe fn lane_sums<const VNNI: bool>(w: __m256i, y: __m256i) -> __m256i {
+    if VNNI {
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, y)
+    } else {
+        dot_u8_i8(w, y)
+    }
+}
+
 /// Unsigned (0..=63) × signed i8 products of 32 pairs, summed in groups of 4 → 8 i32.
 #[target_feature(enable = "avx2")]
 #[inline]
