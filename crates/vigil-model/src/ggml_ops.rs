@@ -28,12 +28,12 @@ pub fn rms_norm_row(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
 
 /// [`rms_norm_row`] over the last dimension of an f32 tensor.
 pub fn rms_norm(x: &Tensor, weight: &[f32], eps: f32) -> candle_core::Result<Tensor> {
-    let xs = f32_data(x)?;
     let n = weight.len();
-    let mut y = vec![0f32; xs.len()];
-    for_rows(&xs, &mut y, n, |_, xr, yr| {
-        rms_norm_row(xr, weight, eps, yr)
-    });
+    let y = with_f32(x, |xs| {
+        let mut y = vec![0f32; xs.len()];
+        for_rows(xs, &mut y, n, |_, xr, yr| rms_norm_row(xr, weight, eps, yr));
+        y
+    })?;
     Tensor::from_vec(y, x.shape(), x.device())
 }
 
@@ -70,22 +70,25 @@ pub fn rope(
 ) -> candle_core::Result<Tensor> {
     let (b, h, t, d) = x.dims4()?;
     let half = d / 2;
-    let (xs, cos, sin) = (f32_data(x)?, f32_data(cos)?, f32_data(sin)?);
+    let (cos, sin) = (f32_data(cos)?, f32_data(sin)?);
     if cos.len() != b * t * half || sin.len() != cos.len() {
         candle_core::bail!("rope tables do not match the input shape");
     }
-    let mut y = vec![0f32; xs.len()];
-    for_rows(&xs, &mut y, d, |r, xr, yr| {
-        let (bi, ti) = (r / (h * t), r % t);
-        let base = (bi * t + ti) * half;
-        let (c, s) = (&cos[base..][..half], &sin[base..][..half]);
-        #[cfg(target_arch = "x86_64")]
-        if fast_dots() {
-            // SAFETY: fast_dots() checked AVX2 and FMA.
-            return unsafe { avx2::rope_row(xr, yr, c, s, interleaved) };
-        }
-        rope_row(xr, yr, c, s, interleaved)
-    });
+    let y = with_f32(x, |xs| {
+        let mut y = vec![0f32; xs.len()];
+        for_rows(xs, &mut y, d, |r, xr, yr| {
+            let (bi, ti) = (r / (h * t), r % t);
+            let base = (bi * t + ti) * half;
+            let (c, s) = (&cos[base..][..half], &sin[base..][..half]);
+            #[cfg(target_arch = "x86_64")]
+            if fast_dots() {
+                // SAFETY: fast_dots() checked AVX2 and FMA.
+                return unsafe { avx2::rope_row(xr, yr, c, s, interleaved) };
+            }
+            rope_row(xr, yr, c, s, interleaved)
+        });
+        y
+    })?;
     Tensor::from_vec(y, x.shape(), x.device())
 }
 
@@ -105,6 +108,23 @@ fn rope_row(xr: &[f32], yr: &mut [f32], cos: &[f32], sin: &[f32], interleaved: b
         yr[i0] = c.mul_add(x0, -(s * x1));
         yr[i1] = s.mul_add(x0, c * x1);
     }
+}
+
+/// `f` on a tensor's f32 values in row-major order, read in place when the tensor is
+/// contiguous (a copy otherwise): each prefill-sized copy was single-threaded time.
+fn with_f32<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+    let x = if x.is_contiguous() {
+        x.clone()
+    } else {
+        x.contiguous()?
+    };
+    let (storage, layout) = x.storage_and_layout();
+    let (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(data)), Some((start, end))) =
+        (&*storage, layout.contiguous_offsets())
+    else {
+        candle_core::bail!("expected contiguous f32 values on the CPU")
+    };
+    Ok(f(&data[start..end]))
 }
 
 /// A tensor's values in row-major order, as f32 (one copy).
@@ -482,12 +502,16 @@ fn gated(
     row: impl Fn(&[f32], &[f32], &mut [f32]) + Sync,
 ) -> candle_core::Result<Tensor> {
     let n = gate.dim(candle_core::D::Minus1)?;
-    let (g, u) = (f32_data(gate)?, f32_data(up)?);
-    if g.len() != u.len() {
-        candle_core::bail!("gated activation: gate and up differ in size");
+    if gate.shape() != up.shape() {
+        candle_core::bail!("gated activation: gate and up differ in shape");
     }
-    let mut y = vec![0f32; g.len()];
-    for_rows(&g, &mut y, n, |r, x, yy| row(x, &u[r * n..][..n], yy));
+    let y = with_f32(gate, |g| {
+        with_f32(up, |u| {
+            let mut y = vec![0f32; g.len()];
+            for_rows(g, &mut y, n, |r, x, yy| row(x, &u[r * n..][..n], yy));
+            y
+        })
+    })??;
     Tensor::from_vec(y, gate.shape(), gate.device())
 }
 
