@@ -137,6 +137,26 @@ const PREFETCH: usize = 384;
 /// Most activation rows one AVX2 tile call handles.
 pub(crate) const MAX_TILE_ROWS: usize = 16;
 
+/// The shape contract of every tile kernel (8 weight rows of `acts.nb` blocks of
+/// `block_bytes`, at most [`MAX_TILE_ROWS`] activation rows, room for their outputs);
+/// returns (activation rows, blocks per row). The kernels read through raw pointers, so
+/// these checks are what keeps them in bounds.
+pub(crate) fn check_tile(
+    w: &[&[u8]; 8],
+    acts: &QuantizedActs,
+    a0: usize,
+    a1: usize,
+    out: &[[f32; 8]],
+    block_bytes: usize,
+) -> (usize, usize) {
+    let na = a1 - a0;
+    assert!(na <= MAX_TILE_ROWS && out.len() >= na && a1 <= acts.rows);
+    for wi in w {
+        assert_eq!(wi.len(), acts.nb * block_bytes, "weight row length");
+    }
+    (na, acts.nb)
+}
+
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2 {
     use super::*;
@@ -226,13 +246,8 @@ pub(crate) mod avx2 {
         a1: usize,
         out: &mut [[f32; 8]],
     ) {
-        let na = a1 - a0;
-        assert!(na <= MAX_TILE_ROWS && out.len() >= na);
         assert_eq!(acts.act, act_of::<F>());
-        let nb = acts.nb;
-        for wi in w.iter() {
-            assert_eq!(wi.len(), nb * F::BYTES, "weight row length");
-        }
+        let (na, nb) = check_tile(w, acts, a0, a1, out, F::BYTES);
         let ab = acts.act.block_bytes();
         let row_bytes = acts.row_bytes();
         let qoff = act_qoff::<F>();
@@ -355,27 +370,27 @@ pub(crate) mod vnni {
         }
     }
 
-    /// `R` weight rows (starting at `w[r]`) · activation row `a`, each bit-identical to
-    /// [`dot_scalar`]: per block `lanes = vpdpbusd(bias · neg_lanes, codes, y)`, and the
-    /// scale `d_w · d_y` made a vector by converting the f16 broadcast.
+    /// Weight row `w` · activation row `a`, bit-identical to [`dot_scalar`]: per block
+    /// `lanes = vpdpbusd(bias · neg_lanes, codes, y)`, and the scale `d_w · d_y` made a
+    /// vector by converting the f16 broadcast.
     ///
     /// # Safety
-    /// As [`tile8`]; each `w[r]` must point at `acts.nb` blocks.
+    /// As [`tile8`]; `w` must point at `acts.nb` blocks.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
-    unsafe fn dot_rows<F: Fmt32, const R: usize>(
-        w: [*const u8; R],
-        acts: &QuantizedActs,
-        a: usize,
-    ) -> [f32; R] {
+    unsafe fn dot<F: Fmt32>(w: *const u8, acts: &QuantizedActs, a: usize) -> f32 {
         let nb = acts.nb;
         let ab = acts.act.block_bytes();
-        let qoff = act_qoff::<F>();
-        let ybase = acts.bytes.as_ptr().add(a * acts.row_bytes() + qoff);
+        let ybase = acts
+            .bytes
+            .as_ptr()
+            .add(a * acts.row_bytes() + act_qoff::<F>());
         let shift = _mm_cvtsi32_si128(bias::<F>().trailing_zeros() as i32);
-        let mut acc = [_mm256_setzero_ps(); R];
-        let mut mins = [0f32; R];
+        let mut acc = _mm256_setzero_ps();
+        let mut mins = 0f32;
         for b in 0..nb {
             let blk = a * nb + b;
+            let wp = w.add(b * F::BYTES);
+            _mm_prefetch::<_MM_HINT_T0>(wp.wrapping_add(crate::x86::ROW_PREFETCH) as *const i8);
             let y = _mm256_loadu_si256(ybase.add(b * ab) as *const __m256i);
             let src = if bias::<F>() != 0 {
                 let nl = acts.neg_lanes.get_unchecked(blk).as_ptr() as *const __m256i;
@@ -383,24 +398,17 @@ pub(crate) mod vnni {
             } else {
                 _mm256_setzero_si256()
             };
-            let dy = _mm256_set1_ps(*acts.d.get_unchecked(blk));
-            for r in 0..R {
-                let wp = w[r].add(b * F::BYTES);
-                _mm_prefetch::<_MM_HINT_T0>(wp.wrapping_add(crate::x86::ROW_PREFETCH) as *const i8);
-                let lanes = _mm256_dpbusd_epi32(src, vnni_codes::<F>(wp), y);
-                let dw = _mm256_cvtph_ps(_mm_set1_epi16((wp as *const i16).read_unaligned()));
-                acc[r] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dy), _mm256_cvtepi32_ps(lanes), acc[r]);
-                if F::MIN {
-                    let sy = *acts.s.get_unchecked(blk);
-                    mins[r] = f16c(wp.add(2)).mul_add(sy, mins[r]);
-                }
+            let lanes = _mm256_dpbusd_epi32(src, vnni_codes::<F>(wp), y);
+            let dw = _mm256_cvtph_ps(_mm_set1_epi16((wp as *const i16).read_unaligned()));
+            let d = _mm256_mul_ps(dw, _mm256_set1_ps(*acts.d.get_unchecked(blk)));
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc);
+            if F::MIN {
+                mins = f16c(wp.add(2)).mul_add(*acts.s.get_unchecked(blk), mins);
             }
         }
-        std::array::from_fn(|r| {
-            let mut lanes = [0f32; 8];
-            _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r]);
-            finish::<F>(hsum8_ggml(&lanes), mins[r])
-        })
+        let mut lanes = [0f32; 8];
+        _mm256_storeu_ps(lanes.as_mut_ptr(), acc);
+        finish::<F>(hsum8_ggml(&lanes), mins)
     }
 
     /// Eight weight rows × activation rows `a0..a1` (at most [`MAX_TILE_ROWS`]):
@@ -413,7 +421,7 @@ pub(crate) mod vnni {
     ///    and activation row: `lanes = vpdpbusd(−bias · Σy, codes, y)` (the sums of the
     ///    groups of 4 `y` come with the activations), `acc = fma(d_w · d_y, lanes, acc)`.
     ///
-    /// A single activation row goes row by row through [`dot_rows`].
+    /// A single activation row goes row by row through [`dot`].
     ///
     /// # Safety
     /// AVX2, FMA, F16C, AVX-512 F/VL/BW and VNNI must be available; the rows must hold
@@ -426,17 +434,12 @@ pub(crate) mod vnni {
         a1: usize,
         out: &mut [[f32; 8]],
     ) {
-        let na = a1 - a0;
-        assert!(na <= MAX_TILE_ROWS && out.len() >= na);
         assert_eq!(acts.act, act_of::<F>());
-        let nb = acts.nb;
-        for wi in w.iter() {
-            assert_eq!(wi.len(), nb * F::BYTES, "weight row length");
-        }
+        let (na, nb) = check_tile(w, acts, a0, a1, out, F::BYTES);
         if na == 1 {
             // Decode: nothing to reuse across activation rows; weight rows stream in order.
             for (o, wi) in out[0].iter_mut().zip(w) {
-                *o = dot_rows::<F, 1>([wi.as_ptr()], acts, a0)[0];
+                *o = dot::<F>(wi.as_ptr(), acts, a0);
             }
             return;
         }

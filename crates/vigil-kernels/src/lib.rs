@@ -86,6 +86,45 @@ macro_rules! block32_api {
     };
 }
 
+/// The two entry points of a K-quant tile kernel whose body is
+/// `tile8_body::<VNNI>(w, acts, a0, a1, out)` (`#[inline(always)]`): `tile8_avx2` and
+/// `tile8_vnni`, the same code compiled for AVX2 and for AVX-512 VNNI (whose `vpdpbusd`
+/// gives the same exact lane sums).
+macro_rules! tile8_entry_points {
+    () => {
+        /// The tile kernel with AVX2.
+        ///
+        /// # Safety
+        /// AVX2, FMA and F16C must be available; the rows must hold `acts.nb` blocks.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn tile8_avx2(
+            w: &[&[u8]; 8],
+            acts: &QuantizedActs,
+            a0: usize,
+            a1: usize,
+            out: &mut [[f32; 8]],
+        ) {
+            tile8_body::<false>(w, acts, a0, a1, out)
+        }
+
+        /// The tile kernel with its integer lane sums from VNNI's `vpdpbusd`.
+        ///
+        /// # Safety
+        /// As `tile8_avx2`, plus AVX-512 F/VL/BW and VNNI.
+        #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+        unsafe fn tile8_vnni(
+            w: &[&[u8]; 8],
+            acts: &QuantizedActs,
+            a0: usize,
+            a1: usize,
+            out: &mut [[f32; 8]],
+        ) {
+            tile8_body::<true>(w, acts, a0, a1, out)
+        }
+    };
+}
+pub(crate) use tile8_entry_points;
+
 pub mod act;
 mod block32;
 mod cpu;

@@ -211,41 +211,16 @@ pub fn vec_dot(w: &[u8], a: &[u8]) -> f32 {
     crate::vec_dot_with(Isa::detect(), crate::QuantType::Q6K, w, a)
 }
 
+#[cfg(target_arch = "x86_64")]
+crate::tile8_entry_points!();
+
 /// Eight weight rows × activation rows `a0..a1` (at most 16) in [`Order::PerBlock`],
 /// bit-identical to [`vec_dot_scalar_in`]: each 32-code vector of the 8 rows is unpacked once for all
 /// activation rows; the row sums of its two 16-value sub-blocks are reduced into two
 /// vectors (lane = weight row) and scaled there.
 ///
 /// # Safety
-/// AVX2, FMA and F16C must be available; the rows must hold `acts.nb` blocks.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn tile8_avx2(
-    w: &[&[u8]; 8],
-    acts: &QuantizedActs,
-    a0: usize,
-    a1: usize,
-    out: &mut [[f32; 8]],
-) {
-    tile8_body::<false>(w, acts, a0, a1, out)
-}
-
-/// [`tile8_avx2`] with the integer lane sums from VNNI's `vpdpbusd` (exact either way).
-///
-/// # Safety
-/// As [`tile8_avx2`], plus AVX-512 F/VL/BW and VNNI.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
-unsafe fn tile8_vnni(
-    w: &[&[u8]; 8],
-    acts: &QuantizedActs,
-    a0: usize,
-    a1: usize,
-    out: &mut [[f32; 8]],
-) {
-    tile8_body::<true>(w, acts, a0, a1, out)
-}
-
+/// The features of the entry point that inlines it (`tile8_avx2` / `tile8_vnni`).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // indexed SIMD loops read clearer here
@@ -259,12 +234,7 @@ unsafe fn tile8_body<const VNNI: bool>(
     use crate::block32::MAX_TILE_ROWS;
     use crate::x86::{lane_sums, load_f16x8, reduce8_halves};
     use std::arch::x86_64::*;
-    let na = a1 - a0;
-    assert!(na <= MAX_TILE_ROWS && out.len() >= na);
-    let nb = acts.nb;
-    for wi in w.iter() {
-        assert_eq!(wi.len(), nb * BYTES, "weight row length");
-    }
+    let (na, nb) = crate::block32::check_tile(w, acts, a0, a1, out, BYTES);
     let rb = acts.row_bytes();
     let ptrs: [*const u8; 8] = std::array::from_fn(|i| w[i].as_ptr());
     let abase = acts.bytes.as_ptr();

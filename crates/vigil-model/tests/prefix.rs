@@ -43,6 +43,11 @@ fn forked_prefix_continuations_equal_whole_prompts() {
                 .unsqueeze(0)
                 .unwrap()
         };
+        // The logits of every position of `ids` run after `state`.
+        let run = |state: &mut vigil_model::KvState, ids: &[u32]| -> Vec<Vec<f32>> {
+            let out = decoder.forward(&tensor(ids), state, &all).unwrap();
+            out.logits.unwrap().get(0).unwrap().to_vec2().unwrap()
+        };
         // Every fork runs 7 tokens of its tail first, then (after all the others) the 8th:
         // forks that shared cache buffers would have overwritten each other's slots.
         let tails: Vec<&[u32]> = prompts.iter().map(|p| &p[12..20]).collect();
@@ -50,29 +55,11 @@ fn forked_prefix_continuations_equal_whole_prompts() {
         let mut got = Vec::new();
         for tail in &tails {
             let mut state = base.fork().unwrap();
-            let out = decoder
-                .forward(&tensor(&tail[..7]), &mut state, &all)
-                .unwrap();
-            got.push(
-                out.logits
-                    .unwrap()
-                    .get(0)
-                    .unwrap()
-                    .to_vec2::<f32>()
-                    .unwrap(),
-            );
+            got.push(run(&mut state, &tail[..7]));
             states.push(state);
         }
         for ((tail, state), rows) in tails.iter().zip(&mut states).zip(&mut got) {
-            let out = decoder.forward(&tensor(&tail[7..]), state, &all).unwrap();
-            rows.extend(
-                out.logits
-                    .unwrap()
-                    .get(0)
-                    .unwrap()
-                    .to_vec2::<f32>()
-                    .unwrap(),
-            );
+            rows.extend(run(state, &tail[7..]));
         }
         for (i, (tail, rows)) in tails.iter().zip(&got).enumerate() {
             let whole: Vec<u32> = prefix.iter().chain(tail.iter()).copied().collect();
