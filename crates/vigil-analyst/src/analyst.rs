@@ -8,13 +8,14 @@ use crate::subject::{complete, Analysis, PromptForm, Subject};
 use candle_core::{Device, Tensor};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use vigil_data::prompt::{self, Messages, VERDICT_CLEAN, VERDICT_VULNERABLE};
 use vigil_head::{FeatureCache, FeatureSpec, HeadFile, HiddenStatePool};
 use vigil_model::decoder::left_padded_batch;
 use vigil_model::{
-    ForwardOptions, GenerateRequest, Generator, LogitsFor, Model, SamplingParams, TokenConstraint,
+    ForwardOptions, GenerateRequest, Generator, LogitsFor, Model, PromptPrefix, SamplingParams,
+    TokenConstraint,
 };
 use vigil_train::ChatEncoder;
 
@@ -77,7 +78,13 @@ pub struct Analyst {
     /// (task, target) → head.
     heads: BTreeMap<(String, String), HeadFile>,
     vocab: Arc<TokenVocab>,
+    /// Prompt starts already run (a task's system prompt, per adapter and hidden-state
+    /// set), newest last; see [`Analyst::shared_prefix`].
+    prefixes: Mutex<Vec<Arc<PromptPrefix>>>,
 }
+
+/// Prefixes kept: tasks × adapters × hidden-state sets in use at once.
+const MAX_PREFIXES: usize = 8;
 
 impl Analyst {
     /// The base model alone (no adapters, no heads).
@@ -90,6 +97,7 @@ impl Analyst {
             adapters: BTreeMap::new(),
             heads: BTreeMap::new(),
             vocab,
+            prefixes: Mutex::new(Vec::new()),
         })
     }
 
@@ -124,6 +132,7 @@ impl Analyst {
     pub fn load_adapter(&mut self, task: &str, name: &str, dir: &Path) -> Result<()> {
         if !self.model.decoder.has_adapter(name) {
             self.model.decoder.load_lora(name, dir)?;
+            self.prefixes.get_mut().expect("no lock is held").clear();
         }
         self.adapters.insert(task.to_string(), name.to_string());
         Ok(())
@@ -206,7 +215,8 @@ impl Analyst {
     pub fn analyze(&self, subject: &Subject, opts: &AnalyzeOptions) -> Result<Analysis> {
         let start = Instant::now();
         let task = subject.task();
-        let ids = self.prompt_ids(&subject.messages(opts.form), "")?;
+        let messages = subject.messages(opts.form);
+        let ids = self.prompt_ids(&messages, "")?;
         let ctx = self.model.config().max_position;
         if ids.len() + opts.max_tokens > ctx {
             return Err(AnalystError::Invalid(format!(
@@ -217,9 +227,10 @@ impl Analyst {
             )));
         }
         let head = self.head(task, "verdict").filter(|_| opts.use_head);
+        let system = messages.system.as_str();
         let mut a = match head {
-            Some(h) => self.analyze_with_head(task, ids, h, opts)?,
-            None => self.analyze_by_vote(task, ids, opts)?,
+            Some(h) => self.analyze_with_head(task, system, ids, h, opts)?,
+            None => self.analyze_by_vote(task, system, ids, opts)?,
         };
         a.seconds = start.elapsed().as_secs_f64();
         Ok(a)
@@ -296,9 +307,61 @@ impl Analyst {
         req
     }
 
+    /// The run prefix `req` can continue: the chat template's start with `system`, up to
+    /// where the user's text begins, the same for every subject of a task. It is run once
+    /// per adapter and hidden-state set and then kept. `None` when the prompt does not
+    /// start with it or it is too short to be worth a fork; the prompt is then prefilled
+    /// whole, with the same result.
+    fn shared_prefix(
+        &self,
+        system: &str,
+        req: &GenerateRequest,
+    ) -> Result<Option<Arc<PromptPrefix>>> {
+        let mut kept = self
+            .prefixes
+            .lock()
+            .expect("no prefill panics while holding it");
+        if let Some(p) = kept.iter().rev().find(|p| p.serves(req)) {
+            return Ok(Some(p.clone()));
+        }
+        // Two prompts that differ from their user text's first character on share exactly
+        // the template's start.
+        let probe = |user: &str| {
+            self.prompt_ids(
+                &Messages {
+                    system: system.to_string(),
+                    user: user.to_string(),
+                    assistant: String::new(),
+                },
+                "",
+            )
+        };
+        let (a, b) = (probe("A")?, probe("B")?);
+        let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        let tokens = a[..common].to_vec();
+        if common < vigil_head::MIN_SHARED_PREFIX
+            || common >= req.prompt_ids.len()
+            || !req.prompt_ids.starts_with(&tokens)
+        {
+            return Ok(None);
+        }
+        let p = Arc::new(PromptPrefix::new(
+            &self.model.decoder,
+            tokens,
+            req.adapter.clone(),
+            req.hidden_layers.clone(),
+        )?);
+        if kept.len() == MAX_PREFIXES {
+            kept.remove(0);
+        }
+        kept.push(p.clone());
+        Ok(Some(p))
+    }
+
     fn analyze_with_head(
         &self,
         task: &str,
+        system: &str,
         ids: Vec<u32>,
         head: &HeadFile,
         opts: &AnalyzeOptions,
@@ -314,6 +377,7 @@ impl Analyst {
         }
         let mut req = self.request(task, ids, opts);
         req.hidden_layers = spec.layers.clone();
+        req.prefix = self.shared_prefix(system, &req)?;
         let type_head = self.head(task, "vuln_type");
         let mut c = DualHeadConstraint {
             head,
@@ -327,6 +391,16 @@ impl Analyst {
             error: None,
         };
         let gen = Generator::new(&self.model).generate_constrained(&req, &mut c, &mut |_| {})?;
+        let st = &gen.stats;
+        tracing::debug!(
+            "{task}: prompt {} tokens ({} from the shared prefix), prefill {:.3} s, {} answer \
+             tokens in {:.3} s",
+            st.prompt_tokens,
+            st.prefix_tokens,
+            st.prefill_seconds,
+            st.generated_tokens,
+            st.decode_seconds
+        );
         if let Some(e) = c.error {
             return Err(AnalystError::Invalid(e));
         }
@@ -375,14 +449,17 @@ impl Analyst {
     fn analyze_by_vote(
         &self,
         task: &str,
+        system: &str,
         ids: Vec<u32>,
         opts: &AnalyzeOptions,
     ) -> Result<Analysis> {
         let n = opts.samples.max(1);
         let schema = generative_schema();
         let mut answers = Vec::with_capacity(n);
+        let prefix = self.shared_prefix(system, &self.request(task, ids.clone(), opts))?;
         for i in 0..n {
             let mut req = self.request(task, ids.clone(), opts);
+            req.prefix = prefix.clone();
             if n > 1 {
                 req.sampling.temperature = opts.temperature;
                 req.sampling.seed = opts.seed.wrapping_add(i as u64);

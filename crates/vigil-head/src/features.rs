@@ -5,8 +5,25 @@ use candle_core::{DType, Device, Tensor, D};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use vigil_model::decoder::left_padded_batch;
-use vigil_model::{Decoder, ForwardOptions, LogitsFor};
+use vigil_model::decoder::{left_padded_batch, right_padded_batch};
+use vigil_model::{Decoder, ForwardOptions, LogitsFor, PromptPrefix};
+
+/// Prompts that share fewer leading tokens than this run them with each prompt.
+pub const MIN_SHARED_PREFIX: usize = 16;
+
+/// How many leading tokens all `prompts` share, leaving every prompt at least one of its
+/// own (a row needs a token to continue the prefix with).
+fn shared_prefix_len(prompts: &[Vec<u32>]) -> usize {
+    let Some((first, rest)) = prompts.split_first() else {
+        return 0;
+    };
+    let mut n = first.len();
+    for p in rest {
+        n = n.min(first.iter().zip(p).take_while(|(a, b)| a == b).count());
+    }
+    let shortest = prompts.iter().map(Vec::len).min().unwrap_or(0);
+    n.min(shortest.saturating_sub(1))
+}
 
 /// How the per-token hidden states of a prompt become one vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -99,6 +116,12 @@ impl<'m> HiddenStatePool<'m> {
 
     /// One feature vector per prompt, in the prompts' order. Prompts are grouped by length
     /// so padding stays small; `progress` is called with the number of prompts done.
+    ///
+    /// Leading tokens that every prompt shares (a task's system prompt and the chat
+    /// template around it) are run once, when there are at least [`MIN_SHARED_PREFIX`]:
+    /// each batch then continues a copy of that prefix's cache with its rows' own tokens,
+    /// and each row pools the prefix's states joined to its own, as a whole-prompt prefill
+    /// would give them.
     pub fn features(
         &self,
         prompts: &[Vec<u32>],
@@ -109,6 +132,19 @@ impl<'m> HiddenStatePool<'m> {
         if let Some(i) = prompts.iter().position(|p| p.is_empty()) {
             return Err(HeadError::Invalid(format!("prompt {i} has no tokens")));
         }
+        let shared = shared_prefix_len(prompts);
+        let prefix = if prompts.len() > 1 && shared >= MIN_SHARED_PREFIX {
+            Some(PromptPrefix::new(
+                self.decoder,
+                prompts[0][..shared].to_vec(),
+                spec.adapter.clone(),
+                spec.layers.clone(),
+            )?)
+        } else {
+            None
+        };
+        let skip = prefix.as_ref().map_or(0, |p| p.tokens().len());
+        let own = |i: usize| &prompts[i][skip..];
         let mut order: Vec<usize> = (0..prompts.len()).collect();
         order.sort_by_key(|&i| prompts[i].len());
         let mut out = vec![Vec::new(); prompts.len()];
@@ -119,15 +155,15 @@ impl<'m> HiddenStatePool<'m> {
             let mut end = start + 1;
             while end < order.len()
                 && end - start < self.batch_rows
-                && (end - start + 1) * prompts[order[end]].len() <= self.batch_tokens
+                && (end - start + 1) * own(order[end]).len() <= self.batch_tokens
             {
                 end += 1;
             }
-            let rows: Vec<Vec<u32>> = order[start..end]
-                .iter()
-                .map(|&i| prompts[i].clone())
-                .collect();
-            let pooled = Device::Cpu.with_context(|| self.batch(&rows, spec))?;
+            let rows: Vec<&[u32]> = order[start..end].iter().map(|&i| own(i)).collect();
+            let pooled = Device::Cpu.with_context(|| match &prefix {
+                Some(p) => self.batch_after(p, &rows, spec),
+                None => self.batch(&rows, spec),
+            })?;
             for (k, v) in pooled.into_iter().enumerate() {
                 out[order[start + k]] = v;
             }
@@ -138,16 +174,48 @@ impl<'m> HiddenStatePool<'m> {
         Ok(out)
     }
 
-    fn batch(&self, rows: &[Vec<u32>], spec: &FeatureSpec) -> Result<Vec<Vec<f32>>> {
-        let (input, pads) = left_padded_batch(rows, self.pad_id)?;
-        let mut state = self.decoder.new_state(pads.clone());
-        let opts = ForwardOptions {
+    fn options(spec: &FeatureSpec) -> ForwardOptions {
+        ForwardOptions {
             logits: LogitsFor::None,
             hidden_layers: spec.layers.clone(),
             adapter: spec.adapter.clone(),
-        };
-        let out = self.decoder.forward(&input, &mut state, &opts)?;
+        }
+    }
+
+    fn batch(&self, rows: &[&[u32]], spec: &FeatureSpec) -> Result<Vec<Vec<f32>>> {
+        let rows: Vec<Vec<u32>> = rows.iter().map(|r| r.to_vec()).collect();
+        let (input, pads) = left_padded_batch(&rows, self.pad_id)?;
+        let mut state = self.decoder.new_state(pads.clone());
+        let out = self
+            .decoder
+            .forward(&input, &mut state, &HiddenStatePool::options(spec))?;
         HiddenStatePool::pool(&out.hidden, &pads, spec.pooling)
+    }
+
+    /// Rows that continue `prefix`: right-padded after it, each pooled over the prefix's
+    /// states and its own real tokens.
+    fn batch_after(
+        &self,
+        prefix: &PromptPrefix,
+        rows: &[&[u32]],
+        spec: &FeatureSpec,
+    ) -> Result<Vec<Vec<f32>>> {
+        let (input, lens) = right_padded_batch(rows, self.pad_id)?;
+        let mut state = prefix.fork_rows(rows.len())?;
+        let out = self
+            .decoder
+            .forward(&input, &mut state, &HiddenStatePool::options(spec))?;
+        let mut pooled = Vec::with_capacity(rows.len());
+        for (r, &len) in lens.iter().enumerate() {
+            let own = out
+                .hidden
+                .iter()
+                .map(|(i, h)| Ok((*i, h.narrow(0, r, 1)?.narrow(1, 0, len)?)))
+                .collect::<Result<Vec<_>>>()?;
+            let whole = prefix.join_hidden(own)?;
+            pooled.extend(HiddenStatePool::pool(&whole, &[0], spec.pooling)?);
+        }
+        Ok(pooled)
     }
 
     /// Pools `(index, [b, t, hidden])` states of a left-padded batch (`pads[r]` pad tokens
@@ -293,5 +361,20 @@ impl FeatureCache {
             out.into_iter().map(|v| v.expect("filled")).collect(),
             missing.len(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shared_prefix_len;
+
+    #[test]
+    fn shared_prefix_leaves_every_prompt_a_token_of_its_own() {
+        assert_eq!(shared_prefix_len(&[]), 0);
+        assert_eq!(shared_prefix_len(&[vec![1, 2, 3]]), 2);
+        assert_eq!(shared_prefix_len(&[vec![1, 2, 3, 4], vec![1, 2, 5]]), 2);
+        // One prompt is the others' prefix: it keeps its last token.
+        assert_eq!(shared_prefix_len(&[vec![1, 2, 3, 4], vec![1, 2]]), 1);
+        assert_eq!(shared_prefix_len(&[vec![7, 2], vec![1, 2]]), 0);
     }
 }

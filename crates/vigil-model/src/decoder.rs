@@ -161,20 +161,41 @@ impl KvState {
     /// once, and every prompt that continues it forwards only its own tokens on a fork.
     /// (`clone` shares the cache buffers, which the next append writes in place.)
     pub fn fork(&self) -> Result<KvState> {
+        self.fork_rows(1)
+    }
+
+    /// A copy of a one-row state for a batch of `rows` rows that all continue it: many
+    /// prompts after one prefix in a single forward pass. Their own tokens go after the
+    /// prefix, right-padded (a pad after a row's last token is in its future, so masked).
+    pub fn fork_rows(&self, rows: usize) -> Result<KvState> {
+        if rows != 1 && self.batch_size() != 1 {
+            return Err(ModelError::Generation(format!(
+                "only a one-row state can be repeated, this one has {} rows",
+                self.batch_size()
+            )));
+        }
         let caches = self
             .caches
             .iter()
             .map(|c| {
                 let mut copy = KvCache::new(2, KV_GROW);
                 if let (Some(k), Some(v)) = (c.k()?, c.v()?) {
-                    copy.append(&k.contiguous()?, &v.contiguous()?)?;
+                    let repeat = |x: Tensor| match rows {
+                        1 => x.contiguous(),
+                        n => x.repeat((n, 1, 1, 1)),
+                    };
+                    copy.append(&repeat(k)?, &repeat(v)?)?;
                 }
                 Ok(copy)
             })
             .collect::<Result<_>>()?;
+        let pad = match rows {
+            1 => self.pad.clone(),
+            n => vec![self.pad[0]; n],
+        };
         Ok(KvState {
             caches,
-            pad: self.pad.clone(),
+            pad,
             len: self.len,
         })
     }
@@ -676,6 +697,23 @@ pub fn left_padded_batch(rows: &[Vec<u32>], pad_id: u32) -> Result<(Tensor, Vec<
     Ok((Tensor::from_vec(data, (rows.len(), t), &Device::Cpu)?, pad))
 }
 
+/// `[b, t]` tokens with each row's pad after its tokens: the layout for rows that continue
+/// one shared prefix ([`KvState::fork_rows`]), whose positions must all start where the
+/// prefix ends. Returns the tensor and each row's length.
+pub fn right_padded_batch(rows: &[&[u32]], pad_id: u32) -> Result<(Tensor, Vec<usize>)> {
+    let t = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    if t == 0 {
+        return Err(ModelError::Generation("empty batch".into()));
+    }
+    let mut data = Vec::with_capacity(rows.len() * t);
+    for row in rows {
+        data.extend_from_slice(row);
+        data.extend(std::iter::repeat_n(pad_id, t - row.len()));
+    }
+    let lens = rows.iter().map(|r| r.len()).collect();
+    Ok((Tensor::from_vec(data, (rows.len(), t), &Device::Cpu)?, lens))
+}
+
 /// The Hugging Face module path of block `i`'s linear layer with GGUF name `name`.
 fn module_path(i: usize, name: &str, cfg: &ModelConfig) -> String {
     crate::weights::hf_tensor_name(&format!("blk.{i}.{name}.weight"), cfg.family)
@@ -731,5 +769,16 @@ mod tests {
             t.to_vec2::<u32>().unwrap(),
             vec![vec![5, 6, 7], vec![0, 0, 9]]
         );
+    }
+
+    #[test]
+    fn right_padding_aligns_row_starts() {
+        let (t, lens) = right_padded_batch(&[&[5, 6, 7], &[9]], 0).unwrap();
+        assert_eq!(lens, vec![3, 1]);
+        assert_eq!(
+            t.to_vec2::<u32>().unwrap(),
+            vec![vec![5, 6, 7], vec![9, 0, 0]]
+        );
+        assert!(right_padded_batch(&[&[]], 0).is_err());
     }
 }

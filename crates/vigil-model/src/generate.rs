@@ -4,11 +4,12 @@
 //! before it and never streamed), or the token budget. Streaming hands out text deltas as
 //! soon as they cannot be the start of a stop string.
 
-use crate::decoder::{left_padded_batch, ForwardOptions, LogitsFor};
+use crate::decoder::{left_padded_batch, Decoder, ForwardOptions, KvState, LogitsFor};
 use crate::error::{ModelError, Result};
 use crate::model::Model;
 use crate::sampling::{Sampler, SamplingParams};
 use candle_core::{Device, Tensor};
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -27,6 +28,10 @@ pub struct GenerateRequest {
     /// Hidden states of the prompt to return (see [`ForwardOptions::hidden_layers`]), so a
     /// classifier head and the generation share one prefill.
     pub hidden_layers: Vec<usize>,
+    /// A prefix already run (a system prompt). When the prompt continues it (see
+    /// [`PromptPrefix::serves`]) only the rest of the prompt is prefilled; otherwise the
+    /// whole prompt is, so a prefix that does not fit never changes the answer.
+    pub prefix: Option<Arc<PromptPrefix>>,
 }
 
 impl GenerateRequest {
@@ -40,7 +45,94 @@ impl GenerateRequest {
             ignore_eos: false,
             adapter: None,
             hidden_layers: Vec::new(),
+            prefix: None,
         }
+    }
+}
+
+/// The start of many prompts run once: its KV cache and its hidden states. A prompt that
+/// begins with these tokens continues a [`KvState::fork`] of the cache and prefills only
+/// its own tokens; its hidden states are the prefix's followed by its own, exactly what a
+/// prefill of the whole prompt gives, since no prefix position attends past itself.
+#[derive(Debug)]
+pub struct PromptPrefix {
+    tokens: Vec<u32>,
+    adapter: Option<String>,
+    state: KvState,
+    /// `(index, [1, prefix len, hidden])` for every index in `hidden_layers`.
+    hidden: Vec<(usize, Tensor)>,
+}
+
+impl PromptPrefix {
+    /// Runs `tokens` once with `adapter`, keeping the KV cache and the hidden states in
+    /// `hidden_layers`.
+    pub fn new(
+        decoder: &Decoder,
+        tokens: Vec<u32>,
+        adapter: Option<String>,
+        hidden_layers: Vec<usize>,
+    ) -> Result<PromptPrefix> {
+        if tokens.is_empty() {
+            return Err(ModelError::Generation("the prefix has no tokens".into()));
+        }
+        Device::Cpu.with_context(|| {
+            let mut state = decoder.new_state(vec![0]);
+            let input = Tensor::new(tokens.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
+            let opts = ForwardOptions {
+                logits: LogitsFor::None,
+                hidden_layers,
+                adapter: adapter.clone(),
+            };
+            let out = decoder.forward(&input, &mut state, &opts)?;
+            Ok(PromptPrefix {
+                tokens,
+                adapter,
+                state,
+                hidden: out.hidden,
+            })
+        })
+    }
+
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    pub fn adapter(&self) -> Option<&str> {
+        self.adapter.as_deref()
+    }
+
+    /// Whether `req` can continue this prefix: same adapter, the prompt starts with the
+    /// prefix and has a token of its own after it (the logits come from that token), and
+    /// every hidden state the request wants was kept for the prefix.
+    pub fn serves(&self, req: &GenerateRequest) -> bool {
+        req.adapter == self.adapter
+            && req.prompt_ids.len() > self.tokens.len()
+            && req.prompt_ids.starts_with(&self.tokens)
+            && req
+                .hidden_layers
+                .iter()
+                .all(|l| self.hidden.iter().any(|(i, _)| i == l))
+    }
+
+    /// The cache after the prefix, copied for `rows` prompts that continue it (see
+    /// [`KvState::fork_rows`]).
+    pub fn fork_rows(&self, rows: usize) -> Result<KvState> {
+        self.state.fork_rows(rows)
+    }
+
+    /// The prefix's states `(index, [1, len, hidden])` joined in front of one prompt's own
+    /// `[1, t, hidden]`, in `rest`'s order: what a prefill of the whole prompt returns.
+    pub fn join_hidden(&self, rest: Vec<(usize, Tensor)>) -> Result<Vec<(usize, Tensor)>> {
+        rest.into_iter()
+            .map(|(i, h)| {
+                let Some((_, p)) = self.hidden.iter().find(|(j, _)| *j == i) else {
+                    return Err(ModelError::Generation(format!(
+                        "hidden state {i} was not kept for the prefix"
+                    )));
+                };
+                Ok((i, Tensor::cat(&[p, &h], 1)?))
+            })
+            .collect()
     }
 }
 
@@ -57,14 +149,17 @@ pub enum StopReason {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct GenerationStats {
     pub prompt_tokens: usize,
+    /// Prompt tokens taken from a [`PromptPrefix`] instead of being prefilled.
+    pub prefix_tokens: usize,
     pub prefill_seconds: f64,
     pub generated_tokens: usize,
     pub decode_seconds: f64,
 }
 
 impl GenerationStats {
+    /// Prefill speed counts the tokens prefilled, not those a prefix supplied.
     pub fn prefill_tokens_per_second(&self) -> f64 {
-        self.prompt_tokens as f64 / self.prefill_seconds.max(1e-9)
+        (self.prompt_tokens - self.prefix_tokens) as f64 / self.prefill_seconds.max(1e-9)
     }
     /// Decode speed counts the tokens after the first, which comes from the prefill.
     pub fn decode_tokens_per_second(&self) -> f64 {
@@ -168,7 +263,6 @@ impl<'m> Generator<'m> {
             )));
         }
         let mut sampler = Sampler::new(req.sampling.clone());
-        let mut state = model.decoder.new_state(vec![0]);
         let opts = ForwardOptions {
             logits: LogitsFor::Last,
             hidden_layers: req.hidden_layers.clone(),
@@ -185,9 +279,26 @@ impl<'m> Generator<'m> {
         let stop_ids: Vec<u32> = tok.stop_ids().to_vec();
 
         let start = Instant::now();
-        let (input, _) = left_padded_batch(std::slice::from_ref(&req.prompt_ids), 0)?;
+        let prefix = req.prefix.as_deref().filter(|p| p.serves(req));
+        let (mut state, input) = match prefix {
+            Some(p) => {
+                stats.prefix_tokens = p.tokens.len();
+                let rest = &req.prompt_ids[p.tokens.len()..];
+                (
+                    p.fork_rows(1)?,
+                    Tensor::new(rest, &Device::Cpu)?.unsqueeze(0)?,
+                )
+            }
+            None => (
+                model.decoder.new_state(vec![0]),
+                left_padded_batch(std::slice::from_ref(&req.prompt_ids), 0)?.0,
+            ),
+        };
         let mut logits = model.decoder.forward(&input, &mut state, &opts)?;
-        let prompt_hidden = std::mem::take(&mut logits.hidden);
+        let prompt_hidden = match prefix {
+            Some(p) => p.join_hidden(std::mem::take(&mut logits.hidden))?,
+            None => std::mem::take(&mut logits.hidden),
+        };
         if let Some(c) = constraint.as_deref_mut() {
             c.on_prompt(&prompt_hidden)
                 .map_err(ModelError::Generation)?;

@@ -112,7 +112,8 @@ impl Linear {
             let dims = x.dims();
             let rows: usize = dims[..dims.len() - 1].iter().product();
             let seed = pass.dropout_seed.map(|s| seed_for(s, &self.path));
-            let delta = lora.forward(&x.reshape((rows, self.in_dim))?, seed)?;
+            let differentiable = pass.precision == Precision::Differentiable;
+            let delta = lora.forward(&x.reshape((rows, self.in_dim))?, seed, differentiable)?;
             let shape = y.shape().clone();
             y = (y + delta.reshape(shape)?)?;
         }

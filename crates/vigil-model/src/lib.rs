@@ -40,7 +40,8 @@ pub mod model;
 pub mod sampling;
 
 pub use generate::{
-    GenerateRequest, Generation, GenerationStats, Generator, StopReason, TokenConstraint,
+    GenerateRequest, Generation, GenerationStats, Generator, PromptPrefix, StopReason,
+    TokenConstraint,
 };
 pub use model::{Model, ModelInfo};
 pub use sampling::{Sampler, SamplingParams};

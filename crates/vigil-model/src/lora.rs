@@ -364,13 +364,27 @@ impl LoraWeights {
 
     /// `scale · (dropout(x) Aᵀ) Bᵀ` for `x` `[rows, in]`. `dropout_seed` is `Some` only while
     /// training; the mask is drawn from it, so a step is reproducible from its seed.
-    pub fn forward(&self, x: &Tensor, dropout_seed: Option<u64>) -> Result<Tensor> {
+    ///
+    /// Outside training (`differentiable` false) `A` and `B` are read detached: a product
+    /// with a `Var` records its inputs for backprop, so every activation of every layer
+    /// after the first adapter would stay alive until the pass's output is dropped
+    /// (measured: 2.9 GB of heap for 16 × 256-token feature batches on SmolLM2).
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        dropout_seed: Option<u64>,
+        differentiable: bool,
+    ) -> Result<Tensor> {
         let x = match dropout_seed {
             Some(seed) if self.dropout > 0.0 => dropout(x, self.dropout, seed)?,
             _ => x.clone(),
         };
-        let h = x.matmul(&self.a.as_tensor().t()?)?;
-        Ok((h.matmul(&self.b.as_tensor().t()?)? * self.scale)?)
+        let weight = |v: &Var| match differentiable {
+            true => v.as_tensor().clone(),
+            false => v.as_tensor().detach(),
+        };
+        let h = x.matmul(&weight(&self.a).t()?)?;
+        Ok((h.matmul(&weight(&self.b).t()?)? * self.scale)?)
     }
 }
 

@@ -143,6 +143,21 @@ fn base_adapter_and_merged_logits_match_peft() {
             .load_lora("peft", &dir(arch).join("adapter"))
             .unwrap();
         assert_eq!(config.r, 8);
+        // Inference with a trainable adapter records no autograd graph: one that did would
+        // keep every layer's activations alive until the output is dropped.
+        let (ids, pad) = reference.batch();
+        let out = decoder
+            .forward(
+                &ids,
+                &mut decoder.new_state(pad),
+                &ForwardOptions {
+                    hidden_layers: vec![1],
+                    adapter: Some("peft".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert!(!out.hidden[0].1.track_op(), "{arch}: inference tracks ops");
         let lora = reference.max_diff(
             &logits(&decoder, &reference, Some("peft")),
             "logits_adapter",

@@ -81,6 +81,7 @@ impl SamplingOpts {
             ignore_eos: self.ignore_eos,
             adapter: None,
             hidden_layers: Vec::new(),
+            prefix: None,
         }
     }
 }
