@@ -217,6 +217,14 @@ fn weighted_rows_impl<'r>(
             }
         }
     }
+    reduce_slots(acc, order, out);
+}
+
+/// Adds up [`weighted_rows_impl`]'s accumulators (`order.slots()` rows of `out.len()`)
+/// column by column, in llama.cpp's order, into `out`.
+#[inline(always)]
+fn reduce_slots(acc: &mut [f32], order: PvOrder, out: &mut [f32]) {
+    let d = out.len();
     // Accumulator `k`, all columns.
     fn pair(acc: &mut [f32], d: usize, dst: usize, src: usize) {
         let (lo, hi) = acc.split_at_mut(src * d);
@@ -243,6 +251,43 @@ fn weighted_rows_impl<'r>(
     pair(acc, d, 1, 3);
     pair(acc, d, 0, 1);
     out.copy_from_slice(&acc[..d]);
+}
+
+/// The attention scores of one query: `w[j] = (k_j · q) · scale + mask[j]` with ggml's f32
+/// dot, or −∞ where the mask is −∞ (that key's dot is never needed).
+fn key_scores<'r>(
+    keys: impl Fn(usize) -> &'r [f32],
+    q: &[f32],
+    scale: f32,
+    mask: Option<&[f32]>,
+    w: &mut [f32],
+) {
+    let mut j = 0;
+    #[cfg(target_arch = "x86_64")]
+    if fast_dots() && q.len() % (4 * LANES) == 0 {
+        while j + 8 <= w.len() {
+            let k: [&[f32]; 8] = std::array::from_fn(|i| keys(j + i));
+            // SAFETY: fast_dots() checked AVX2 and FMA; every row is q.len() long.
+            let dots = unsafe { avx2::dot8_f32(k, q) };
+            for (i, dot) in dots.into_iter().enumerate() {
+                let masked = mask.map_or(0.0, |m| m[j + i]);
+                w[j + i] = if masked == f32::NEG_INFINITY {
+                    f32::NEG_INFINITY
+                } else {
+                    dot * scale + masked
+                };
+            }
+            j += 8;
+        }
+    }
+    for (jj, wj) in w.iter_mut().enumerate().skip(j) {
+        let masked = mask.map_or(0.0, |m| m[jj]);
+        *wj = if masked == f32::NEG_INFINITY {
+            f32::NEG_INFINITY
+        } else {
+            dot_vec_f32(keys(jj), q) * scale + masked
+        };
+    }
 }
 
 /// Whether the AVX2 + FMA versions of the dots can run (checked once).
@@ -337,6 +382,9 @@ mod avx2 {
         super::rope_row(xr, yr, cos, sin, interleaved)
     }
 
+    /// [`super::weighted_rows_impl`]. When the row length is a multiple of 64, each
+    /// accumulator's 64-column block stays in eight registers over all its keys (the
+    /// generic loop loads and stores it per key): the same fused adds in the same order.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn weighted_rows<'r>(
         rows: impl Fn(usize) -> &'r [f32],
@@ -345,7 +393,81 @@ mod avx2 {
         acc: &mut [f32],
         out: &mut [f32],
     ) {
-        super::weighted_rows_impl(rows, w, order, acc, out)
+        let d = out.len();
+        if d % 64 != 0 {
+            return super::weighted_rows_impl(rows, w, order, acc, out);
+        }
+        let slots = order.slots();
+        let acc = &mut acc[..slots * d];
+        for c in (0..d).step_by(64) {
+            for k in 0..slots {
+                let mut a = [_mm256_setzero_ps(); 8];
+                for j in (k..w.len()).step_by(slots) {
+                    let wj = _mm256_set1_ps(w[j]);
+                    let r = rows(j)[c..c + 64].as_ptr();
+                    for (h, ah) in a.iter_mut().enumerate() {
+                        *ah = _mm256_fmadd_ps(_mm256_loadu_ps(r.add(8 * h)), wj, *ah);
+                    }
+                }
+                let dst = acc[k * d + c..][..64].as_mut_ptr();
+                for (h, ah) in a.iter().enumerate() {
+                    _mm256_storeu_ps(dst.add(8 * h), *ah);
+                }
+            }
+        }
+        super::reduce_slots(acc, order, out)
+    }
+
+    /// [`super::dot_vec_f32`] of eight rows with one `y` whose length is a multiple of 64:
+    /// each row's fused adds as in [`dot_vec_f32`], and the eight [`reduce16`] trees run
+    /// side by side in registers (halves of 8, of 4, then `(t0 + t2) + (t1 + t3)`),
+    /// instead of through memory one row at a time.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot8_f32(x: [&[f32]; 8], y: &[f32]) -> [f32; 8] {
+        const STEP: usize = 4 * LANES;
+        let n = y.len();
+        debug_assert!(n % STEP == 0 && x.iter().all(|r| r.len() >= n));
+        let yp = y.as_ptr();
+        // t3[r] = hi + lo of row r's 16 lanes (reduce16's first halving).
+        let mut t3 = [_mm256_setzero_ps(); 8];
+        for (r, t) in t3.iter_mut().enumerate() {
+            let xp = x[r].as_ptr();
+            let mut acc = [_mm256_setzero_ps(); 8];
+            for i in (0..n).step_by(STEP) {
+                for (h, a) in acc.iter_mut().enumerate() {
+                    let o = i + 8 * h;
+                    *a =
+                        _mm256_fmadd_ps(_mm256_loadu_ps(xp.add(o)), _mm256_loadu_ps(yp.add(o)), *a);
+                }
+            }
+            let lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+            let hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+            *t = _mm256_add_ps(hi, lo);
+        }
+        // t6 of rows (2i, 2i + 1): [t3[4..8] + t3[0..4] of one | of the other].
+        let t6: [__m256; 4] = std::array::from_fn(|i| {
+            let (a, b) = (t3[2 * i], t3[2 * i + 1]);
+            _mm256_add_ps(
+                _mm256_permute2f128_ps::<0x31>(a, b),
+                _mm256_permute2f128_ps::<0x20>(a, b),
+            )
+        });
+        // [t6[0] + t6[2], t6[1] + t6[3]] per row: rows (0, 2 | 1, 3) and (4, 6 | 5, 7).
+        let pq: [__m256; 2] = std::array::from_fn(|i| {
+            let (a, b) = (t6[2 * i], t6[2 * i + 1]);
+            _mm256_add_ps(
+                _mm256_shuffle_ps::<0b01_00_01_00>(a, b),
+                _mm256_shuffle_ps::<0b11_10_11_10>(a, b),
+            )
+        });
+        // (t6[0] + t6[2]) + (t6[1] + t6[3]): rows [0, 2, 4, 6 | 1, 3, 5, 7].
+        let sums = _mm256_add_ps(
+            _mm256_shuffle_ps::<0b10_00_10_00>(pq[0], pq[1]),
+            _mm256_shuffle_ps::<0b11_01_11_01>(pq[0], pq[1]),
+        );
+        let mut v = [0f32; 8];
+        _mm256_storeu_ps(v.as_mut_ptr(), sums);
+        [v[0], v[4], v[1], v[5], v[2], v[6], v[3], v[7]]
     }
 
     /// [`super::expf`] on 8 lanes: the same fused operations lane by lane. `scalef` is a
@@ -628,14 +750,8 @@ pub fn attention(
             };
             let Some(last) = visible else { continue };
             let w = &mut w[..=last];
-            for (j, wj) in w.iter_mut().enumerate() {
-                let masked = mrow.map_or(0.0, |m| m[j]);
-                *wj = if masked == f32::NEG_INFINITY {
-                    f32::NEG_INFINITY
-                } else {
-                    dot_vec_f32(kr.row(bi, kh, p0 + j), qr) * scale + masked
-                };
-            }
+            let keys = |j: usize| kr.row(bi, kh, p0 + j);
+            key_scores(keys, qr, scale, mrow.map(|m| &m[..=last]), w);
             softmax_row(w);
             if let Some(p) = probs.as_deref_mut() {
                 p[i * s + p0..][..w.len()].copy_from_slice(w);
@@ -711,4 +827,67 @@ fn geglu_row(x: &[f32], g: &[f32], y: &mut [f32]) {
 /// [`geglu_row`] over `gate` (`[…, n]`) and `up` of the same shape.
 pub fn geglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
     gated(gate, up, geglu_row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values of mixed sign and magnitude, so that the order of the adds shows in the bits.
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let u = (x >> 40) as f32 / (1u64 << 24) as f32;
+                (u - 0.5) * if x % 3 == 0 { 40.0 } else { 1.5 }
+            })
+            .collect()
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn attention_scores_equal_the_scalar_dot_bit_for_bit() {
+        for d in [64, 128, 256, 80] {
+            for n in [1, 7, 8, 9, 23, 64] {
+                let keys = values(n * d, d as u64 + n as u64);
+                let q = values(d, 7);
+                let mut mask: Vec<f32> = values(n, 3).iter().map(|m| m * 0.01).collect();
+                mask[n / 2] = f32::NEG_INFINITY;
+                let row = |j: usize| &keys[j * d..][..d];
+                let mut w = vec![0f32; n];
+                key_scores(row, &q, 0.125, Some(&mask), &mut w);
+                let want: Vec<f32> = (0..n)
+                    .map(|j| match mask[j] {
+                        f32::NEG_INFINITY => f32::NEG_INFINITY,
+                        m => dot_vec_f32_scalar(row(j), &q) * 0.125 + m,
+                    })
+                    .collect();
+                assert_eq!(bits(&w), bits(&want), "d {d}, {n} keys");
+            }
+        }
+    }
+
+    #[test]
+    fn weighted_rows_equal_the_scalar_sums_bit_for_bit() {
+        for order in [PvOrder::VecDot, PvOrder::TinyBlas] {
+            for d in [64, 256, 80] {
+                for n in [1, 5, 16, 17, 70, 130] {
+                    let v = values(n * d, n as u64 * 31 + d as u64);
+                    let w: Vec<f32> = values(n, 5).iter().map(|x| x.abs() / 20.0).collect();
+                    let rows = |j: usize| &v[j * d..][..d];
+                    let mut acc = vec![0f32; order.slots() * d];
+                    let (mut got, mut want) = (vec![0f32; d], vec![0f32; d]);
+                    weighted_rows(rows, &w, order, &mut acc, &mut got);
+                    weighted_rows_impl(rows, &w, order, &mut acc, &mut want);
+                    assert_eq!(bits(&got), bits(&want), "{order:?}, d {d}, {n} keys");
+                }
+            }
+        }
+    }
 }
