@@ -264,7 +264,7 @@ fn key_scores<'r>(
 ) {
     let mut j = 0;
     #[cfg(target_arch = "x86_64")]
-    if fast_dots() && q.len() % (4 * LANES) == 0 {
+    if fast_dots() && q.len().is_multiple_of(4 * LANES) {
         while j + 8 <= w.len() {
             let k: [&[f32]; 8] = std::array::from_fn(|i| keys(j + i));
             // SAFETY: fast_dots() checked AVX2 and FMA; every row is q.len() long.
@@ -394,7 +394,7 @@ mod avx2 {
         out: &mut [f32],
     ) {
         let d = out.len();
-        if d % 64 != 0 {
+        if !d.is_multiple_of(64) {
             return super::weighted_rows_impl(rows, w, order, acc, out);
         }
         let slots = order.slots();
@@ -426,7 +426,7 @@ mod avx2 {
     pub(super) unsafe fn dot8_f32(x: [&[f32]; 8], y: &[f32]) -> [f32; 8] {
         const STEP: usize = 4 * LANES;
         let n = y.len();
-        debug_assert!(n % STEP == 0 && x.iter().all(|r| r.len() >= n));
+        debug_assert!(n.is_multiple_of(STEP) && x.iter().all(|r| r.len() >= n));
         let yp = y.as_ptr();
         // t3[r] = hi + lo of row r's 16 lanes (reduce16's first halving).
         let mut t3 = [_mm256_setzero_ps(); 8];
