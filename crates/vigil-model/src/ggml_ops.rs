@@ -842,7 +842,7 @@ mod tests {
                 x ^= x >> 7;
                 x ^= x << 17;
                 let u = (x >> 40) as f32 / (1u64 << 24) as f32;
-                (u - 0.5) * if x % 3 == 0 { 40.0 } else { 1.5 }
+                (u - 0.5) * if x.is_multiple_of(3) { 40.0 } else { 1.5 }
             })
             .collect()
     }
