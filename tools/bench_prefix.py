@@ -9,7 +9,12 @@ source at different offsets. Each engine runs them two ways, in a fresh child pr
   * whole:  every prompt from scratch (prefix + suffix), one forward each;
   * prefix: the prefix once, then each suffix continues it
     (llama.cpp: `n_tokens` reset to the prefix, `eval` trims its KV cache there;
-     vigil: `KvState::fork`, crates/vigil-model/examples/prefix_throughput.rs).
+     vigil: `KvState::fork`, crates/vigil-model/examples/prefix_throughput.rs);
+  * batched: the prefix once, then the suffixes BATCH at a time in one forward pass
+    (llama.cpp: one sequence per suffix in a unified KV cache, each given the prefix's
+     cells with `llama_memory_seq_cp`, one `llama_decode` per batch, as its server does
+     for parallel requests with a shared system prompt; vigil: `KvState::fork_rows` and
+     right-padded rows, how it extracts head features).
 
 The prefix run counts in the prefix timing. Reports prompts/s and the vigil / llama.cpp
 ratios; vigil also reports how many prompts' argmax agree between its two ways.
@@ -42,6 +47,7 @@ PREFIX_TEXT = (
 )
 N_SUFFIXES = 24
 SUFFIX_TOKENS = 48
+BATCH = 8  # as in prefix_throughput.rs
 
 
 def make_prompts(model: str) -> dict:
@@ -87,8 +93,57 @@ def child_llama(model: str, threads: int, prompts_file: str) -> None:
         llm.eval(s)
         last()
     shared = time.perf_counter() - t0
+    batched = batched_llama(llm, threads, prefix, suffixes)
     print(json.dumps({"whole_prompts_s": len(suffixes) / whole,
-                      "prefix_prompts_s": len(suffixes) / shared}))
+                      "prefix_prompts_s": len(suffixes) / shared,
+                      "batched_prompts_s": len(suffixes) / batched}))
+
+
+def batched_llama(llm, threads: int, prefix: list[int], suffixes: list[list[int]]) -> float:
+    """Seconds for the prefix once, then BATCH suffixes per llama_decode (sequences 1..BATCH
+    share the prefix's KV cells), reading each sequence's last logits."""
+    import numpy as np
+    import llama_cpp as lc
+
+    params = lc.llama_context_default_params()
+    params.n_ctx = 1024
+    params.n_batch = params.n_ubatch = 512
+    params.n_seq_max = BATCH + 1
+    params.kv_unified = True
+    params.n_threads = params.n_threads_batch = threads
+    ctx = lc.llama_init_from_model(llm._model.model, params)
+    mem = lc.llama_get_memory(ctx)
+    batch = lc.llama_batch_init(512, 0, 1)
+    n_vocab = llm.n_vocab()
+
+    def decode(items):  # (token, pos, seq, wants_logits)
+        batch.n_tokens = len(items)
+        for i, (tok, pos, seq, out) in enumerate(items):
+            batch.token[i], batch.pos[i] = tok, pos
+            batch.n_seq_id[i], batch.seq_id[i][0] = 1, seq
+            batch.logits[i] = out
+        if lc.llama_decode(ctx, batch) != 0:
+            raise RuntimeError("llama_decode failed")
+
+    try:
+        t0 = time.perf_counter()
+        decode([(t, i, 0, False) for i, t in enumerate(prefix)])
+        for c in range(0, len(suffixes), BATCH):
+            chunk = suffixes[c:c + BATCH]
+            items = []
+            for r, s in enumerate(chunk):
+                lc.llama_memory_seq_rm(mem, r + 1, -1, -1)
+                lc.llama_memory_seq_cp(mem, 0, r + 1, -1, -1)
+                items += [(t, len(prefix) + i, r + 1, i == len(s) - 1) for i, t in enumerate(s)]
+            decode(items)
+            for i, it in enumerate(items):
+                if it[3]:
+                    ptr = lc.llama_get_logits_ith(ctx, i)
+                    np.argmax(np.ctypeslib.as_array(ptr, shape=(n_vocab,)))
+        return time.perf_counter() - t0
+    finally:
+        lc.llama_batch_free(batch)
+        lc.llama_free(ctx)
 
 
 def main(argv: list[str]) -> int:
@@ -123,12 +178,13 @@ def main(argv: list[str]) -> int:
     print("| model | threads | prefix tok | way | llama.cpp prompts/s | vigil prompts/s | vigil / llama.cpp |")
     print("|---|---|---|---|---|---|---|")
     for name, th, n, ll, vg in rows:
-        for way in ("whole", "prefix"):
+        for way in ("whole", "prefix", "batched"):
             k = f"{way}_prompts_s"
             print(f"| {name} | {th} | {n} | {way} | {ll[k]:.1f} | {vg[k]:.1f} | **{vg[k] / ll[k]:.2f}×** |")
-    print(f"\n{N_SUFFIXES} prompts of the prefix + {SUFFIX_TOKENS} tokens each; vigil's argmax agreed "
-          "between its two ways on " + ", ".join(f"{r[0]}/{r[1]}t: {r[4]['argmax_agree']}/{r[4]['prompts']}"
-                                                   for r in rows) + ".")
+    print(f"\n{N_SUFFIXES} prompts of the prefix + {SUFFIX_TOKENS} tokens each, batches of {BATCH}; "
+          "vigil's argmax agreed with its whole-prompt way (prefix, batched) on "
+          + ", ".join(f"{r[0]}/{r[1]}t: {r[4]['argmax_agree']}, {r[4]['batched_argmax_agree']}"
+                      f"/{r[4]['prompts']}" for r in rows) + ".")
     return 0
 
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use vigil_data::prompt::{self, Messages, VERDICT_CLEAN, VERDICT_VULNERABLE};
 use vigil_head::{FeatureCache, FeatureSpec, HeadFile, HiddenStatePool};
-use vigil_model::decoder::left_padded_batch;
+use vigil_model::decoder::{left_padded_batch, right_padded_batch, shared_prefix_len};
 use vigil_model::{
     ForwardOptions, GenerateRequest, Generator, LogitsFor, Model, PromptPrefix, SamplingParams,
     TokenConstraint,
@@ -546,21 +546,39 @@ impl Analyst {
         order.sort_by_key(|&i| rows[i].0.len());
         let mut out = vec![0f32; rows.len()];
         let pad = self.model.tokenizer.eos_id().unwrap_or(0);
+        let decoder = &self.model.decoder;
+        // The system prompt all rows start with runs once; each batch continues it.
+        let starts: Vec<Vec<u32>> = rows.iter().map(|r| r.0.clone()).collect();
+        let shared = shared_prefix_len(&starts);
+        let prefix = (starts.len() > 1 && shared >= vigil_head::MIN_SHARED_PREFIX)
+            .then(|| {
+                let tokens = starts[0][..shared].to_vec();
+                PromptPrefix::new(decoder, tokens, adapter.map(str::to_string), vec![])
+            })
+            .transpose()?;
         let mut done = 0;
         for chunk in order.chunks(8) {
-            let toks: Vec<Vec<u32>> = chunk.iter().map(|&i| rows[i].0.clone()).collect();
             let logits = Device::Cpu.with_context(|| -> Result<Tensor> {
-                let (input, pads) = left_padded_batch(&toks, pad)?;
-                let mut state = self.model.decoder.new_state(pads);
-                let o = self.model.decoder.forward(
-                    &input,
-                    &mut state,
-                    &ForwardOptions {
-                        logits: LogitsFor::Last,
-                        hidden_layers: vec![],
-                        adapter: adapter.map(str::to_string),
-                    },
-                )?;
+                let mut opts = ForwardOptions {
+                    logits: LogitsFor::Last,
+                    hidden_layers: vec![],
+                    adapter: adapter.map(str::to_string),
+                };
+                let o = match &prefix {
+                    Some(p) => {
+                        let skip = p.tokens().len();
+                        let own: Vec<&[u32]> = chunk.iter().map(|&i| &starts[i][skip..]).collect();
+                        let (input, lens) = right_padded_batch(&own, pad)?;
+                        opts.logits = LogitsFor::At(lens.iter().map(|l| l - 1).collect());
+                        decoder.forward(&input, &mut p.fork_rows(own.len())?, &opts)?
+                    }
+                    None => {
+                        let toks: Vec<Vec<u32>> =
+                            chunk.iter().map(|&i| starts[i].clone()).collect();
+                        let (input, pads) = left_padded_batch(&toks, pad)?;
+                        decoder.forward(&input, &mut decoder.new_state(pads), &opts)?
+                    }
+                };
                 Ok(o.logits.expect("asked for logits"))
             })?;
             let l: Vec<Vec<f32>> = logits

@@ -289,8 +289,9 @@ fn analyze_all_keeps_order_runs_in_parallel_and_reuses_the_cache() {
     assert_eq!(texts(&first), texts(&again));
 }
 
-/// Features of many prompts run as one shared prefix plus right-padded batches of their own
-/// tokens equal, bit for bit, those of each prompt prefilled whole and alone (how
+/// Features (and verdict-token scores) of many prompts run as one shared prefix plus
+/// right-padded batches of their own tokens equal, bit for bit, those of each prompt
+/// prefilled whole and alone (how
 /// generation without a prefix runs it), for both poolings and a mix of layers. SmolLM2's
 /// kernels sum in an order that does not depend on a matmul's row count, and a row after
 /// the prefix sees its keys at the same slots as alone, so nothing may differ.
@@ -351,5 +352,16 @@ fn shared_prefix_features_equal_whole_prompt_features() {
             let alone = features(std::slice::from_ref(m));
             assert_eq!(alone[0], batched[i], "{pooling:?} pooling, prompt {i}");
         }
+    }
+    // The verdict-token scores (the SC variants) take the same path: one prefix, then
+    // right-padded batches whose logits are read at each row's own last token.
+    let scores = |m: &[vigil_data::prompt::Messages]| {
+        analyst
+            .verdict_token_probabilities(m, None, &mut |_| {})
+            .unwrap()
+    };
+    let batched = scores(&prompts);
+    for (i, m) in prompts.iter().enumerate() {
+        assert_eq!(scores(std::slice::from_ref(m))[0], batched[i], "prompt {i}");
     }
 }

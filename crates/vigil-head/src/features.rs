@@ -5,25 +5,11 @@ use candle_core::{DType, Device, Tensor, D};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use vigil_model::decoder::{left_padded_batch, right_padded_batch};
+use vigil_model::decoder::{left_padded_batch, right_padded_batch, shared_prefix_len};
 use vigil_model::{Decoder, ForwardOptions, LogitsFor, PromptPrefix};
 
 /// Prompts that share fewer leading tokens than this run them with each prompt.
 pub const MIN_SHARED_PREFIX: usize = 16;
-
-/// How many leading tokens all `prompts` share, leaving every prompt at least one of its
-/// own (a row needs a token to continue the prefix with).
-fn shared_prefix_len(prompts: &[Vec<u32>]) -> usize {
-    let Some((first, rest)) = prompts.split_first() else {
-        return 0;
-    };
-    let mut n = first.len();
-    for p in rest {
-        n = n.min(first.iter().zip(p).take_while(|(a, b)| a == b).count());
-    }
-    let shortest = prompts.iter().map(Vec::len).min().unwrap_or(0);
-    n.min(shortest.saturating_sub(1))
-}
 
 /// How the per-token hidden states of a prompt become one vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -361,20 +347,5 @@ impl FeatureCache {
             out.into_iter().map(|v| v.expect("filled")).collect(),
             missing.len(),
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shared_prefix_len;
-
-    #[test]
-    fn shared_prefix_leaves_every_prompt_a_token_of_its_own() {
-        assert_eq!(shared_prefix_len(&[]), 0);
-        assert_eq!(shared_prefix_len(&[vec![1, 2, 3]]), 2);
-        assert_eq!(shared_prefix_len(&[vec![1, 2, 3, 4], vec![1, 2, 5]]), 2);
-        // One prompt is the others' prefix: it keeps its last token.
-        assert_eq!(shared_prefix_len(&[vec![1, 2, 3, 4], vec![1, 2]]), 1);
-        assert_eq!(shared_prefix_len(&[vec![7, 2], vec![1, 2]]), 0);
     }
 }

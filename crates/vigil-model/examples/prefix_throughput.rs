@@ -2,12 +2,14 @@
 //! then each endpoint's code), run through vigil two ways, for `tools/bench_prefix.py`:
 //!
 //! * `whole`: every prompt from scratch (prefix + its own tokens);
-//! * `prefix`: the prefix once, then each prompt's own tokens on a [`KvState::fork`].
+//! * `prefix`: the prefix once, then each prompt's own tokens on a [`KvState::fork`];
+//! * `batched`: the prefix once, then the prompts' own tokens `BATCH` rows at a time,
+//!   right-padded on [`KvState::fork_rows`] (how vigil extracts head features).
 //!
 //! Each prompt ends with its last-position logits (what a verdict reads). Usage:
 //! `prefix_throughput MODEL PROMPTS.json` with `{"prefix": [ids], "suffixes": [[ids], …]}`;
 //! threads from `RAYON_NUM_THREADS`. Prints one JSON line: prompts/s per way, and how many
-//! prompts' argmax agree between the two.
+//! prompts' argmax agree with the `whole` way's.
 
 use std::time::Instant;
 use vigil_model::{Decoder, ForwardOptions, KvState, LogitsFor, Model};
@@ -24,6 +26,37 @@ fn run(decoder: &Decoder, state: &mut KvState, ids: &[u32]) -> anyhow::Result<u3
         .expect("asked for");
     let row: Vec<f32> = logits.flatten_all()?.to_vec1()?;
     Ok(vigil_model::sampling::argmax(&row))
+}
+
+/// Rows per batch in the `batched` way (the feature extractor's default is 16 rows or
+/// 4096 tokens).
+const BATCH: usize = 8;
+
+/// The argmax at each row's last real token, for rows that continue `base`.
+fn run_batch(decoder: &Decoder, base: &KvState, rows: &[&[u32]]) -> anyhow::Result<Vec<u32>> {
+    let (input, lens) = vigil_model::decoder::right_padded_batch(rows, 0)?;
+    let same = lens.iter().all(|&l| l == lens[0]);
+    let opts = ForwardOptions {
+        // Equal lengths: every row's last token is the batch's last position.
+        logits: if same {
+            LogitsFor::Last
+        } else {
+            LogitsFor::All
+        },
+        ..Default::default()
+    };
+    let logits = decoder
+        .forward(&input, &mut base.fork_rows(rows.len())?, &opts)?
+        .logits
+        .expect("asked for");
+    lens.iter()
+        .enumerate()
+        .map(|(r, &len)| {
+            let at = if same { 0 } else { len - 1 };
+            let row: Vec<f32> = logits.get(r)?.get(at)?.to_vec1()?;
+            Ok(vigil_model::sampling::argmax(&row))
+        })
+        .collect()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -75,14 +108,27 @@ fn main() -> anyhow::Result<()> {
             forked.push(run(decoder, &mut base.fork()?, s)?);
         }
         let prefix_s = t0.elapsed().as_secs_f64();
+
+        let t0 = Instant::now();
+        let mut base = decoder.new_state(vec![0]);
+        decoder.forward(&input, &mut base, &none)?;
+        let mut batched = Vec::new();
+        for chunk in suffixes.chunks(BATCH) {
+            let rows: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+            batched.extend(run_batch(decoder, &base, &rows)?);
+        }
+        let batched_s = t0.elapsed().as_secs_f64();
         let agree = whole.iter().zip(&forked).filter(|(a, b)| a == b).count();
+        let batched_agree = whole.iter().zip(&batched).filter(|(a, b)| a == b).count();
         println!(
             "{}",
             serde_json::json!({
                 "prompts": suffixes.len(),
                 "whole_prompts_s": suffixes.len() as f64 / whole_s,
                 "prefix_prompts_s": suffixes.len() as f64 / prefix_s,
+                "batched_prompts_s": suffixes.len() as f64 / batched_s,
                 "argmax_agree": agree,
+                "batched_argmax_agree": batched_agree,
             })
         );
         Ok(())

@@ -79,12 +79,14 @@ pub struct Decoder {
 
 /// Which positions need logits: computing the output head (vocab × hidden) for every
 /// position of a prompt is wasted work when only the next token is wanted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum LogitsFor {
     None,
     #[default]
     Last,
     All,
+    /// One position per row (`[b, 1, vocab]`): each right-padded row's last real token.
+    At(Vec<usize>),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -515,10 +517,23 @@ impl Decoder {
                 .position(|l| l == i)
                 .unwrap_or(usize::MAX)
         });
-        let logits = match opts.logits {
+        let logits = match &opts.logits {
             LogitsFor::None => None,
             LogitsFor::Last => Some(self.project(&x.narrow(1, t - 1, 1)?.contiguous()?, &pass)?),
             LogitsFor::All => Some(self.project(&x, &pass)?),
+            LogitsFor::At(at) => {
+                if at.len() != b || at.iter().any(|&i| i >= t) {
+                    return Err(ModelError::Generation(format!(
+                        "logits asked at {at:?} for {b} rows of {t} positions"
+                    )));
+                }
+                let rows = at
+                    .iter()
+                    .enumerate()
+                    .map(|(r, &i)| x.get(r)?.narrow(0, i, 1))
+                    .collect::<candle_core::Result<Vec<_>>>()?;
+                Some(self.project(&Tensor::stack(&rows, 0)?, &pass)?)
+            }
         };
         Ok(ForwardOutput { logits, hidden })
     }
@@ -714,6 +729,20 @@ pub fn right_padded_batch(rows: &[&[u32]], pad_id: u32) -> Result<(Tensor, Vec<u
     Ok((Tensor::from_vec(data, (rows.len(), t), &Device::Cpu)?, lens))
 }
 
+/// How many leading tokens all `prompts` share, leaving every prompt at least one of its
+/// own (a row needs a token to continue the prefix with).
+pub fn shared_prefix_len(prompts: &[Vec<u32>]) -> usize {
+    let Some((first, rest)) = prompts.split_first() else {
+        return 0;
+    };
+    let mut n = first.len();
+    for p in rest {
+        n = n.min(first.iter().zip(p).take_while(|(a, b)| a == b).count());
+    }
+    let shortest = prompts.iter().map(Vec::len).min().unwrap_or(0);
+    n.min(shortest.saturating_sub(1))
+}
+
 /// The Hugging Face module path of block `i`'s linear layer with GGUF name `name`.
 fn module_path(i: usize, name: &str, cfg: &ModelConfig) -> String {
     crate::weights::hf_tensor_name(&format!("blk.{i}.{name}.weight"), cfg.family)
@@ -780,5 +809,15 @@ mod tests {
             vec![vec![5, 6, 7], vec![9, 0, 0]]
         );
         assert!(right_padded_batch(&[&[]], 0).is_err());
+    }
+
+    #[test]
+    fn shared_prefix_leaves_every_prompt_a_token_of_its_own() {
+        assert_eq!(shared_prefix_len(&[]), 0);
+        assert_eq!(shared_prefix_len(&[vec![1, 2, 3]]), 2);
+        assert_eq!(shared_prefix_len(&[vec![1, 2, 3, 4], vec![1, 2, 5]]), 2);
+        // One prompt is the others' prefix: it keeps its last token.
+        assert_eq!(shared_prefix_len(&[vec![1, 2, 3, 4], vec![1, 2]]), 1);
+        assert_eq!(shared_prefix_len(&[vec![7, 2], vec![1, 2]]), 0);
     }
 }
