@@ -550,6 +550,10 @@ impl Analyst {
         // The system prompt all rows start with runs once; each batch continues it.
         let starts: Vec<Vec<u32>> = rows.iter().map(|r| r.0.clone()).collect();
         let shared = shared_prefix_len(&starts);
+        tracing::debug!(
+            "verdict tokens: {} prompts share {shared} tokens",
+            starts.len()
+        );
         let prefix = (starts.len() > 1 && shared >= vigil_head::MIN_SHARED_PREFIX)
             .then(|| {
                 let tokens = starts[0][..shared].to_vec();

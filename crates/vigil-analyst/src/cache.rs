@@ -33,6 +33,7 @@ impl AnalysisCache {
     pub fn key(analyst: &Analyst, opts: &AnalyzeOptions, subject: &Subject) -> String {
         let mut h = Sha256::new();
         h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        h.update(vigil_model::ARITHMETIC_REVISION.to_le_bytes());
         h.update([0]);
         h.update(analyst.identity().as_bytes());
         h.update([0]);

@@ -274,6 +274,7 @@ impl FeatureCache {
     ) -> String {
         let mut h = Sha256::new();
         h.update(b"vigil-features-v1\0");
+        h.update(vigil_model::ARITHMETIC_REVISION.to_le_bytes());
         h.update(model_id.as_bytes());
         h.update(b"\0");
         h.update(adapter_id.unwrap_or("-").as_bytes());

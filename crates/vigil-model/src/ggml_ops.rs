@@ -306,7 +306,7 @@ fn fast_dots() -> bool {
 }
 
 /// [`dot_vec_f32_scalar`], with AVX2 where available (bit-identical).
-fn dot_vec_f32(x: &[f32], y: &[f32]) -> f32 {
+pub(crate) fn dot_vec_f32(x: &[f32], y: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if fast_dots() {
         // SAFETY: fast_dots() checked AVX2 and FMA.

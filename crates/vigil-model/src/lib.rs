@@ -30,6 +30,12 @@ pub mod storage;
 pub mod trace;
 pub mod weights;
 
+/// Bumped whenever a change to the runtime alters any value it computes (not just its
+/// speed): caches of model outputs (head features, analyses) include it in their keys, so
+/// that results of the old arithmetic are recomputed rather than mixed with the new.
+/// 2: LoRA products row by row in inference (candle's matmul rounded by batch shape).
+pub const ARITHMETIC_REVISION: u32 = 2;
+
 pub use config::{Family, ModelConfig};
 pub use decoder::{Decoder, ForwardOptions, ForwardOutput, KvState, LogitsFor, TrainPass};
 pub use error::{ModelError, Result};
