@@ -112,7 +112,7 @@ fn rope_row(xr: &[f32], yr: &mut [f32], cos: &[f32], sin: &[f32], interleaved: b
 
 /// `f` on a tensor's f32 values in row-major order, read in place when the tensor is
 /// contiguous (a copy otherwise): each prefill-sized copy was single-threaded time.
-fn with_f32<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+pub(crate) fn with_f32<R>(x: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
     let x = if x.is_contiguous() {
         x.clone()
     } else {

@@ -380,17 +380,16 @@ impl LoraWeights {
         differentiable: bool,
     ) -> Result<Tensor> {
         if !differentiable {
+            use crate::ggml_ops::with_f32;
             let (rows, _) = x.dims2()?;
             let (a, b) = (self.a.as_tensor(), self.b.as_tensor());
             let out_dim = b.dims()[0];
-            let values = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
-            let y = lora_rows(
-                &values(&x.to_dtype(DType::F32)?)?,
-                &values(a)?,
-                self.rank(),
-                &values(b)?,
-                self.scale as f32,
-            );
+            let (rank, scale) = (self.rank(), self.scale as f32);
+            // Read in place: a copy of A and B per call cost more than the product itself
+            // when decoding one token.
+            let y = with_f32(&x.to_dtype(DType::F32)?, |x| {
+                with_f32(a, |a| with_f32(b, |b| lora_rows(x, a, rank, b, scale)))
+            })???;
             return Ok(Tensor::from_vec(y, (rows, out_dim), x.device())?);
         }
         let x = match dropout_seed {
@@ -403,8 +402,9 @@ impl LoraWeights {
 }
 
 /// `y = ((x Aᵀ) Bᵀ) · scale` for row-major `x` `[rows, in]`, `A` `[r, in]`, `B` `[out, r]`,
-/// each output a [`crate::ggml_ops::dot_vec_f32`] of one row: the result of a row does
-/// not depend on the other rows. Rows run on the thread pool when there are many.
+/// each row on its own in a fixed order, so the result of a row does not depend on the
+/// other rows: `x Aᵀ` with [`crate::ggml_ops::dot_vec_f32`], then `· Bᵀ` with
+/// [`rank_dots`]. Rows run on the thread pool when there are many.
 fn lora_rows(x: &[f32], a: &[f32], rank: usize, b: &[f32], scale: f32) -> Vec<f32> {
     use crate::ggml_ops::dot_vec_f32;
     use rayon::prelude::*;
@@ -417,9 +417,8 @@ fn lora_rows(x: &[f32], a: &[f32], rank: usize, b: &[f32], scale: f32) -> Vec<f3
             .chunks_exact(in_dim)
             .map(|ar| dot_vec_f32(xr, ar))
             .collect();
-        for (yo, br) in yr.iter_mut().zip(b.chunks_exact(rank)) {
-            *yo = dot_vec_f32(&h, br) * scale;
-        }
+        rank_dots(&h, b, yr);
+        yr.iter_mut().for_each(|v| *v *= scale);
     };
     // A hand-off to the pool costs microseconds: only worth it for prefill-sized inputs.
     if rows * (in_dim + out_dim) * rank >= 1 << 18 {
@@ -432,6 +431,55 @@ fn lora_rows(x: &[f32], a: &[f32], rank: usize, b: &[f32], scale: f32) -> Vec<f3
             .for_each(row);
     }
     y
+}
+
+/// `y[o] = h · B[o]` for every row `o` of `B` (`[y.len(), h.len()]`, the rank being small):
+/// eight outputs at a time on AVX2 when the rank is a multiple of 8 (a row of `B` is a
+/// dot of 8-lane chunks, and the eight sums are reduced side by side), else one by one.
+/// [`crate::ggml_ops::dot_vec_f32`] would run a rank-16 dot as a chain of 16 dependent
+/// fused adds per output: 7 ms per decoded token on SmolLM2 with every linear adapted.
+fn rank_dots(h: &[f32], b: &[f32], y: &mut [f32]) {
+    let r = h.len();
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if r.is_multiple_of(8) && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        done = y.len() / 8 * 8;
+        // SAFETY: AVX2 and FMA checked; `b` holds `y.len()` rows of `r`.
+        unsafe { rank_dots8(h, &b[..done * r], &mut y[..done]) };
+    }
+    for (yo, br) in y[done..].iter_mut().zip(b[done * r..].chunks_exact(r)) {
+        *yo = crate::ggml_ops::dot_vec_f32(h, br);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rank_dots8(h: &[f32], b: &[f32], y: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let r = h.len();
+    for (o, yo) in y.chunks_exact_mut(8).enumerate() {
+        let rows = b[o * 8 * r..].as_ptr();
+        let acc: [__m256; 8] = std::array::from_fn(|k| {
+            let mut a = _mm256_setzero_ps();
+            for c in (0..r).step_by(8) {
+                let bv = _mm256_loadu_ps(rows.add(k * r + c));
+                a = _mm256_fmadd_ps(bv, _mm256_loadu_ps(h.as_ptr().add(c)), a);
+            }
+            a
+        });
+        // hadd pairs: [k0 k0 k1 k1 | …] → per 128-bit half the sums of outputs 0..4 / 4..8.
+        let t0 = _mm256_hadd_ps(acc[0], acc[1]);
+        let t1 = _mm256_hadd_ps(acc[2], acc[3]);
+        let t2 = _mm256_hadd_ps(acc[4], acc[5]);
+        let t3 = _mm256_hadd_ps(acc[6], acc[7]);
+        let u0 = _mm256_hadd_ps(t0, t1);
+        let u1 = _mm256_hadd_ps(t2, t3);
+        let sums = _mm256_add_ps(
+            _mm256_permute2f128_ps::<0x20>(u0, u1),
+            _mm256_permute2f128_ps::<0x31>(u0, u1),
+        );
+        _mm256_storeu_ps(yo.as_mut_ptr(), sums);
+    }
 }
 
 /// Inverted dropout with a mask drawn from `seed`.
@@ -874,6 +922,37 @@ impl Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The inference product equals `((x Aᵀ) Bᵀ) · scale` to float rounding, for ranks on and
+    /// off the 8-wide path and output counts with a remainder.
+    #[test]
+    fn lora_rows_compute_the_adapter_product() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for (rows, in_dim, rank, out_dim) in [(3, 64, 16, 37), (1, 70, 4, 9), (5, 128, 8, 64)] {
+            let mut v =
+                |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
+            let (x, a, b) = (v(rows * in_dim), v(rank * in_dim), v(out_dim * rank));
+            let y = lora_rows(&x, &a, rank, &b, 0.5);
+            for i in 0..rows {
+                for o in 0..out_dim {
+                    let want: f64 = (0..rank)
+                        .map(|j| {
+                            let h: f64 = (0..in_dim)
+                                .map(|k| x[i * in_dim + k] as f64 * a[j * in_dim + k] as f64)
+                                .sum();
+                            h * b[o * rank + j] as f64
+                        })
+                        .sum::<f64>()
+                        * 0.5;
+                    let got = y[i * out_dim + o] as f64;
+                    assert!(
+                        (got - want).abs() < 1e-4,
+                        "row {i} out {o}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn target_modules_follow_peft_rules() {
