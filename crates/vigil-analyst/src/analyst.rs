@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use vigil_data::prompt::{self, Messages, VERDICT_CLEAN, VERDICT_VULNERABLE};
 use vigil_head::{FeatureCache, FeatureSpec, HeadFile, HiddenStatePool};
-use vigil_model::decoder::{left_padded_batch, right_padded_batch, shared_prefix_len};
+use vigil_model::decoder::{left_padded_batch, right_padded_batch};
 use vigil_model::{
     ForwardOptions, GenerateRequest, Generator, LogitsFor, Model, PromptPrefix, SamplingParams,
     TokenConstraint,
@@ -339,7 +339,7 @@ impl Analyst {
         let (a, b) = (probe("A")?, probe("B")?);
         let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
         let tokens = a[..common].to_vec();
-        if common < vigil_head::MIN_SHARED_PREFIX
+        if common < vigil_model::MIN_SHARED_PREFIX
             || common >= req.prompt_ids.len()
             || !req.prompt_ids.starts_with(&tokens)
         {
@@ -549,17 +549,7 @@ impl Analyst {
         let decoder = &self.model.decoder;
         // The system prompt all rows start with runs once; each batch continues it.
         let starts: Vec<Vec<u32>> = rows.iter().map(|r| r.0.clone()).collect();
-        let shared = shared_prefix_len(&starts);
-        tracing::debug!(
-            "verdict tokens: {} prompts share {shared} tokens",
-            starts.len()
-        );
-        let prefix = (starts.len() > 1 && shared >= vigil_head::MIN_SHARED_PREFIX)
-            .then(|| {
-                let tokens = starts[0][..shared].to_vec();
-                PromptPrefix::new(decoder, tokens, adapter.map(str::to_string), vec![])
-            })
-            .transpose()?;
+        let prefix = PromptPrefix::common(decoder, &starts, adapter.map(str::to_string), vec![])?;
         let mut done = 0;
         for chunk in order.chunks(8) {
             let logits = Device::Cpu.with_context(|| -> Result<Tensor> {

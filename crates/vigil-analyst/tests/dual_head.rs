@@ -323,7 +323,7 @@ fn shared_prefix_features_equal_whole_prompt_features() {
         .take_while(|&k| ids.iter().all(|p| p.get(k) == ids[0].get(k)))
         .count();
     assert!(
-        shared >= vigil_head::MIN_SHARED_PREFIX,
+        shared >= vigil_model::MIN_SHARED_PREFIX,
         "{shared} shared tokens"
     );
     let lens: std::collections::BTreeSet<usize> = ids.iter().map(Vec::len).collect();

@@ -5,11 +5,8 @@ use candle_core::{DType, Device, Tensor, D};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use vigil_model::decoder::{left_padded_batch, right_padded_batch, shared_prefix_len};
+use vigil_model::decoder::{left_padded_batch, right_padded_batch};
 use vigil_model::{Decoder, ForwardOptions, LogitsFor, PromptPrefix};
-
-/// Prompts that share fewer leading tokens than this run them with each prompt.
-pub const MIN_SHARED_PREFIX: usize = 16;
 
 /// How the per-token hidden states of a prompt become one vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -104,7 +101,7 @@ impl<'m> HiddenStatePool<'m> {
     /// so padding stays small; `progress` is called with the number of prompts done.
     ///
     /// Leading tokens that every prompt shares (a task's system prompt and the chat
-    /// template around it) are run once, when there are at least [`MIN_SHARED_PREFIX`]:
+    /// template around it) are run once ([`PromptPrefix::common`]):
     /// each batch then continues a copy of that prefix's cache with its rows' own tokens,
     /// and each row pools the prefix's states joined to its own, as a whole-prompt prefill
     /// would give them.
@@ -118,17 +115,12 @@ impl<'m> HiddenStatePool<'m> {
         if let Some(i) = prompts.iter().position(|p| p.is_empty()) {
             return Err(HeadError::Invalid(format!("prompt {i} has no tokens")));
         }
-        let shared = shared_prefix_len(prompts);
-        let prefix = if prompts.len() > 1 && shared >= MIN_SHARED_PREFIX {
-            Some(PromptPrefix::new(
-                self.decoder,
-                prompts[0][..shared].to_vec(),
-                spec.adapter.clone(),
-                spec.layers.clone(),
-            )?)
-        } else {
-            None
-        };
+        let prefix = PromptPrefix::common(
+            self.decoder,
+            prompts,
+            spec.adapter.clone(),
+            spec.layers.clone(),
+        )?;
         let skip = prefix.as_ref().map_or(0, |p| p.tokens().len());
         let own = |i: usize| &prompts[i][skip..];
         let mut order: Vec<usize> = (0..prompts.len()).collect();

@@ -23,7 +23,7 @@ mod mlp;
 
 pub use crossval::{cross_validate, FoldPrediction};
 pub use error::{HeadError, Result};
-pub use features::{FeatureCache, FeatureSpec, HiddenStatePool, Pooling, MIN_SHARED_PREFIX};
+pub use features::{FeatureCache, FeatureSpec, HiddenStatePool, Pooling};
 pub use mlp::{
     train_head, Activation, HeadFile, HeadMeta, HeadShape, HeadTrainConfig, HeadTrainReport,
     MlpHead, Thresholds,

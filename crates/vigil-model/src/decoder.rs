@@ -132,10 +132,9 @@ const KV_GROW: usize = 512;
 impl KvState {
     /// A state for `pad.len()` rows whose first `pad[r]` slots are padding.
     pub fn new(config: &ModelConfig, pad: Vec<usize>) -> Self {
-        const GROW: usize = KV_GROW;
         KvState {
             caches: (0..config.num_layers)
-                .map(|_| KvCache::new(2, GROW))
+                .map(|_| KvCache::new(2, KV_GROW))
                 .collect(),
             pad,
             len: 0,

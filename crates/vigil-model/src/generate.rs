@@ -4,7 +4,9 @@
 //! before it and never streamed), or the token budget. Streaming hands out text deltas as
 //! soon as they cannot be the start of a stop string.
 
-use crate::decoder::{left_padded_batch, Decoder, ForwardOptions, KvState, LogitsFor};
+use crate::decoder::{
+    left_padded_batch, shared_prefix_len, Decoder, ForwardOptions, KvState, LogitsFor,
+};
 use crate::error::{ModelError, Result};
 use crate::model::Model;
 use crate::sampling::{Sampler, SamplingParams};
@@ -50,6 +52,10 @@ impl GenerateRequest {
     }
 }
 
+/// Prompts that share fewer leading tokens than this run them with each prompt: a shorter
+/// common start is not worth a cache copy.
+pub const MIN_SHARED_PREFIX: usize = 16;
+
 /// The start of many prompts run once: its KV cache and its hidden states. A prompt that
 /// begins with these tokens continues a [`KvState::fork`] of the cache and prefills only
 /// its own tokens; its hidden states are the prefix's followed by its own, exactly what a
@@ -93,12 +99,25 @@ impl PromptPrefix {
         })
     }
 
-    pub fn tokens(&self) -> &[u32] {
-        &self.tokens
+    /// The leading tokens all of several `prompts` share, run once, when there are at least
+    /// [`MIN_SHARED_PREFIX`] of them (each prompt keeps a token of its own); `None` for a
+    /// single prompt or a shorter common start.
+    pub fn common(
+        decoder: &Decoder,
+        prompts: &[Vec<u32>],
+        adapter: Option<String>,
+        hidden_layers: Vec<usize>,
+    ) -> Result<Option<PromptPrefix>> {
+        let shared = shared_prefix_len(prompts);
+        if prompts.len() < 2 || shared < MIN_SHARED_PREFIX {
+            return Ok(None);
+        }
+        let tokens = prompts[0][..shared].to_vec();
+        PromptPrefix::new(decoder, tokens, adapter, hidden_layers).map(Some)
     }
 
-    pub fn adapter(&self) -> Option<&str> {
-        self.adapter.as_deref()
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
     }
 
     /// Whether `req` can continue this prefix: same adapter, the prompt starts with the

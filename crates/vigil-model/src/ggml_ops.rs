@@ -291,7 +291,7 @@ fn key_scores<'r>(
 }
 
 /// Whether the AVX2 + FMA versions of the dots can run (checked once).
-fn fast_dots() -> bool {
+pub(crate) fn fast_dots() -> bool {
     static FAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *FAST.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
@@ -612,7 +612,7 @@ fn softmax_row(w: &mut [f32]) {
     }
 }
 
-/// [`swiglu_row`] over `gate` (`[…, n]`) and `up` of the same shape.
+/// `swiglu_row` over `gate` (`[…, n]`) and `up` of the same shape.
 pub fn swiglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
     gated(gate, up, swiglu_row)
 }
@@ -691,7 +691,7 @@ impl<'a> HeadRows<'a> {
 
 /// Scaled dot-product attention as llama.cpp computes it without flash attention:
 /// `kq = k · q` with ggml's f32 dot (q is a permuted view, which rules out tinyBLAS),
-/// `softmax(kq · scale + mask)` ([`softmax_row`]), then `v · p` with tinyBLAS — or, for a
+/// `softmax(kq · scale + mask)` (`softmax_row`), then `v · p` with tinyBLAS — or, for a
 /// single new token, ggml's f32 dot again (llamafile takes only products of ≥ 2 columns).
 ///
 /// `q`: `[b, heads, t, d]`; `k`, `v`: `[b, kv_heads, s, d]`; `mask`: `[b, 1, t, s]`
@@ -824,7 +824,7 @@ fn geglu_row(x: &[f32], g: &[f32], y: &mut [f32]) {
     }
 }
 
-/// [`geglu_row`] over `gate` (`[…, n]`) and `up` of the same shape.
+/// `geglu_row` over `gate` (`[…, n]`) and `up` of the same shape.
 pub fn geglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
     gated(gate, up, geglu_row)
 }

@@ -7,7 +7,9 @@
 //! batch against a [`KvState`] (the KV cache of that batch) and returns the logits and any
 //! hidden states asked for. [`Model`] bundles the decoder with its tokenizer and chat
 //! template; [`sampling::Sampler`] picks tokens and [`generate::Generator`] runs the
-//! prefill / decode loop with stop strings and streaming.
+//! prefill / decode loop with stop strings and streaming. A [`PromptPrefix`] is the
+//! start many prompts share (a system prompt), run once: a request continues a copy of its
+//! cache, and a batch of prompts continues [`KvState::fork_rows`] with right-padded rows.
 //!
 //! Inference computes llama.cpp's logits bit for bit: [`ggml_ops`] does the f32 ops
 //! (norms, rope, attention, gated activations) in ggml's order and `vigil-kernels` the
@@ -47,7 +49,7 @@ pub mod sampling;
 
 pub use generate::{
     GenerateRequest, Generation, GenerationStats, Generator, PromptPrefix, StopReason,
-    TokenConstraint,
+    TokenConstraint, MIN_SHARED_PREFIX,
 };
 pub use model::{Model, ModelInfo};
 pub use sampling::{Sampler, SamplingParams};

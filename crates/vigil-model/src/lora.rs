@@ -365,7 +365,7 @@ impl LoraWeights {
     /// `scale · (dropout(x) Aᵀ) Bᵀ` for `x` `[rows, in]`. `dropout_seed` is `Some` only while
     /// training; the mask is drawn from it, so a step is reproducible from its seed.
     ///
-    /// Outside training (`differentiable` false) the product is [`lora_rows`]: each row on
+    /// Outside training (`differentiable` false) the product is `lora_rows`: each row on
     /// its own, in a fixed order. candle's float matmul rounds a row differently depending
     /// on how many rows come with it (measured: by one ulp at up to 64 rows, which
     /// quantised activations can amplify to a logit in 30 layers), and a prompt's hidden
@@ -442,9 +442,9 @@ fn rank_dots(h: &[f32], b: &[f32], y: &mut [f32]) {
     let r = h.len();
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if r.is_multiple_of(8) && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+    if r.is_multiple_of(8) && crate::ggml_ops::fast_dots() {
         done = y.len() / 8 * 8;
-        // SAFETY: AVX2 and FMA checked; `b` holds `y.len()` rows of `r`.
+        // SAFETY: fast_dots() checked AVX2 and FMA; `b` holds `y.len()` rows of `r`.
         unsafe { rank_dots8(h, &b[..done * r], &mut y[..done]) };
     }
     for (yo, br) in y[done..].iter_mut().zip(b[done * r..].chunks_exact(r)) {
