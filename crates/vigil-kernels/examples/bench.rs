@@ -128,6 +128,44 @@ fn main() {
             bytes as f64 / s / 1e9
         );
     }
+    // The same for the Qwen2.5-0.5B shape (24 layers, ~390 MB in Q8_0, ~230 in Q5_0).
+    for t in [QuantType::Q8_0, QuantType::Q5_0] {
+        let layers: Vec<[QuantMatrix; 7]> = (0..24)
+            .map(|_| {
+                [
+                    (896, 896),
+                    (128, 896),
+                    (128, 896),
+                    (896, 896),
+                    (4864, 896),
+                    (4864, 896),
+                    (896, 4864),
+                ]
+                .map(|(o, i)| matrix(t, o, i, &mut seed))
+            })
+            .collect();
+        let bytes: usize = layers.iter().flatten().map(|m| m.data().len()).sum();
+        let s = pool.install(|| {
+            time(
+                || {
+                    for m in layers.iter().flatten() {
+                        let x = vec![0.5f32; m.cols()];
+                        let mut y = vec![0f32; m.rows()];
+                        matmul_with(Isa::detect(), m, &x, 1, &mut y).unwrap();
+                    }
+                },
+                2.0,
+            )
+        });
+        println!(
+            "decode sweep {t:?} Qwen2.5-0.5B shape, 24 layers: {:.2} ms/token, {:.2} GB/s",
+            s * 1e3,
+            bytes as f64 / s / 1e9
+        );
+    }
+    if std::env::var_os("VIGIL_BENCH_SWEEPS_ONLY").is_some() {
+        return;
+    }
     for &(t, out, cols) in shapes {
         let w = matrix(t, out, cols, &mut seed);
         for rows in [1usize, 128] {

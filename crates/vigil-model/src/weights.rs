@@ -3,13 +3,22 @@
 //! Tensors are always asked for by their llama.cpp (GGUF) name — `blk.3.attn_q.weight` —
 //! and a safetensors source translates that to the Hugging Face module path with
 //! [`hf_tensor_name`], so the decoder has one naming scheme whatever the file.
+//!
+//! A GGUF file's block-quantised tensors are used where they lie: the file is mapped into
+//! memory ([`MappedFile`]) and each tensor's storage is a typed view of its bytes
+//! ([`MappedBlocks`]), so loading copies nothing, the pages come from the page cache on
+//! first use, and processes running the same model share them. `VIGIL_NO_MMAP=1` reads
+//! the tensors into memory instead (as llama.cpp's `--no-mmap`), e.g. for a model on a
+//! network file system that may change under the process.
 
 use crate::config::Family;
 use crate::error::{ModelError, Result};
 use candle_core::quantized::{gguf_file, GgmlDType, GgmlType, QStorage, QTensor, QuantizedType};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{CpuStorage, DType, Device, Tensor};
+use memmap2::MmapMut;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -53,6 +62,9 @@ pub enum WeightSource {
         path: PathBuf,
         file: File,
         content: gguf_file::Content,
+        /// The whole file mapped; `None` where mapping is off or failed (then tensors are
+        /// read into memory).
+        map: Option<Arc<MappedFile>>,
     },
     Safetensors {
         dir: PathBuf,
@@ -116,10 +128,22 @@ impl WeightSource {
                 ),
             ));
         }
+        let map = if mmap_disabled() {
+            None
+        } else {
+            match MappedFile::new(&file) {
+                Ok(map) => Some(Arc::new(map)),
+                Err(e) => {
+                    tracing::debug!("{}: not mapped, reading instead: {e}", path.display());
+                    None
+                }
+            }
+        };
         Ok(WeightSource::Gguf {
             path: path.to_path_buf(),
             file,
             content,
+            map,
         })
     }
 
@@ -174,6 +198,30 @@ impl WeightSource {
                 content.metadata.remove(*k);
             }
         }
+    }
+
+    /// Whether the tensors come from a mapping of the GGUF file (see the module docs).
+    pub fn is_mapped(&self) -> bool {
+        matches!(self, WeightSource::Gguf { map: Some(_), .. })
+    }
+
+    /// This source reading its tensors into memory instead of mapping the file.
+    pub fn without_mapping(mut self) -> Self {
+        if let WeightSource::Gguf { map, .. } = &mut self {
+            *map = None;
+        }
+        self
+    }
+
+    /// Whether `bytes` lie inside this source's mapping of the file (a tensor's storage
+    /// is then a view of the file, not a copy).
+    pub fn maps(&self, bytes: &[u8]) -> bool {
+        let WeightSource::Gguf { map: Some(m), .. } = self else {
+            return false;
+        };
+        let (start, end) = (m.base as usize, m.base as usize + m.len());
+        let p = bytes.as_ptr() as usize;
+        start <= p && p + bytes.len() <= end
     }
 
     pub fn gguf_content(&self) -> Option<&gguf_file::Content> {
@@ -233,6 +281,7 @@ impl WeightSource {
                 path,
                 file,
                 content,
+                map,
             } => {
                 if !content.tensor_infos.contains_key(name) {
                     return Err(ModelError::weight(
@@ -240,7 +289,7 @@ impl WeightSource {
                         format!("{}: tensor missing", path.display()),
                     ));
                 }
-                let q = read_qtensor(file, content, name)
+                let q = read_qtensor(file, map.as_ref(), content, name)
                     .map_err(|e| ModelError::weight(name, format!("{}: {e}", path.display())))?;
                 Weight::from_qtensor(q)
             }
@@ -264,12 +313,183 @@ impl WeightSource {
     }
 }
 
-/// A GGUF tensor read straight into the storage it keeps. candle's own reader reads the
-/// bytes into a buffer and then copies them into typed blocks: that doubles the peak memory
-/// of the largest tensor (Gemma 3's 178 MB embedding) and leaves the freed buffers
-/// fragmenting the heap (together ~100 MB of Gemma 3's peak RSS).
+/// Whether `VIGIL_NO_MMAP` asks for tensors to be read into memory rather than mapped.
+fn mmap_disabled() -> bool {
+    std::env::var_os("VIGIL_NO_MMAP").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// A GGUF file mapped privately (copy-on-write): pages are read from the page cache on
+/// first touch and shared with every process mapping the same file; a write (only
+/// re-quantising a tensor in place would do one) stays private to this process.
+///
+/// Like every memory-mapped loader (llama.cpp's included), this relies on the file not
+/// being truncated while the model is in use: a page past the new end would fault.
+/// [`WeightSource::open_gguf`] has checked that every tensor lies inside the file.
+pub struct MappedFile {
+    map: MmapMut,
+    /// `map`'s start, taken once from a unique borrow: the views write through it.
+    base: *mut u8,
+}
+
+// SAFETY: the mapping is plain memory owned by this value; the views hand out disjoint
+// ranges of it, each borrowed under the usual `&`/`&mut` rules of its owner.
+unsafe impl Send for MappedFile {}
+unsafe impl Sync for MappedFile {}
+
+impl MappedFile {
+    fn new(file: &File) -> std::io::Result<Self> {
+        // SAFETY: see the type's doc: the file must not be truncated while mapped.
+        let mut map = unsafe { memmap2::MmapOptions::new().map_copy(file)? };
+        // Start reading ahead now; a model's weights are all used on the first pass.
+        let _ = map.advise(memmap2::Advice::WillNeed);
+        let base = map.as_mut_ptr();
+        Ok(MappedFile { map, base })
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+/// A tensor's blocks of type `T`, viewed in place in a [`MappedFile`]: a candle
+/// `QuantizedType`, so a `QTensor` over it works like one over its own vector.
+pub struct MappedBlocks<T> {
+    file: Arc<MappedFile>,
+    offset: usize,
+    len: usize,
+    _blocks: PhantomData<T>,
+}
+
+impl<T: GgmlType> MappedBlocks<T> {
+    /// The view of `len` blocks at byte `offset`, or `None` if they do not lie inside the
+    /// file or are not aligned for `T` (a GGUF aligns its tensors to 32 bytes by default).
+    fn new(file: &Arc<MappedFile>, offset: usize, len: usize) -> Option<Self> {
+        let bytes = len.checked_mul(std::mem::size_of::<T>())?;
+        let fits = offset
+            .checked_add(bytes)
+            .is_some_and(|end| end <= file.len());
+        let aligned = (file.base as usize + offset).is_multiple_of(std::mem::align_of::<T>());
+        (fits && aligned).then(|| MappedBlocks {
+            file: Arc::clone(file),
+            offset,
+            len,
+            _blocks: PhantomData,
+        })
+    }
+
+    fn blocks(&self) -> &[T] {
+        // SAFETY: `new` checked the range and its alignment; ggml blocks are plain bytes
+        // (any bit pattern is a value); the mapping lives as long as `self.file`.
+        unsafe { std::slice::from_raw_parts(self.file.base.add(self.offset) as *const T, self.len) }
+    }
+
+    fn blocks_mut(&mut self) -> &mut [T] {
+        // SAFETY: as `blocks`; the range belongs to this view alone and `&mut self` makes
+        // the borrow unique. The mapping is private, so the file is never written.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.file.base.add(self.offset) as *mut T, self.len)
+        }
+    }
+}
+
+impl<T: GgmlType + 'static> QuantizedType for MappedBlocks<T> {
+    fn dtype(&self) -> GgmlDType {
+        T::DTYPE
+    }
+
+    fn matmul_t(
+        &self,
+        mkn: (usize, usize, usize),
+        lhs: &[f32],
+        dst: &mut [f32],
+    ) -> candle_core::Result<()> {
+        candle_core::quantized::k_quants::matmul(mkn, lhs, self.blocks(), dst)
+    }
+
+    fn matmul_t_f16(
+        &self,
+        mkn: (usize, usize, usize),
+        lhs: &[half::f16],
+        dst: &mut [half::f16],
+    ) -> candle_core::Result<()> {
+        candle_core::quantized::k_quants::matmul_f16(mkn, lhs, self.blocks(), dst)
+    }
+
+    fn embedding(
+        &self,
+        ids: &[u32],
+        rows: usize,
+        hidden: usize,
+    ) -> candle_core::Result<CpuStorage> {
+        if hidden == 0
+            || !hidden.is_multiple_of(T::BLCK_SIZE)
+            || self.len != rows * (hidden / T::BLCK_SIZE)
+        {
+            candle_core::bail!(
+                "embedding of {rows} rows of {hidden} values over {} blocks of {:?}",
+                self.len,
+                T::DTYPE
+            );
+        }
+        let per_row = hidden / T::BLCK_SIZE;
+        let blocks = self.blocks();
+        let mut out = vec![0f32; ids.len() * hidden];
+        for (&id, dst) in ids.iter().zip(out.chunks_exact_mut(hidden)) {
+            let row = id as usize;
+            if row >= rows {
+                candle_core::bail!("token id {row} is outside the {rows}-row embedding");
+            }
+            T::to_float(&blocks[row * per_row..(row + 1) * per_row], dst);
+        }
+        Ok(CpuStorage::F32(out))
+    }
+
+    fn dequantize(&self, elem_count: usize) -> candle_core::Result<CpuStorage> {
+        if elem_count != self.len * T::BLCK_SIZE {
+            candle_core::bail!(
+                "{elem_count} values asked of {} blocks of {:?}",
+                self.len,
+                T::DTYPE
+            );
+        }
+        let mut values = vec![0f32; elem_count];
+        T::to_float(self.blocks(), &mut values);
+        Ok(CpuStorage::F32(values))
+    }
+
+    fn storage_size_in_bytes(&self) -> usize {
+        self.len * std::mem::size_of::<T>()
+    }
+
+    fn as_ptr(&self) -> *const u8 {
+        self.blocks().as_ptr() as *const u8
+    }
+
+    fn block_size(&self) -> usize {
+        T::BLCK_SIZE
+    }
+
+    fn from_float(&mut self, xs: &[f32]) {
+        T::from_float(xs, self.blocks_mut())
+    }
+
+    fn from_float_imatrix(&mut self, xs: &[f32], imatrix_weights: &[f32], n_per_row: usize) {
+        T::from_float_imatrix(xs, self.blocks_mut(), imatrix_weights, n_per_row)
+    }
+
+    fn size(&self) -> usize {
+        self.storage_size_in_bytes()
+    }
+}
+
+/// A GGUF tensor as a `QTensor` over its own storage: a view of the mapped file where
+/// there is one, else read straight into typed blocks. (candle's own reader reads the bytes
+/// into a buffer and then copies them into blocks: that doubled the peak memory of the
+/// largest tensor — Gemma 3's 178 MB embedding — and left the freed buffers fragmenting
+/// the heap.)
 fn read_qtensor(
     file: &mut File,
+    map: Option<&Arc<MappedFile>>,
     content: &gguf_file::Content,
     name: &str,
 ) -> candle_core::Result<QTensor> {
@@ -282,40 +502,62 @@ fn read_qtensor(
     }
     let n = elems / dtype.block_size();
     let start = content.tensor_data_offset.saturating_add(info.offset);
-    file.seek(SeekFrom::Start(start))?;
+    let mut source = BlockSource {
+        file,
+        map,
+        start,
+        n,
+    };
     let storage = match dtype {
-        GgmlDType::F32 => read_blocks::<f32>(file, n)?,
-        GgmlDType::F16 => read_blocks::<half::f16>(file, n)?,
-        GgmlDType::BF16 => read_blocks::<half::bf16>(file, n)?,
-        GgmlDType::Q4_0 => read_blocks::<BlockQ4_0>(file, n)?,
-        GgmlDType::Q4_1 => read_blocks::<BlockQ4_1>(file, n)?,
-        GgmlDType::Q5_0 => read_blocks::<BlockQ5_0>(file, n)?,
-        GgmlDType::Q5_1 => read_blocks::<BlockQ5_1>(file, n)?,
-        GgmlDType::Q8_0 => read_blocks::<BlockQ8_0>(file, n)?,
-        GgmlDType::Q2K => read_blocks::<BlockQ2K>(file, n)?,
-        GgmlDType::Q3K => read_blocks::<BlockQ3K>(file, n)?,
-        GgmlDType::Q4K => read_blocks::<BlockQ4K>(file, n)?,
-        GgmlDType::Q5K => read_blocks::<BlockQ5K>(file, n)?,
-        GgmlDType::Q6K => read_blocks::<BlockQ6K>(file, n)?,
+        GgmlDType::F32 => source.blocks::<f32>()?,
+        GgmlDType::F16 => source.blocks::<half::f16>()?,
+        GgmlDType::BF16 => source.blocks::<half::bf16>()?,
+        GgmlDType::Q4_0 => source.blocks::<BlockQ4_0>()?,
+        GgmlDType::Q4_1 => source.blocks::<BlockQ4_1>()?,
+        GgmlDType::Q5_0 => source.blocks::<BlockQ5_0>()?,
+        GgmlDType::Q5_1 => source.blocks::<BlockQ5_1>()?,
+        GgmlDType::Q8_0 => source.blocks::<BlockQ8_0>()?,
+        GgmlDType::Q2K => source.blocks::<BlockQ2K>()?,
+        GgmlDType::Q3K => source.blocks::<BlockQ3K>()?,
+        GgmlDType::Q4K => source.blocks::<BlockQ4K>()?,
+        GgmlDType::Q5K => source.blocks::<BlockQ5K>()?,
+        GgmlDType::Q6K => source.blocks::<BlockQ6K>()?,
         _ => return content.tensor(file, name, &Device::Cpu),
     };
     QTensor::new(QStorage::Cpu(storage), info.shape.dims().to_vec())
 }
 
-/// `n` blocks of `T` read from the file's current position.
-fn read_blocks<T: GgmlType + 'static>(
-    file: &mut File,
+/// Where one tensor's `n` blocks come from: a view of the mapping, or the file read at
+/// byte `start`.
+struct BlockSource<'a> {
+    file: &'a mut File,
+    map: Option<&'a Arc<MappedFile>>,
+    start: u64,
     n: usize,
-) -> std::io::Result<Box<dyn QuantizedType>> {
-    let mut blocks = vec![T::zeros(); n];
-    // SAFETY: ggml blocks are plain bytes (f16s and byte arrays, no padding: their size
-    // is the format's block size, which candle relies on as well), so any bytes are a
-    // valid value, and the slice covers exactly the vector's initialised elements.
-    let bytes = unsafe {
-        std::slice::from_raw_parts_mut(blocks.as_mut_ptr() as *mut u8, n * std::mem::size_of::<T>())
-    };
-    file.read_exact(bytes)?;
-    Ok(Box::new(blocks))
+}
+
+impl BlockSource<'_> {
+    fn blocks<T: GgmlType + 'static>(&mut self) -> std::io::Result<Box<dyn QuantizedType>> {
+        let mapped = self
+            .map
+            .and_then(|m| MappedBlocks::<T>::new(m, usize::try_from(self.start).ok()?, self.n));
+        if let Some(view) = mapped {
+            return Ok(Box::new(view));
+        }
+        self.file.seek(SeekFrom::Start(self.start))?;
+        let mut blocks = vec![T::zeros(); self.n];
+        // SAFETY: ggml blocks are plain bytes (f16s and byte arrays, no padding: their
+        // size is the format's block size, which candle relies on as well), so any bytes
+        // are a valid value, and the slice covers exactly the vector's initialised elements.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(
+                blocks.as_mut_ptr() as *mut u8,
+                self.n * std::mem::size_of::<T>(),
+            )
+        };
+        self.file.read_exact(bytes)?;
+        Ok(Box::new(blocks))
+    }
 }
 
 /// The Hugging Face tensor name for a GGUF tensor name, per family. One table for loading
