@@ -54,7 +54,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    fix_thread_counts();
+    vigil_model::settle_thread_pools();
     let result = match cli.command {
         Command::Data(args) => cmd::data::run(args),
         Command::Model(args) => cmd::model::run(args),
@@ -76,17 +76,6 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
         }
-    }
-}
-
-/// Writes the thread count rayon would choose into `RAYON_NUM_THREADS`, once, before any
-/// thread starts. Without it candle recomputes its count on every float matmul, reading
-/// `/proc/cpuinfo` each time: 5 % of a scan's time, more in LoRA training, where every
-/// adapter product is a float matmul.
-fn fix_thread_counts() {
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
 }
 
