@@ -6,11 +6,20 @@ For every model and thread count it runs, each in a fresh child process:
   * llama.cpp: a fixed 128-token prompt (llama.cpp's token count, BOS included when the
     model adds one) is evaluated in one batch (prefill), then 64 tokens are generated
     greedily with EOS ignored, one eval per token (decode). Timed with perf_counter;
-    1 warm-up + N repeats (default 3) inside the child, median reported.
+    1 warm-up + N repeats (default 3) inside the child.
   * vigil: `<vigil> generate --model PATH --threads N --raw --max-tokens 64 --ignore-eos
-    --temperature 0 --stats --prompt-file FILE` with the same prompt text; the last stderr
-    line `prefill: N tok, X tok/s; decode: M tok, Y tok/s` is parsed. 1 warm-up + N
-    repeats, each a fresh process, median reported.
+    --temperature 0 --stats --prompt-file FILE --repeat 1+N` with the same prompt text: the
+    same 1 warm-up + N repeats inside one process (each from an empty KV cache), one stderr
+    line `prefill: N tok, X tok/s; decode: M tok, Y tok/s` per run; median of the last N.
+
+Each engine runs --rounds child processes (default 3) for every model and thread count,
+alternating with the other engine's, and the medians are taken over all their measured
+runs: on a shared machine a slow spell then falls on both engines.
+
+Both engines are measured warm, as llama-bench measures: the warm-up run is the one that
+touches the weights' pages (both map the GGUF file) and starts the thread pools. (Until
+session 9 vigil ran one process per run, so every measured prefill was a cold first pass
+while llama.cpp's were warm.)
 
 With --membw (the `membw` example of vigil-kernels) it also measures this machine's
 streaming read bandwidth per thread count and reports each engine's decode as a share of
@@ -156,8 +165,8 @@ def bench_llama(model: str, threads: int, prompt_file: str, repeats: int, warmup
         return {"ok": False, "error": f"llama.cpp child exited {code}: {err.strip()[-400:]}"}
     data = json.loads(out.strip().splitlines()[-1])
     return {"ok": True, "prompt_tokens": data["prompt_tokens"],
-            "prefill": statistics.median(r["prefill_tok_s"] for r in data["runs"]),
-            "decode": statistics.median(r["decode_tok_s"] for r in data["runs"]),
+            "prefill_runs": [r["prefill_tok_s"] for r in data["runs"]],
+            "decode_runs": [r["decode_tok_s"] for r in data["runs"]],
             "rss_mb": rss}
 
 
@@ -167,22 +176,34 @@ def bench_vigil(vigil: str, model: str, threads: int, prompt_file: str,
         return {"ok": False, "error": f"vigil binary not found or not executable: {vigil}"}
     cmd = [vigil, "generate", "--model", model, "--threads", str(threads), "--raw",
            "--max-tokens", str(GEN_TOKENS), "--ignore-eos", "--temperature", "0", "--stats",
-           "--prompt-file", prompt_file]
-    runs, rss = [], []
-    for i in range(warmup + repeats):
-        code, _out, err, peak = run_measured(cmd)
-        lines = [l for l in err.strip().splitlines() if l.strip()]
-        m = STATS_RE.search(lines[-1]) if lines else None
-        if code != 0 or m is None:
-            why = f"exit {code}" if code != 0 else "no stats line on stderr"
-            tail = "\n".join(lines[-3:])
-            return {"ok": False, "error": f"vigil failed ({why}): {' '.join(cmd)}\n{tail}"}
-        if i >= warmup:
-            runs.append((int(m.group(1)), float(m.group(2)), int(m.group(3)), float(m.group(4))))
-            rss.append(peak)
+           "--prompt-file", prompt_file, "--repeat", str(warmup + repeats)]
+    code, _out, err, peak = run_measured(cmd)
+    lines = [l for l in err.strip().splitlines() if l.strip()]
+    stats = [m for m in map(STATS_RE.search, lines) if m]
+    if code != 0 or len(stats) != warmup + repeats:
+        why = f"exit {code}" if code != 0 else f"{len(stats)} stats lines on stderr"
+        tail = "\n".join(lines[-3:])
+        return {"ok": False, "error": f"vigil failed ({why}): {' '.join(cmd)}\n{tail}"}
+    runs = [(int(m.group(1)), float(m.group(2)), int(m.group(3)), float(m.group(4)))
+            for m in stats[warmup:]]
     return {"ok": True, "prompt_tokens": runs[0][0], "decode_tokens": runs[0][2],
-            "prefill": statistics.median(r[1] for r in runs),
-            "decode": statistics.median(r[3] for r in runs), "rss_mb": max(rss)}
+            "prefill_runs": [r[1] for r in runs], "decode_runs": [r[3] for r in runs],
+            "rss_mb": peak}
+
+
+def merge_rounds(rounds: list[dict]) -> dict:
+    """One engine's rounds (child processes) as one result: the medians over every measured
+    run of every round, the largest peak RSS; the first failure if any round failed."""
+    for r in rounds:
+        if not r["ok"]:
+            return r
+    merged = dict(rounds[0])
+    for key in ("prefill_runs", "decode_runs"):
+        merged[key] = [v for r in rounds for v in r[key]]
+    merged["prefill"] = statistics.median(merged["prefill_runs"])
+    merged["decode"] = statistics.median(merged["decode_runs"])
+    merged["rss_mb"] = max(r["rss_mb"] for r in rounds)
+    return merged
 
 
 def weight_bytes_per_token(model: str) -> int:
@@ -218,6 +239,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--no-vigil", action="store_true", help="measure llama.cpp only")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="child processes per engine, alternating llama.cpp and vigil, so a "
+                    "slow spell of a shared machine does not fall on one engine only")
     ap.add_argument("--json", help="also write the results to this file")
     ap.add_argument("--membw", help="vigil-kernels' membw example: report decode against the "
                     "memory-bandwidth ceiling")
@@ -244,12 +268,19 @@ def main(argv: list[str]) -> int:
             with open(prompt_file, "w", encoding="utf-8") as f:
                 f.write(prompt)
             for th in args.threads:
-                print(f"# {name}, {th} thread(s): llama.cpp ...", file=sys.stderr, flush=True)
-                ll = bench_llama(path, th, prompt_file, args.repeats, args.warmup)
-                vg = None
-                if not args.no_vigil:
-                    print(f"# {name}, {th} thread(s): vigil ...", file=sys.stderr, flush=True)
-                    vg = bench_vigil(args.vigil, path, th, prompt_file, args.repeats, args.warmup)
+                ll_rounds, vg_rounds = [], []
+                for k in range(max(1, args.rounds)):
+                    print(f"# {name}, {th} thread(s), round {k + 1}: llama.cpp ...",
+                          file=sys.stderr, flush=True)
+                    ll_rounds.append(bench_llama(path, th, prompt_file, args.repeats,
+                                                 args.warmup))
+                    if not args.no_vigil:
+                        print(f"# {name}, {th} thread(s), round {k + 1}: vigil ...",
+                              file=sys.stderr, flush=True)
+                        vg_rounds.append(bench_vigil(args.vigil, path, th, prompt_file,
+                                                     args.repeats, args.warmup))
+                ll = merge_rounds(ll_rounds)
+                vg = merge_rounds(vg_rounds) if vg_rounds else None
                 for engine, r in (("llama.cpp", ll), ("vigil", vg)):
                     if r is not None and not r["ok"]:
                         errors.append(f"{name} / {th} thread(s) / {engine}: {r['error']}")
@@ -287,8 +318,9 @@ def main(argv: list[str]) -> int:
                   f"{r['bandwidth_gb_s']:.1f} | {ceiling:.0f} | {share['llama.cpp']} | "
                   f"{share['vigil']} |")
     print(f"\nPrompt: {PROMPT_TOKENS} llama.cpp tokens per model (same text to both engines); "
-          f"{GEN_TOKENS} greedy tokens, EOS ignored; median of {args.repeats} after "
-          f"{args.warmup} warm-up.")
+          f"{GEN_TOKENS} greedy tokens, EOS ignored; per engine {args.rounds} child "
+          f"processes (alternating engines), each {args.warmup} warm-up + {args.repeats} "
+          f"measured runs; medians over all measured runs.")
     if errors:
         print("\nProblems:")
         for e in errors:

@@ -30,6 +30,11 @@ pub struct GenerateArgs {
     /// Print one JSON object (text, token ids, stop reason, stats) instead of streaming.
     #[arg(long)]
     pub json: bool,
+    /// Run the same generation this many times in one process, each from an empty cache
+    /// (with --stats, a line after each). For benchmarks, as llama-bench does: the first
+    /// run also pays for touching the weights' pages and starting the thread pools.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -116,22 +121,24 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<std::process::ExitCode> {
     let mut req = args.sampling.request(prompt_ids);
     req.adapter = args.model.active_adapter();
     let generator = Generator::new(&model);
-    let out = if args.json {
-        let g = generator.generate(&req, &mut |_| {})?;
-        println!("{}", serde_json::to_string(&g)?);
-        g
-    } else {
-        let stdout = std::io::stdout();
-        let g = generator.generate(&req, &mut |piece| {
-            let mut lock = stdout.lock();
-            let _ = lock.write_all(piece.as_bytes());
-            let _ = lock.flush();
-        })?;
-        println!();
-        g
-    };
-    if args.stats {
-        eprintln!("{}", out.stats.summary_line());
+    for _ in 0..args.repeat {
+        let out = if args.json {
+            let g = generator.generate(&req, &mut |_| {})?;
+            println!("{}", serde_json::to_string(&g)?);
+            g
+        } else {
+            let stdout = std::io::stdout();
+            let g = generator.generate(&req, &mut |piece| {
+                let mut lock = stdout.lock();
+                let _ = lock.write_all(piece.as_bytes());
+                let _ = lock.flush();
+            })?;
+            println!();
+            g
+        };
+        if args.stats {
+            eprintln!("{}", out.stats.summary_line());
+        }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
