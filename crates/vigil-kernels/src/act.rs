@@ -67,63 +67,69 @@ impl QuantizedActs {
         let isa = isa.checked();
         let nb = cols / act.block_elems();
         let bb = act.block_bytes();
+        let blocks = rows * nb;
+        // Every per-block vector has one entry per block while quantising, so that they
+        // all run in lockstep below; the ones a format lacks are emptied at the end.
         let mut q = QuantizedActs {
             act,
             rows,
             cols,
             nb,
-            bytes: vec![0u8; rows * nb * bb],
-            d: vec![0f32; rows * nb],
-            s: if act == ActType::Q8_1 {
-                vec![0f32; rows * nb]
-            } else {
-                Vec::new()
-            },
-            sum: vec![0i32; rows * nb],
-            neg_lanes: Vec::new(),
+            bytes: vec![0u8; blocks * bb],
+            d: vec![0f32; blocks],
+            s: vec![0f32; blocks],
+            sum: vec![0i32; blocks],
+            neg_lanes: vec![[0i32; 8]; blocks],
         };
         let be = act.block_elems();
-        let block = |xs: &[f32], out: &mut [u8]| match act {
-            ActType::Q8_0 | ActType::Q8_1 => quantize_block32(isa, act, xs, out),
-            ActType::Q8K => quantize_block_q8k(xs, out),
-        };
-        let mut stats = vec![(0f32, 0f32, 0i32); rows * nb];
-        if x.len() >= PAR_MIN_VALUES && rayon::current_num_threads() > 1 {
-            // Prefill: a serial quantiser held back the other threads at every matmul.
-            x.par_chunks_exact(be)
-                .zip(q.bytes.par_chunks_exact_mut(bb))
-                .zip(stats.par_iter_mut())
-                .for_each(|((xs, out), st)| *st = block(xs, out));
-        } else {
-            for ((xs, out), st) in x
-                .chunks_exact(be)
-                .zip(q.bytes.chunks_exact_mut(bb))
-                .zip(stats.iter_mut())
-            {
-                *st = block(xs, out);
-            }
-        }
-        for (blk, &(d, s, sum)) in stats.iter().enumerate() {
-            q.d[blk] = d;
-            if act == ActType::Q8_1 {
-                q.s[blk] = s;
-            }
-            q.sum[blk] = sum;
-        }
-        if act != ActType::Q8K {
-            let qoff = bb - 32;
-            q.neg_lanes = q
-                .bytes
-                .chunks_exact(bb)
-                .map(|b| {
-                    std::array::from_fn(|l| {
-                        -b[qoff + 4 * l..qoff + 4 * l + 4]
+        // One block: its bytes, then the values the kernels read, decoded beside them.
+        let block =
+            |xs: &[f32], out: &mut [u8], v: (&mut f32, &mut f32, &mut i32, &mut [i32; 8])| {
+                let (d, s, sum, neg) = v;
+                (*d, *s, *sum) = match act {
+                    ActType::Q8_0 | ActType::Q8_1 => quantize_block32(isa, act, xs, out),
+                    ActType::Q8K => quantize_block_q8k(xs, out),
+                };
+                if act != ActType::Q8K {
+                    let qs = &out[bb - 32..];
+                    *neg = std::array::from_fn(|l| {
+                        -qs[4 * l..4 * l + 4]
                             .iter()
                             .map(|&v| v as i8 as i32)
                             .sum::<i32>()
-                    })
-                })
-                .collect();
+                    });
+                }
+            };
+        let QuantizedActs {
+            bytes,
+            d,
+            s,
+            sum,
+            neg_lanes,
+            ..
+        } = &mut q;
+        if x.len() >= PAR_MIN_VALUES && rayon::current_num_threads() > 1 {
+            // Prefill: a serial quantiser held back the other threads at every matmul.
+            x.par_chunks_exact(be)
+                .zip(bytes.par_chunks_exact_mut(bb))
+                .zip(d.par_iter_mut().zip(s.par_iter_mut()))
+                .zip(sum.par_iter_mut().zip(neg_lanes.par_iter_mut()))
+                .for_each(|(((xs, out), (d, s)), (sum, neg))| block(xs, out, (d, s, sum, neg)));
+        } else {
+            for (((xs, out), (d, s)), (sum, neg)) in x
+                .chunks_exact(be)
+                .zip(bytes.chunks_exact_mut(bb))
+                .zip(d.iter_mut().zip(s.iter_mut()))
+                .zip(sum.iter_mut().zip(neg_lanes.iter_mut()))
+            {
+                block(xs, out, (d, s, sum, neg));
+            }
+        }
+        if act != ActType::Q8_1 {
+            q.s = Vec::new();
+        }
+        if act == ActType::Q8K {
+            q.neg_lanes = Vec::new();
         }
         q
     }

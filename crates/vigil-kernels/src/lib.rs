@@ -142,7 +142,7 @@ mod x86;
 pub use act::{quantize_row, QuantizedActs};
 pub use cpu::Isa;
 pub use format::{ActType, Error, QuantMatrix, QuantType};
-pub use matmul::{matmul, matmul_with};
+pub use matmul::{matmul, matmul_uninit, matmul_with};
 
 /// Row of `qtype` weights as f32 (`out.len()` = values in the row).
 pub fn dequantize_row(qtype: QuantType, w: &[u8], out: &mut [f32]) {

@@ -18,6 +18,7 @@ use crate::block32::MAX_TILE_ROWS;
 use crate::cpu::Isa;
 use crate::format::{Error, QuantMatrix, QuantType};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// A weight format's tile kernel: `out[ai][i] = w[i] · acts.row(a0 + ai)` for the 8
 /// weight rows `w` and activation rows `a0..a1` (at most 16).
@@ -44,6 +45,19 @@ pub fn matmul(w: &QuantMatrix, x: &[f32], rows: usize, y: &mut [f32]) -> Result<
     matmul_with(Isa::detect(), w, x, rows, y)
 }
 
+/// [`matmul`] into memory not yet initialised (a fresh vector's spare capacity): every
+/// element of `y` is written, so the caller may then take it as initialised. Saves
+/// zeroing an output the kernels overwrite anyway (a prefill's largest products are
+/// megabytes, zeroed on one thread).
+pub fn matmul_uninit(
+    w: &QuantMatrix,
+    x: &[f32],
+    rows: usize,
+    y: &mut [MaybeUninit<f32>],
+) -> Result<(), Error> {
+    matmul_inner(Isa::detect(), w, x, rows, y)
+}
+
 /// [`matmul`] with a given instruction set (scalar where the CPU lacks it).
 pub fn matmul_with(
     isa: Isa,
@@ -51,6 +65,23 @@ pub fn matmul_with(
     x: &[f32],
     rows: usize,
     y: &mut [f32],
+) -> Result<(), Error> {
+    matmul_inner(isa, w, x, rows, as_uninit(y))
+}
+
+/// An initialised slice seen as one that may be (over)written with any values.
+fn as_uninit(y: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and the kernels only ever write
+    // initialised f32 values through it, so `y` stays initialised.
+    unsafe { &mut *(y as *mut [f32] as *mut [MaybeUninit<f32>]) }
+}
+
+fn matmul_inner(
+    isa: Isa,
+    w: &QuantMatrix,
+    x: &[f32],
+    rows: usize,
+    y: &mut [MaybeUninit<f32>],
 ) -> Result<(), Error> {
     if x.len() != rows * w.cols() {
         return Err(Error::Shape {
@@ -61,7 +92,7 @@ pub fn matmul_with(
     }
     let isa = isa.checked();
     let acts = QuantizedActs::with_isa(isa, w.qtype().act_type(), x, rows, w.cols());
-    matmul_quantized(isa, w, &acts, y)
+    matmul_quantized_inner(isa, w, &acts, y)
 }
 
 /// `y = x Wᵀ` for activations already quantised to `w`'s activation format (reuse one
@@ -71,6 +102,15 @@ pub fn matmul_quantized(
     w: &QuantMatrix,
     acts: &QuantizedActs,
     y: &mut [f32],
+) -> Result<(), Error> {
+    matmul_quantized_inner(isa, w, acts, as_uninit(y))
+}
+
+fn matmul_quantized_inner(
+    isa: Isa,
+    w: &QuantMatrix,
+    acts: &QuantizedActs,
+    y: &mut [MaybeUninit<f32>],
 ) -> Result<(), Error> {
     let rows = acts.rows();
     if acts.act_type() != w.qtype().act_type() || acts.cols() != w.cols() {
@@ -114,7 +154,8 @@ impl OutPtr {
     }
 }
 
-fn run<K: Kernel>(isa: Isa, w: &QuantMatrix, acts: &QuantizedActs, y: &mut [f32]) {
+/// Writes every element of `y` (`rows × out`).
+fn run<K: Kernel>(isa: Isa, w: &QuantMatrix, acts: &QuantizedActs, y: &mut [MaybeUninit<f32>]) {
     let out = w.rows();
     let rows = acts.rows();
     let ntiles = out.div_ceil(8);
@@ -125,7 +166,7 @@ fn run<K: Kernel>(isa: Isa, w: &QuantMatrix, acts: &QuantizedActs, y: &mut [f32]
     } else {
         (threads * 4).min(ntiles)
     };
-    let yp = OutPtr(y.as_mut_ptr());
+    let yp = OutPtr(y.as_mut_ptr() as *mut f32);
     let body = |t: usize| {
         let mut buf = [[0f32; 8]; MAX_TILE_ROWS];
         for tile in t * ntiles / ntasks..(t + 1) * ntiles / ntasks {

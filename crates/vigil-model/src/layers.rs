@@ -242,7 +242,7 @@ fn quantized_matmul(tensor: &Arc<QTensor>, matmul: &QMatMul, x: &Tensor) -> Resu
     let w = QuantMatrix::new(bytes, qtype, out_dim, in_dim).map_err(kernel_err)?;
     let x = x.contiguous()?;
     let rows = x.elem_count() / in_dim;
-    let mut y = vec![0f32; rows * out_dim];
+    let mut y = Vec::with_capacity(rows * out_dim);
     {
         let (storage, layout) = x.storage_and_layout();
         let (candle_core::Storage::Cpu(CpuStorage::F32(data)), Some((start, end))) =
@@ -251,7 +251,10 @@ fn quantized_matmul(tensor: &Arc<QTensor>, matmul: &QMatMul, x: &Tensor) -> Resu
             let msg = "quantized matmul: expected contiguous f32 CPU activations";
             return Err(candle_core::Error::Msg(msg.into()).into());
         };
-        vigil_kernels::matmul(&w, &data[start..end], rows, &mut y).map_err(kernel_err)?;
+        let out = &mut y.spare_capacity_mut()[..rows * out_dim];
+        vigil_kernels::matmul_uninit(&w, &data[start..end], rows, out).map_err(kernel_err)?;
+        // SAFETY: `matmul_uninit` returned Ok, so it wrote all `rows * out_dim` values.
+        unsafe { y.set_len(rows * out_dim) };
     }
     let mut dims = x.dims().to_vec();
     *dims.last_mut().expect("x has at least one dimension") = out_dim;
