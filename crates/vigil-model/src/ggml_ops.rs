@@ -13,6 +13,7 @@
 
 use candle_core::Tensor;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// `ggml_compute_forward_rms_norm_f32` followed by `ggml_mul` with the weight: the sum of
 /// squares in f64 (each square rounded to f32 first), `scale = 1 / sqrt(mean + eps)` in
@@ -30,9 +31,7 @@ pub fn rms_norm_row(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
 pub fn rms_norm(x: &Tensor, weight: &[f32], eps: f32) -> candle_core::Result<Tensor> {
     let n = weight.len();
     let y = with_f32(x, |xs| {
-        let mut y = vec![0f32; xs.len()];
-        for_rows(xs, &mut y, n, |_, xr, yr| rms_norm_row(xr, weight, eps, yr));
-        y
+        map_rows(xs, n, |_, xr, yr| rms_norm_row(xr, weight, eps, yr))
     })?;
     Tensor::from_vec(y, x.shape(), x.device())
 }
@@ -41,20 +40,36 @@ pub fn rms_norm(x: &Tensor, weight: &[f32], eps: f32) -> candle_core::Result<Ten
 /// pool costs microseconds; a decode step's rows are a few hundred values).
 const PAR_MIN_VALUES: usize = 1 << 14;
 
-/// `f(row index, x row, y row)` for every row of length `n`, on the pool when the op is
-/// big enough (prefill): left serial, these row-wise ops were a third of a two-thread
-/// prefill's time.
-fn for_rows(x: &[f32], y: &mut [f32], n: usize, f: impl Fn(usize, &[f32], &mut [f32]) + Sync) {
+/// A new output the size of `x`, made by `f(row index, x row, y row)` for every row of
+/// length `n`; on the pool when the op is big enough (prefill): left serial, these row-wise
+/// ops were a third of a two-thread prefill's time. Each output row is zeroed by the task
+/// that fills it, while it is in cache, rather than the whole output up front on the
+/// calling thread (megabytes in a prefill, and serial).
+fn map_rows(x: &[f32], n: usize, f: impl Fn(usize, &[f32], &mut [f32]) + Sync) -> Vec<f32> {
+    if n == 0 || !x.len().is_multiple_of(n) {
+        return vec![0f32; x.len()];
+    }
+    let mut y = Vec::with_capacity(x.len());
+    let row = |r: usize, xr: &[f32], yr: &mut [MaybeUninit<f32>]| {
+        yr.fill(MaybeUninit::new(0.0));
+        // SAFETY: every element of `yr` was initialised on the line above.
+        let yr = unsafe { &mut *(yr as *mut [MaybeUninit<f32>] as *mut [f32]) };
+        f(r, xr, yr);
+    };
+    let out = &mut y.spare_capacity_mut()[..x.len()];
     if x.len() >= PAR_MIN_VALUES && rayon::current_num_threads() > 1 {
         x.par_chunks_exact(n)
-            .zip(y.par_chunks_exact_mut(n))
+            .zip(out.par_chunks_exact_mut(n))
             .enumerate()
-            .for_each(|(r, (xr, yr))| f(r, xr, yr));
+            .for_each(|(r, (xr, yr))| row(r, xr, yr));
     } else {
-        for (r, (xr, yr)) in x.chunks_exact(n).zip(y.chunks_exact_mut(n)).enumerate() {
-            f(r, xr, yr);
+        for (r, (xr, yr)) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)).enumerate() {
+            row(r, xr, yr);
         }
     }
+    // SAFETY: `x.len()` is a multiple of `n`, so the rows above covered all of it.
+    unsafe { y.set_len(x.len()) };
+    y
 }
 
 /// Rotary embedding in ggml's rounding (`rotate_pairs` as compiled for x86 with FMA):
@@ -75,8 +90,7 @@ pub fn rope(
         candle_core::bail!("rope tables do not match the input shape");
     }
     let y = with_f32(x, |xs| {
-        let mut y = vec![0f32; xs.len()];
-        for_rows(xs, &mut y, d, |r, xr, yr| {
+        map_rows(xs, d, |r, xr, yr| {
             let (bi, ti) = (r / (h * t), r % t);
             let base = (bi * t + ti) * half;
             let (c, s) = (&cos[base..][..half], &sin[base..][..half]);
@@ -86,8 +100,7 @@ pub fn rope(
                 return unsafe { avx2::rope_row(xr, yr, c, s, interleaved) };
             }
             rope_row(xr, yr, c, s, interleaved)
-        });
-        y
+        })
     })?;
     Tensor::from_vec(y, x.shape(), x.device())
 }
@@ -629,9 +642,7 @@ fn gated(
     }
     let y = with_f32(gate, |g| {
         with_f32(up, |u| {
-            let mut y = vec![0f32; g.len()];
-            for_rows(g, &mut y, n, |r, x, yy| row(x, &u[r * n..][..n], yy));
-            y
+            map_rows(g, n, |r, x, yy| row(x, &u[r * n..][..n], yy))
         })
     })??;
     Tensor::from_vec(y, gate.shape(), gate.device())
