@@ -45,6 +45,27 @@ fn time<F: FnMut()>(mut f: F, min_s: f64) -> f64 {
     t0.elapsed().as_secs_f64() / n as f64
 }
 
+/// `n` layers of random matrices of format `t`, each layer's `(out, in)` shapes as given.
+fn decoder_layers(
+    t: QuantType,
+    n: usize,
+    shapes: [(usize, usize); 7],
+    seed: &mut u64,
+) -> Vec<[QuantMatrix<'static>; 7]> {
+    (0..n)
+        .map(|_| shapes.map(|(o, i)| matrix(t, o, i, seed)))
+        .collect()
+}
+
+/// One activation row through every matrix, as a decode step streams them.
+fn decode_step(isa: Isa, layers: &[[QuantMatrix; 7]]) {
+    for m in layers.iter().flatten() {
+        let x = vec![0.5f32; m.cols()];
+        let mut y = vec![0f32; m.rows()];
+        matmul_with(isa, m, &x, 1, &mut y).unwrap();
+    }
+}
+
 fn main() {
     let threads: usize = std::env::args()
         .nth(1)
@@ -76,30 +97,22 @@ fn main() {
     ];
     // A decode-like sweep: one activation row through 30 layers of SmolLM2-shaped Q4_1
     // matrices (~66 MB, more than the caches), as a generation step streams them.
-    let layers: Vec<[QuantMatrix; 7]> = (0..30)
-        .map(|_| {
-            [
-                (576, 576),
-                (192, 576),
-                (192, 576),
-                (576, 576),
-                (1536, 576),
-                (1536, 576),
-                (576, 1536),
-            ]
-            .map(|(o, i)| matrix(QuantType::Q4_1, o, i, &mut seed))
-        })
-        .collect();
+    const SMOLLM2: [(usize, usize); 7] = [
+        (576, 576),
+        (192, 576),
+        (192, 576),
+        (576, 576),
+        (1536, 576),
+        (1536, 576),
+        (576, 1536),
+    ];
+    let layers = decoder_layers(QuantType::Q4_1, 30, SMOLLM2, &mut seed);
     let bytes: usize = layers.iter().flatten().map(|m| m.data().len()).sum();
     let hot = pool.install(|| {
         time(
             || {
                 for _ in 0..30 {
-                    for m in layers[0].iter() {
-                        let x = vec![0.5f32; m.cols()];
-                        let mut y = vec![0f32; m.rows()];
-                        matmul_with(Isa::detect(), m, &x, 1, &mut y).unwrap();
-                    }
+                    decode_step(Isa::detect(), &layers[..1]);
                 }
             },
             1.0,
@@ -110,18 +123,7 @@ fn main() {
         hot * 1e3
     );
     for isa in Isa::available().into_iter().rev() {
-        let s = pool.install(|| {
-            time(
-                || {
-                    for m in layers.iter().flatten() {
-                        let x = vec![0.5f32; m.cols()];
-                        let mut y = vec![0f32; m.rows()];
-                        matmul_with(isa, m, &x, 1, &mut y).unwrap();
-                    }
-                },
-                1.0,
-            )
-        });
+        let s = pool.install(|| time(|| decode_step(isa, &layers), 1.0));
         println!(
             "decode sweep Q4_1 30 layers {isa:?}: {:.2} ms/token, {:.2} GB/s",
             s * 1e3,
@@ -129,34 +131,19 @@ fn main() {
         );
     }
     // The same for the Qwen2.5-0.5B shape (24 layers, ~390 MB in Q8_0, ~230 in Q5_0).
+    const QWEN: [(usize, usize); 7] = [
+        (896, 896),
+        (128, 896),
+        (128, 896),
+        (896, 896),
+        (4864, 896),
+        (4864, 896),
+        (896, 4864),
+    ];
     for t in [QuantType::Q8_0, QuantType::Q5_0] {
-        let layers: Vec<[QuantMatrix; 7]> = (0..24)
-            .map(|_| {
-                [
-                    (896, 896),
-                    (128, 896),
-                    (128, 896),
-                    (896, 896),
-                    (4864, 896),
-                    (4864, 896),
-                    (896, 4864),
-                ]
-                .map(|(o, i)| matrix(t, o, i, &mut seed))
-            })
-            .collect();
+        let layers = decoder_layers(t, 24, QWEN, &mut seed);
         let bytes: usize = layers.iter().flatten().map(|m| m.data().len()).sum();
-        let s = pool.install(|| {
-            time(
-                || {
-                    for m in layers.iter().flatten() {
-                        let x = vec![0.5f32; m.cols()];
-                        let mut y = vec![0f32; m.rows()];
-                        matmul_with(Isa::detect(), m, &x, 1, &mut y).unwrap();
-                    }
-                },
-                2.0,
-            )
-        });
+        let s = pool.install(|| time(|| decode_step(Isa::detect(), &layers), 2.0));
         println!(
             "decode sweep {t:?} Qwen2.5-0.5B shape, 24 layers: {:.2} ms/token, {:.2} GB/s",
             s * 1e3,

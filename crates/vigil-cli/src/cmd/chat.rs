@@ -1,10 +1,10 @@
 //! `vigil chat`: an interactive, streaming conversation. `/reset` starts over, `/exit` ends.
 
-use super::common::ModelOpts;
+use super::common::{print_piece, ModelOpts};
 use super::generate::SamplingOpts;
 use anyhow::Context;
 use clap::Args;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use vigil_model::Generator;
 use vigil_tokenizer::ChatMessage;
 
@@ -35,7 +35,6 @@ pub fn run(args: ChatArgs) -> anyhow::Result<std::process::ExitCode> {
     let mut messages = fresh();
     let generator = Generator::new(&model);
     let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
     eprintln!("vigil chat — {} (/reset, /exit)", model.info.architecture);
     loop {
         eprint!("> ");
@@ -59,11 +58,7 @@ pub fn run(args: ChatArgs) -> anyhow::Result<std::process::ExitCode> {
         let ids = model.tokenizer.encode(&prompt, false, true)?;
         let mut req = args.sampling.request(ids);
         req.adapter = args.model.active_adapter();
-        let out = generator.generate(&req, &mut |piece| {
-            let mut lock = stdout.lock();
-            let _ = lock.write_all(piece.as_bytes());
-            let _ = lock.flush();
-        })?;
+        let out = generator.generate(&req, &mut |piece| print_piece(piece))?;
         println!();
         messages.push(ChatMessage::assistant(out.text));
     }

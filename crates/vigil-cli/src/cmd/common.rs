@@ -95,3 +95,12 @@ pub fn bar(len: u64, msg: &str) -> indicatif::ProgressBar {
     b.set_message(msg.to_string());
     b
 }
+
+/// Writes a generated piece of text to stdout as it arrives (a streaming callback).
+pub fn print_piece(piece: &str) {
+    use std::io::Write;
+    let mut lock = std::io::stdout().lock();
+    // A closed stdout (a pipe to `head`) ends the output, not the generation.
+    let _ = lock.write_all(piece.as_bytes());
+    let _ = lock.flush();
+}

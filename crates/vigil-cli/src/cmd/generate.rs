@@ -1,9 +1,8 @@
 //! `vigil generate`: one completion, streamed to stdout.
 
-use super::common::{read_stdin, ModelOpts};
+use super::common::{print_piece, read_stdin, ModelOpts};
 use anyhow::Context;
 use clap::Args;
-use std::io::Write;
 use std::path::PathBuf;
 use vigil_model::{GenerateRequest, Generator, SamplingParams};
 use vigil_tokenizer::ChatMessage;
@@ -127,12 +126,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<std::process::ExitCode> {
             println!("{}", serde_json::to_string(&g)?);
             g
         } else {
-            let stdout = std::io::stdout();
-            let g = generator.generate(&req, &mut |piece| {
-                let mut lock = stdout.lock();
-                let _ = lock.write_all(piece.as_bytes());
-                let _ = lock.flush();
-            })?;
+            let g = generator.generate(&req, &mut |piece| print_piece(piece))?;
             println!();
             g
         };
