@@ -1,9 +1,11 @@
 //! The vigil model runtime.
 //!
-//! A [`WeightSource`] (a GGUF file or Hugging Face safetensors) and a [`ModelConfig`] (read
-//! from the same file's metadata or `config.json`) build one [`Decoder`] — the same code for
-//! Llama, Qwen2 and Gemma 3. Its layers are [`layers::Linear`] (dense or quantised storage),
-//! [`layers::RmsNorm`] and [`layers::RotaryEmbedding`]. A forward pass runs a left-padded
+//! A [`WeightSource`] (a GGUF file, whose block-quantised tensors are used in place from a
+//! mapping of it, [`weights::MappedBlocks`]; or Hugging Face safetensors) and a
+//! [`ModelConfig`] (read from the same file's metadata or `config.json`) build one
+//! [`Decoder`] — the same code for Llama, Qwen2 and Gemma 3. Its layers are
+//! [`layers::Linear`] (dense or quantised storage), [`layers::RmsNorm`] and
+//! [`layers::RotaryEmbedding`]. A forward pass runs a left-padded
 //! batch against a [`KvState`] (the KV cache of that batch) and returns the logits and any
 //! hidden states asked for. [`Model`] bundles the decoder with its tokenizer and chat
 //! template; [`sampling::Sampler`] picks tokens and [`generate::Generator`] runs the
