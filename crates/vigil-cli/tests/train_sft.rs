@@ -110,6 +110,42 @@ seed = 5
     ));
     assert!(!out.trim().is_empty());
 
+    // `--repeat` (the benchmark's warm runs) runs the same request again from an empty
+    // cache: the same greedy tokens each time, and one stats line per run.
+    let run = vigil(
+        d,
+        &[
+            "generate",
+            "--adapter",
+            adapter.to_str().unwrap(),
+            "--max-tokens",
+            "6",
+            "--ignore-eos",
+            "--temperature",
+            "0",
+            "--json",
+            "--stats",
+            "--repeat",
+            "3",
+            "Say hi.",
+        ],
+    );
+    let runs: Vec<serde_json::Value> = ok(&run)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(runs.len(), 3);
+    for r in &runs {
+        assert_eq!(r["token_ids"].as_array().unwrap().len(), 6);
+        assert_eq!(r["token_ids"], runs[0]["token_ids"]);
+        assert_eq!(r["text"], runs[0]["text"]);
+    }
+    let stats = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(
+        stats.lines().filter(|l| l.starts_with("prefill:")).count(),
+        3
+    );
+
     // A fresh run into a directory with checkpoints is refused; a bad recipe names the field.
     let again = vigil(
         d,

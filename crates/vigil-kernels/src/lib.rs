@@ -5,8 +5,10 @@
 //! 8-bit format ggml pairs with the weight type ([`act`]: Q8_0, Q8_1, Q8_K), with ggml's
 //! x86 rounding rules, and the dot products run on integers.
 //!
-//! * [`matmul`]: `y = x Wᵀ` for `W` a [`QuantMatrix`] `[out, in]` and `x` `[rows, in]` f32;
+//! * [`matmul()`]: `y = x Wᵀ` for `W` a [`QuantMatrix`] `[out, in]` and `x` `[rows, in]` f32;
 //!   one rayon hand-off per call, tiles of 8 weight rows × up to 16 activation rows.
+//!   [`matmul_uninit`] writes into a fresh vector's spare capacity instead (every element
+//!   written, so nothing needs zeroing first).
 //! * One module per weight family ([`q4_0`], [`q4_1`], [`q5_0`], [`q8_0`], [`q4_k`],
 //!   [`q6_k`]), each documenting its block layout and exposing `vec_dot_scalar`,
 //!   `vec_dot_avx2` (x86-64) and `vec_dot` (run-time dispatch) for one weight row ·
