@@ -8,7 +8,9 @@
 //! * [`matmul()`]: `y = x Wᵀ` for `W` a [`QuantMatrix`] `[out, in]` and `x` `[rows, in]` f32;
 //!   one rayon hand-off per call, tiles of 8 weight rows × up to 16 activation rows.
 //!   [`matmul_uninit`] writes into a fresh vector's spare capacity instead (every element
-//!   written, so nothing needs zeroing first).
+//!   written, so nothing needs zeroing first). [`matmul_group`] runs several matrices
+//!   that read the same input as one product (the input quantised once, one hand-off for
+//!   all their tiles).
 //! * One module per weight family ([`q4_0`], [`q4_1`], [`q5_0`], [`q8_0`], [`q4_k`],
 //!   [`q6_k`]), each documenting its block layout and exposing `vec_dot_scalar`,
 //!   `vec_dot_avx2` (x86-64) and `vec_dot` (run-time dispatch) for one weight row ·
@@ -144,7 +146,7 @@ mod x86;
 pub use act::{quantize_row, QuantizedActs};
 pub use cpu::Isa;
 pub use format::{ActType, Error, QuantMatrix, QuantType};
-pub use matmul::{matmul, matmul_uninit, matmul_with};
+pub use matmul::{matmul, matmul_group, matmul_group_with, matmul_uninit, matmul_with};
 
 /// Row of `qtype` weights as f32 (`out.len()` = values in the row).
 pub fn dequantize_row(qtype: QuantType, w: &[u8], out: &mut [f32]) {

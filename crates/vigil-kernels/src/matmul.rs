@@ -8,6 +8,10 @@
 //!    8 rows is unpacked once per 16 activation rows (the prefill win), and every
 //!    weight tile stays in L1 while all activation rows stream past it.
 //!
+//! [`matmul_group`] runs several matrices that read the same input (a layer's q, k and v
+//! projections; gate and up) as one product: the input is quantised once per activation
+//! format, and all their tiles share one parallel section.
+//!
 //! Results do not depend on the thread count or on how the work is tiled: every output is
 //! the same per-row dot product (bit-identical across paths). For Q4_K and Q6_K that dot
 //! product's f32 order depends, as in llama.cpp, on the number of activation rows (Q6_K)
@@ -38,6 +42,21 @@ pub(crate) trait Kernel {
 /// Below this many multiply-adds a matmul runs on the calling thread (a hand-off to the
 /// pool costs a few microseconds).
 const PAR_MIN_MACS: usize = 1 << 17;
+
+/// A monomorphised [`Kernel::tile`].
+type TileFn = fn(Isa, &[&[u8]; 8], &QuantizedActs, usize, usize, &mut [[f32; 8]]);
+
+/// The tile kernel of a weight format.
+fn tile_fn(qtype: QuantType) -> TileFn {
+    match qtype {
+        QuantType::Q4_0 => <crate::q4_0::Q4_0 as Kernel>::tile,
+        QuantType::Q4_1 => <crate::q4_1::Q4_1 as Kernel>::tile,
+        QuantType::Q5_0 => <crate::q5_0::Q5_0 as Kernel>::tile,
+        QuantType::Q8_0 => <crate::q8_0::Q8_0 as Kernel>::tile,
+        QuantType::Q4K => <crate::q4_k::Q4K as Kernel>::tile,
+        QuantType::Q6K => <crate::q6_k::Q6K as Kernel>::tile,
+    }
+}
 
 /// `y = x Wᵀ` with the best instruction set: `x` is `[rows, w.cols()]`, `y` is
 /// `[rows, w.rows()]`, both row-major.
@@ -112,33 +131,83 @@ fn matmul_quantized_inner(
     acts: &QuantizedActs,
     y: &mut [MaybeUninit<f32>],
 ) -> Result<(), Error> {
-    let rows = acts.rows();
-    if acts.act_type() != w.qtype().act_type() || acts.cols() != w.cols() {
+    let product = Product::new(w, acts, y)?;
+    run(isa.checked(), &[product]);
+    Ok(())
+}
+
+/// `ys[i] = x Wᵢᵀ` for matrices that read the same input `x` (`[rows, cols]`, every
+/// `Wᵢ` `[outᵢ, cols]`), into memory not yet initialised, as [`matmul_uninit`]:
+///
+/// * `x` is quantised once per activation format among the `Wᵢ` (q, k and v of a Q4_K_M
+///   layer share Q8_K even where v is Q6_K);
+/// * all the matrices' tiles are one parallel section, one hand-off to the pool instead
+///   of one per matrix, and small products (a grouped-query layer's k and v) no longer
+///   leave a thread idle at their end.
+///
+/// Every output equals what [`matmul`] computes for its matrix alone, bit for bit.
+pub fn matmul_group(
+    ws: &[&QuantMatrix],
+    x: &[f32],
+    rows: usize,
+    ys: &mut [&mut [MaybeUninit<f32>]],
+) -> Result<(), Error> {
+    matmul_group_with(Isa::detect(), ws, x, rows, ys)
+}
+
+/// [`matmul_group`] with a given instruction set (scalar where the CPU lacks it).
+pub fn matmul_group_with(
+    isa: Isa,
+    ws: &[&QuantMatrix],
+    x: &[f32],
+    rows: usize,
+    ys: &mut [&mut [MaybeUninit<f32>]],
+) -> Result<(), Error> {
+    if ws.len() != ys.len() {
         return Err(Error::Shape {
-            what: "quantised activations (format or row length)",
-            expected: w.cols(),
-            actual: acts.cols(),
+            what: "outputs (one per matrix)",
+            expected: ws.len(),
+            actual: ys.len(),
         });
     }
-    if y.len() != rows * w.rows() {
-        return Err(Error::Shape {
-            what: "output",
-            expected: rows * w.rows(),
-            actual: y.len(),
-        });
-    }
-    if rows == 0 || w.rows() == 0 {
+    let Some(cols) = ws.first().map(|w| w.cols()) else {
         return Ok(());
+    };
+    if let Some(w) = ws.iter().find(|w| w.cols() != cols) {
+        return Err(Error::Shape {
+            what: "matrix row length (a group shares its input)",
+            expected: cols,
+            actual: w.cols(),
+        });
+    }
+    if x.len() != rows * cols {
+        return Err(Error::Shape {
+            what: "activations",
+            expected: rows * cols,
+            actual: x.len(),
+        });
     }
     let isa = isa.checked();
-    match w.qtype() {
-        QuantType::Q4_0 => run::<crate::q4_0::Q4_0>(isa, w, acts, y),
-        QuantType::Q4_1 => run::<crate::q4_1::Q4_1>(isa, w, acts, y),
-        QuantType::Q5_0 => run::<crate::q5_0::Q5_0>(isa, w, acts, y),
-        QuantType::Q8_0 => run::<crate::q8_0::Q8_0>(isa, w, acts, y),
-        QuantType::Q4K => run::<crate::q4_k::Q4K>(isa, w, acts, y),
-        QuantType::Q6K => run::<crate::q6_k::Q6K>(isa, w, acts, y),
+    // One quantised copy of `x` per activation format (rarely more than one).
+    let mut acts: Vec<QuantizedActs> = Vec::new();
+    for w in ws {
+        let act = w.qtype().act_type();
+        if !acts.iter().any(|a| a.act_type() == act) {
+            acts.push(QuantizedActs::with_isa(isa, act, x, rows, cols));
+        }
     }
+    let products = ws
+        .iter()
+        .zip(ys.iter_mut())
+        .map(|(w, y)| {
+            let a = acts
+                .iter()
+                .find(|a| a.act_type() == w.qtype().act_type())
+                .expect("quantised above");
+            Product::new(w, a, y)
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    run(isa, &products);
     Ok(())
 }
 
@@ -154,40 +223,98 @@ impl OutPtr {
     }
 }
 
-/// Writes every element of `y` (`rows × out`).
-fn run<K: Kernel>(isa: Isa, w: &QuantMatrix, acts: &QuantizedActs, y: &mut [MaybeUninit<f32>]) {
-    let out = w.rows();
-    let rows = acts.rows();
-    let ntiles = out.div_ceil(8);
+/// One product of a parallel section, checked: `y = acts Wᵀ`, `y` `[rows, w.rows()]`.
+struct Product<'a> {
+    w: &'a QuantMatrix<'a>,
+    acts: &'a QuantizedActs,
+    y: OutPtr,
+    tile: TileFn,
+}
+
+impl<'a> Product<'a> {
+    fn new(
+        w: &'a QuantMatrix<'a>,
+        acts: &'a QuantizedActs,
+        y: &'a mut [MaybeUninit<f32>],
+    ) -> Result<Self, Error> {
+        if acts.act_type() != w.qtype().act_type() || acts.cols() != w.cols() {
+            return Err(Error::Shape {
+                what: "quantised activations (format or row length)",
+                expected: w.cols(),
+                actual: acts.cols(),
+            });
+        }
+        if y.len() != acts.rows() * w.rows() {
+            return Err(Error::Shape {
+                what: "output",
+                expected: acts.rows() * w.rows(),
+                actual: y.len(),
+            });
+        }
+        Ok(Product {
+            w,
+            acts,
+            y: OutPtr(y.as_mut_ptr() as *mut f32),
+            tile: tile_fn(w.qtype()),
+        })
+    }
+
+    /// Tiles of 8 output features.
+    fn tiles(&self) -> usize {
+        self.w.rows().div_ceil(8)
+    }
+
+    /// Writes the outputs of tile `tile` for every activation row.
+    fn run_tile(&self, isa: Isa, tile: usize, buf: &mut [[f32; 8]; MAX_TILE_ROWS]) {
+        let (w, acts) = (self.w, self.acts);
+        let (out, rows) = (w.rows(), acts.rows());
+        let o0 = tile * 8;
+        // A partial last tile repeats the last row; its extra outputs are dropped.
+        let wr: [&[u8]; 8] = std::array::from_fn(|i| w.row((o0 + i).min(out - 1)));
+        let valid = (out - o0).min(8);
+        let mut a0 = 0;
+        while a0 < rows {
+            let a1 = (a0 + MAX_TILE_ROWS).min(rows);
+            (self.tile)(isa, &wr, acts, a0, a1, &mut buf[..a1 - a0]);
+            for (ai, vals) in buf[..a1 - a0].iter().enumerate() {
+                let base = (a0 + ai) * out + o0;
+                for (i, &v) in vals[..valid].iter().enumerate() {
+                    // SAFETY: base + i < rows * out = y.len() (checked in `new`); column
+                    // o0 + i belongs to this tile's task only.
+                    unsafe { *self.y.get().add(base + i) = v };
+                }
+            }
+            a0 = a1;
+        }
+    }
+}
+
+/// Writes every element of every product's output. The products' tiles are numbered one
+/// after another and cut into a few contiguous ranges, one task each.
+fn run(isa: Isa, products: &[Product]) {
+    let ntiles: usize = products.iter().map(Product::tiles).sum();
+    let macs: usize = products
+        .iter()
+        .map(|p| p.w.rows() * p.acts.rows() * p.w.cols())
+        .sum();
+    if ntiles == 0 || products.iter().all(|p| p.acts.rows() == 0) {
+        return;
+    }
     let threads = rayon::current_num_threads();
-    let macs = out * rows * w.cols();
     let ntasks = if threads <= 1 || macs < PAR_MIN_MACS {
         1
     } else {
         (threads * 4).min(ntiles)
     };
-    let yp = OutPtr(y.as_mut_ptr() as *mut f32);
     let body = |t: usize| {
         let mut buf = [[0f32; 8]; MAX_TILE_ROWS];
-        for tile in t * ntiles / ntasks..(t + 1) * ntiles / ntasks {
-            let o0 = tile * 8;
-            // A partial last tile repeats the last row; its extra outputs are dropped.
-            let wr: [&[u8]; 8] = std::array::from_fn(|i| w.row((o0 + i).min(out - 1)));
-            let valid = (out - o0).min(8);
-            let mut a0 = 0;
-            while a0 < rows {
-                let a1 = (a0 + MAX_TILE_ROWS).min(rows);
-                K::tile(isa, &wr, acts, a0, a1, &mut buf[..a1 - a0]);
-                for (ai, vals) in buf[..a1 - a0].iter().enumerate() {
-                    let base = (a0 + ai) * out + o0;
-                    for (i, &v) in vals[..valid].iter().enumerate() {
-                        // SAFETY: base + i < rows * out = y.len(); column o0 + i belongs
-                        // to this task only.
-                        unsafe { *yp.get().add(base + i) = v };
-                    }
-                }
-                a0 = a1;
+        let (mut p, mut first) = (0, 0);
+        for g in t * ntiles / ntasks..(t + 1) * ntiles / ntasks {
+            while g >= first + products[p].tiles() {
+                first += products[p].tiles();
+                p += 1;
             }
+            products[p].run_tile(isa, g - first, &mut buf);
         }
     };
     if ntasks == 1 {

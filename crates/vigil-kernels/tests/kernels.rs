@@ -382,6 +382,92 @@ fn matmul_is_within_activation_quantisation_error_of_f32_matmul() {
     }
 }
 
+/// A group of matrices sharing an input (mixed formats, so sometimes two activation
+/// formats and always tiles of several matrices in one task) gives each matrix exactly
+/// its own product, whatever the thread count.
+#[test]
+fn matmul_group_equals_each_matrix_alone() {
+    use std::mem::MaybeUninit;
+    let mut rng = Rng::new(23);
+    let pools: Vec<rayon::ThreadPool> = [1, 3]
+        .iter()
+        .map(|&n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let groups: [&[(QuantType, usize)]; 3] = [
+        // A Q4_K_M layer's q, k and v: one Q8_K input for both formats.
+        &[
+            (QuantType::Q4K, 37),
+            (QuantType::Q4K, 5),
+            (QuantType::Q6K, 19),
+        ],
+        // Three activation formats (Q8_0, Q8_1, Q8_K), one of them for two matrices.
+        &[
+            (QuantType::Q8_0, 29),
+            (QuantType::Q4_1, 8),
+            (QuantType::Q5_0, 3),
+            (QuantType::Q4_0, 1),
+            (QuantType::Q6K, 0),
+        ],
+        &[(QuantType::Q8_0, 300)],
+    ];
+    // 1280 columns: 40 blocks of 32 (past the VNNI tile's chunk) and 5 of 256.
+    let cols = 1280;
+    for group in groups {
+        let ws: Vec<QuantMatrix> = group
+            .iter()
+            .map(|&(t, out)| random_matrix(t, out, cols, &mut rng))
+            .collect();
+        let refs: Vec<&QuantMatrix> = ws.iter().collect();
+        for rows in [1, 7, 17] {
+            let x = activations(rows * cols, &mut rng, true);
+            for isa in Isa::available() {
+                for pool in &pools {
+                    let mut ys: Vec<Vec<MaybeUninit<f32>>> = ws
+                        .iter()
+                        .map(|w| vec![MaybeUninit::new(f32::NAN); rows * w.rows()])
+                        .collect();
+                    let mut outs: Vec<&mut [MaybeUninit<f32>]> =
+                        ys.iter_mut().map(|y| y.as_mut_slice()).collect();
+                    pool.install(|| {
+                        vigil_kernels::matmul_group_with(isa, &refs, &x, rows, &mut outs)
+                    })
+                    .unwrap();
+                    for (w, y) in ws.iter().zip(&ys) {
+                        let alone = reference_rows(Isa::detect(), w, &x, rows);
+                        // SAFETY: filled with NaN above, then overwritten with f32 values.
+                        let same = y
+                            .iter()
+                            .zip(&alone)
+                            .all(|(a, b)| unsafe { a.assume_init() }.to_bits() == b.to_bits());
+                        assert!(
+                            same,
+                            "{:?} [{}x{cols}] in {group:?}, rows {rows} {isa:?}",
+                            w.qtype(),
+                            w.rows()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // A group shares one input: mismatched widths and a missing output are errors.
+    let a = random_matrix(QuantType::Q8_0, 2, 64, &mut rng);
+    let b = random_matrix(QuantType::Q8_0, 2, 32, &mut rng);
+    let x = vec![0.5f32; 64];
+    let mut y1 = vec![MaybeUninit::new(0f32); 2];
+    let mut y2 = vec![MaybeUninit::new(0f32); 2];
+    let mut outs = vec![y1.as_mut_slice(), y2.as_mut_slice()];
+    assert!(vigil_kernels::matmul_group(&[&a, &b], &x, 1, &mut outs).is_err());
+    assert!(vigil_kernels::matmul_group(&[&a], &x, 1, &mut outs).is_err());
+    assert!(vigil_kernels::matmul_group(&[&a, &a], &x[..32], 1, &mut outs).is_err());
+    vigil_kernels::matmul_group(&[&a, &a], &x, 1, &mut outs).unwrap();
+}
+
 #[test]
 fn bad_shapes_are_errors() {
     assert!(QuantMatrix::borrowed(&[0u8; 18], QuantType::Q4_0, 1, 16).is_err());

@@ -257,9 +257,13 @@ impl Attention {
         let heads = |y: Tensor, n: usize| -> Result<Tensor> {
             Ok(y.reshape((b, t, n, d))?.transpose(1, 2)?.contiguous()?)
         };
-        let mut q = heads(self.q_proj.forward_pass(x, pass)?, h)?;
-        let mut k = heads(self.k_proj.forward_pass(x, pass)?, kv)?;
-        let v = heads(self.v_proj.forward_pass(x, pass)?, kv)?;
+        let [q, k, v]: [Tensor; 3] =
+            Linear::forward_group(&[&self.q_proj, &self.k_proj, &self.v_proj], x, pass)?
+                .try_into()
+                .expect("one output per layer");
+        let mut q = heads(q, h)?;
+        let mut k = heads(k, kv)?;
+        let v = heads(v, kv)?;
         if let (Some(qn), Some(kn)) = (&self.q_norm, &self.k_norm) {
             q = qn.forward(&q, precision)?;
             k = kn.forward(&k, precision)?;
@@ -337,9 +341,11 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor, pass: &Pass, layer: usize) -> Result<Tensor> {
-        let gate = self.gate_proj.forward_pass(x, pass)?;
+        let [gate, up]: [Tensor; 2] =
+            Linear::forward_group(&[&self.gate_proj, &self.up_proj], x, pass)?
+                .try_into()
+                .expect("one output per layer");
         crate::trace::trace(&format!("ffn_gate-{layer}"), &gate);
-        let up = self.up_proj.forward_pass(x, pass)?;
         crate::trace::trace(&format!("ffn_up-{layer}"), &up);
         // Inference follows ggml's rounding; training needs candle's differentiable ops.
         let ggml = pass.precision == Precision::Inference && gate.dtype() == DType::F32;

@@ -104,6 +104,31 @@ impl Linear {
                 out_dim: self.out_dim,
             })?,
         };
+        self.add_bias_and_adapter(x, y, pass)
+    }
+
+    /// What [`Linear::forward_pass`] gives for each layer, for layers that read the same
+    /// input (q, k and v; gate and up). In inference, when every weight is a format
+    /// vigil-kernels multiplies, the frozen products run as one
+    /// ([`vigil_kernels::matmul_group`]): the input is quantised once and all the
+    /// products share one parallel section. The results are the same bit for bit.
+    pub fn forward_group(layers: &[&Linear], x: &Tensor, pass: &Pass) -> Result<Vec<Tensor>> {
+        let grouped = match pass.precision {
+            Precision::Inference => grouped_quantized_matmul(layers, x)?,
+            Precision::Differentiable => None,
+        };
+        match grouped {
+            Some(ys) => layers
+                .iter()
+                .zip(ys)
+                .map(|(l, y)| l.add_bias_and_adapter(x, y, pass))
+                .collect(),
+            None => layers.iter().map(|l| l.forward_pass(x, pass)).collect(),
+        }
+    }
+
+    /// `y` (the frozen product `x Wᵀ`) plus the bias and the pass's adapter, if any.
+    fn add_bias_and_adapter(&self, x: &Tensor, y: Tensor, pass: &Pass) -> Result<Tensor> {
         let mut y = match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -202,47 +227,85 @@ impl CustomOp1 for FrozenMatmul {
 
 /// `x Wᵀ` for a block-quantised `W` `[out, in]`; `x` is `[.., in]` f32.
 ///
-/// The one place where quantised matrix kernels are chosen (issue 8 replaces candle's).
+/// One of the two places where quantised matrix kernels are chosen (issue 8 replaces
+/// candle's), with [`grouped_quantized_matmul`]: vigil-kernels for the block formats it
+/// has (activations quantised with ggml's x86 rounding, as llama.cpp does); candle's
+/// QMatMul for everything else, including weights candle was told to keep dense
+/// (CANDLE_DEQUANTIZE_ALL).
 fn quantized_matmul(tensor: &Arc<QTensor>, matmul: &QMatMul, x: &Tensor) -> Result<Tensor> {
-    // vigil-kernels for the block formats it has (AVX2 or scalar, activations quantised
-    // with ggml's x86 rounding, as llama.cpp does); candle's QMatMul for everything else,
-    // including weights candle was told to keep dense (CANDLE_DEQUANTIZE_ALL).
+    match kernel_matrix(tensor, matmul, x)? {
+        Some(w) => Ok(kernel_products(&[w], x)?.remove(0)),
+        None => Ok(matmul.forward(x)?),
+    }
+}
+
+/// The frozen products `x Wᵢᵀ` of layers that read the same `x`, as one
+/// [`vigil_kernels::matmul_group`]; `None` unless every weight is one vigil-kernels
+/// multiplies.
+fn grouped_quantized_matmul(layers: &[&Linear], x: &Tensor) -> Result<Option<Vec<Tensor>>> {
+    let mut ws = Vec::with_capacity(layers.len());
+    for layer in layers {
+        let LinearWeight::Quantized { tensor, matmul } = &layer.weight else {
+            return Ok(None);
+        };
+        match kernel_matrix(tensor, matmul, x)? {
+            Some(w) => ws.push(w),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(kernel_products(&ws, x)?))
+}
+
+/// `tensor` as a vigil-kernels matrix, if the kernels can multiply it by `x` (a format
+/// they have, f32 CPU activations of the right width, kept quantised by candle).
+fn kernel_matrix<'a>(
+    tensor: &'a Arc<QTensor>,
+    matmul: &QMatMul,
+    x: &Tensor,
+) -> Result<Option<vigil_kernels::QuantMatrix<'a>>> {
     use candle_core::quantized::GgmlDType;
     use vigil_kernels::{QuantMatrix, QuantType};
     if !matches!(matmul, QMatMul::QTensor(_)) {
-        return Ok(matmul.forward(x)?);
+        return Ok(None);
     }
     let qtype = match tensor.dtype() {
-        GgmlDType::Q4_0 => Some(QuantType::Q4_0),
-        GgmlDType::Q4_1 => Some(QuantType::Q4_1),
-        GgmlDType::Q5_0 => Some(QuantType::Q5_0),
-        GgmlDType::Q8_0 => Some(QuantType::Q8_0),
-        GgmlDType::Q4K => Some(QuantType::Q4K),
-        GgmlDType::Q6K => Some(QuantType::Q6K),
-        _ => None,
+        GgmlDType::Q4_0 => QuantType::Q4_0,
+        GgmlDType::Q4_1 => QuantType::Q4_1,
+        GgmlDType::Q5_0 => QuantType::Q5_0,
+        GgmlDType::Q8_0 => QuantType::Q8_0,
+        GgmlDType::Q4K => QuantType::Q4K,
+        GgmlDType::Q6K => QuantType::Q6K,
+        _ => return Ok(None),
     };
-    let ours = match (qtype, tensor.shape().dims()) {
-        (Some(q), &[out_dim, in_dim])
-            if x.dtype() == DType::F32
-                && x.device().is_cpu()
-                && tensor.device().is_cpu()
-                && x.dims().last() == Some(&in_dim) =>
-        {
-            Some((q, out_dim, in_dim))
-        }
-        _ => None,
+    let &[out_dim, in_dim] = tensor.shape().dims() else {
+        return Ok(None);
     };
-    let Some((qtype, out_dim, in_dim)) = ours else {
-        return Ok(matmul.forward(x)?);
-    };
-    let kernel_err =
-        |e: vigil_kernels::Error| candle_core::Error::Msg(format!("vigil-kernels: {e}"));
+    if x.dtype() != DType::F32
+        || !x.device().is_cpu()
+        || !tensor.device().is_cpu()
+        || x.dims().last() != Some(&in_dim)
+    {
+        return Ok(None);
+    }
     // On the CPU `data()` borrows the tensor's own bytes: nothing is copied per call.
     let bytes = tensor.data()?;
     let w = QuantMatrix::new(bytes, qtype, out_dim, in_dim).map_err(kernel_err)?;
+    Ok(Some(w))
+}
+
+fn kernel_err(e: vigil_kernels::Error) -> candle_core::Error {
+    candle_core::Error::Msg(format!("vigil-kernels: {e}"))
+}
+
+/// `x Wᵢᵀ` for matrices that all take `x` (`[.., in]` f32), one tensor each.
+fn kernel_products(ws: &[vigil_kernels::QuantMatrix], x: &Tensor) -> Result<Vec<Tensor>> {
     let x = x.contiguous()?;
+    let in_dim = *x.dims().last().expect("x has at least one dimension");
     let rows = x.elem_count() / in_dim;
-    let mut y = Vec::with_capacity(rows * out_dim);
+    let mut ys: Vec<Vec<f32>> = ws
+        .iter()
+        .map(|w| Vec::with_capacity(rows * w.rows()))
+        .collect();
     {
         let (storage, layout) = x.storage_and_layout();
         let (candle_core::Storage::Cpu(CpuStorage::F32(data)), Some((start, end))) =
@@ -251,14 +314,25 @@ fn quantized_matmul(tensor: &Arc<QTensor>, matmul: &QMatMul, x: &Tensor) -> Resu
             let msg = "quantized matmul: expected contiguous f32 CPU activations";
             return Err(candle_core::Error::Msg(msg.into()).into());
         };
-        let out = &mut y.spare_capacity_mut()[..rows * out_dim];
-        vigil_kernels::matmul_uninit(&w, &data[start..end], rows, out).map_err(kernel_err)?;
-        // SAFETY: `matmul_uninit` returned Ok, so it wrote all `rows * out_dim` values.
-        unsafe { y.set_len(rows * out_dim) };
+        let mut outs: Vec<_> = ys
+            .iter_mut()
+            .zip(ws)
+            .map(|(y, w)| &mut y.spare_capacity_mut()[..rows * w.rows()])
+            .collect();
+        let refs: Vec<_> = ws.iter().collect();
+        vigil_kernels::matmul_group(&refs, &data[start..end], rows, &mut outs)
+            .map_err(kernel_err)?;
     }
-    let mut dims = x.dims().to_vec();
-    *dims.last_mut().expect("x has at least one dimension") = out_dim;
-    Ok(Tensor::from_vec(y, dims, &Device::Cpu)?)
+    ws.iter()
+        .zip(ys)
+        .map(|(w, mut y)| {
+            // SAFETY: `matmul_group` returned Ok, so it wrote all `rows * out` values.
+            unsafe { y.set_len(rows * w.rows()) };
+            let mut dims = x.dims().to_vec();
+            *dims.last_mut().expect("x has at least one dimension") = w.rows();
+            Ok(Tensor::from_vec(y, dims, &Device::Cpu)?)
+        })
+        .collect()
 }
 
 /// A tensor (a copy) from a custom op's input storage, which must be contiguous f32.
