@@ -96,6 +96,19 @@ fn q8_rules_on_a_hand_made_block() {
     assert_eq!(b[5] as i8, 64);
     assert_eq!(i16::from_le_bytes([b[260], b[261]]), -63);
     assert_eq!(i16::from_le_bytes([b[262], b[263]]), 32);
+    // Q8_K: the largest magnitude twice, with opposite signs: the first one's sign sets
+    // the scale's, with every instruction set.
+    for (first, second) in [(-4.0, 4.0), (4.0, -4.0)] {
+        let mut x = [0.25f32; 256];
+        x[40] = first;
+        x[200] = second;
+        let s = quantize(ActType::Q8K, &x, Isa::Scalar);
+        assert_eq!(s[4 + 40] as i8, -127, "first {first}");
+        assert_eq!(s[4 + 200] as i8, 127, "first {first}");
+        for isa in Isa::available() {
+            assert_eq!(quantize(ActType::Q8K, &x, isa), s, "{isa:?}, first {first}");
+        }
+    }
 }
 
 #[test]

@@ -19,7 +19,16 @@ use std::mem::MaybeUninit;
 /// squares in f64 (each square rounded to f32 first), `scale = 1 / sqrt(mean + eps)` in
 /// f32, then `(x · scale) · w`.
 pub fn rms_norm_row(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
-    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    normalize_row(sum_of_squares(x), x, w, eps, y)
+}
+
+/// ggml's sum of squares: each square rounded to f32, added in f64 from left to right.
+fn sum_of_squares(x: &[f32]) -> f64 {
+    x.iter().fold(0.0, |sum, &v| sum + (v * v) as f64)
+}
+
+/// [`rms_norm_row`] given the row's [`sum_of_squares`].
+fn normalize_row(sum: f64, x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
     let mean = (sum / x.len() as f64) as f32;
     let scale = 1.0f32 / (mean + eps).sqrt();
     for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
@@ -28,10 +37,31 @@ pub fn rms_norm_row(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
 }
 
 /// [`rms_norm_row`] over the last dimension of an f32 tensor.
+///
+/// The sum of squares is one chain of dependent f64 adds per row (4 cycles each), which
+/// made the norms a few percent of a Gemma 3 prefill. Rows are therefore taken four at a
+/// time, their four chains side by side in one AVX2 vector: each row still adds its
+/// squares in its own left-to-right order, so the sums are ggml's, bit for bit.
 pub fn rms_norm(x: &Tensor, weight: &[f32], eps: f32) -> candle_core::Result<Tensor> {
     let n = weight.len();
     let y = with_f32(x, |xs| {
-        map_rows(xs, n, |_, xr, yr| rms_norm_row(xr, weight, eps, yr))
+        map_row_groups(xs, n, 4, |_, xs, ys| {
+            let mut sums = [0f64; 4];
+            #[cfg(target_arch = "x86_64")]
+            let grouped = if xs.len() == 4 * n && fast_dots() {
+                // SAFETY: fast_dots() checked AVX2; `xs` holds four rows of `n`.
+                sums = unsafe { avx2::sums_of_squares4(xs, n) };
+                true
+            } else {
+                false
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let grouped = false;
+            for (r, (xr, yr)) in xs.chunks_exact(n).zip(ys.chunks_exact_mut(n)).enumerate() {
+                let sum = if grouped { sums[r] } else { sum_of_squares(xr) };
+                normalize_row(sum, xr, weight, eps, yr);
+            }
+        })
     })?;
     Tensor::from_vec(y, x.shape(), x.device())
 }
@@ -46,28 +76,40 @@ const PAR_MIN_VALUES: usize = 1 << 14;
 /// that fills it, while it is in cache, rather than the whole output up front on the
 /// calling thread (megabytes in a prefill, and serial).
 fn map_rows(x: &[f32], n: usize, f: impl Fn(usize, &[f32], &mut [f32]) + Sync) -> Vec<f32> {
+    map_row_groups(x, n, 1, |r, xr, yr| f(r, xr, yr))
+}
+
+/// [`map_rows`] with `f(first row index, x rows, y rows)` called on groups of `group`
+/// consecutive rows (the last group may be shorter).
+fn map_row_groups(
+    x: &[f32],
+    n: usize,
+    group: usize,
+    f: impl Fn(usize, &[f32], &mut [f32]) + Sync,
+) -> Vec<f32> {
     if n == 0 || !x.len().is_multiple_of(n) {
         return vec![0f32; x.len()];
     }
     let mut y = Vec::with_capacity(x.len());
-    let row = |r: usize, xr: &[f32], yr: &mut [MaybeUninit<f32>]| {
+    let rows = |g: usize, xr: &[f32], yr: &mut [MaybeUninit<f32>]| {
         yr.fill(MaybeUninit::new(0.0));
         // SAFETY: every element of `yr` was initialised on the line above.
         let yr = unsafe { &mut *(yr as *mut [MaybeUninit<f32>] as *mut [f32]) };
-        f(r, xr, yr);
+        f(g * group, xr, yr);
     };
     let out = &mut y.spare_capacity_mut()[..x.len()];
+    let len = n * group;
     if x.len() >= PAR_MIN_VALUES && rayon::current_num_threads() > 1 {
-        x.par_chunks_exact(n)
-            .zip(out.par_chunks_exact_mut(n))
+        x.par_chunks(len)
+            .zip(out.par_chunks_mut(len))
             .enumerate()
-            .for_each(|(r, (xr, yr))| row(r, xr, yr));
+            .for_each(|(g, (xr, yr))| rows(g, xr, yr));
     } else {
-        for (r, (xr, yr)) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)).enumerate() {
-            row(r, xr, yr);
+        for (g, (xr, yr)) in x.chunks(len).zip(out.chunks_mut(len)).enumerate() {
+            rows(g, xr, yr);
         }
     }
-    // SAFETY: `x.len()` is a multiple of `n`, so the rows above covered all of it.
+    // SAFETY: `x.len()` is a multiple of `n`, so the groups above covered all of it.
     unsafe { y.set_len(x.len()) };
     y
 }
@@ -351,6 +393,67 @@ fn weighted_rows<'r>(
 mod avx2 {
     use super::{reduce16, LANES};
     use std::arch::x86_64::*;
+
+    /// The [`super::sum_of_squares`] of four rows of `n` values (`x` is the four rows one
+    /// after another), lane `k` of one f64 vector holding row `k`'s running sum: four
+    /// squares of each row at a time, transposed so that each row's squares are added in
+    /// its own order.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn sums_of_squares4(x: &[f32], n: usize) -> [f64; 4] {
+        assert_eq!(x.len(), 4 * n);
+        let p = x.as_ptr();
+        let mut acc = _mm256_setzero_pd();
+        let mut i = 0;
+        while i + 4 <= n {
+            let sq = |k: usize| {
+                let v = _mm_loadu_ps(p.add(k * n + i));
+                _mm_mul_ps(v, v)
+            };
+            let (a, b, c, d) = (sq(0), sq(1), sq(2), sq(3));
+            let (ab_lo, ab_hi) = (_mm_unpacklo_ps(a, b), _mm_unpackhi_ps(a, b));
+            let (cd_lo, cd_hi) = (_mm_unpacklo_ps(c, d), _mm_unpackhi_ps(c, d));
+            // Column j: the square of value i + j of each of the four rows.
+            for col in [
+                _mm_movelh_ps(ab_lo, cd_lo),
+                _mm_movehl_ps(cd_lo, ab_lo),
+                _mm_movelh_ps(ab_hi, cd_hi),
+                _mm_movehl_ps(cd_hi, ab_hi),
+            ] {
+                acc = _mm256_add_pd(acc, _mm256_cvtps_pd(col));
+            }
+            i += 4;
+        }
+        let mut sums = [0f64; 4];
+        _mm256_storeu_pd(sums.as_mut_ptr(), acc);
+        for (k, sum) in sums.iter_mut().enumerate() {
+            for &v in &x[k * n + i..(k + 1) * n] {
+                *sum += (v * v) as f64;
+            }
+        }
+        sums
+    }
+
+    /// [`super::geglu_scalar`] eight values at a time: the f16 rounding with F16C (the
+    /// same round-to-nearest-even as `half`), the table read with a gather, the ±10 cases
+    /// blended in. Returns how many leading values it wrote (a multiple of 8).
+    #[target_feature(enable = "avx2,f16c")]
+    pub(super) unsafe fn geglu(x: &[f32], g: &[f32], y: &mut [f32], table: &[f32]) -> usize {
+        assert!(table.len() > u16::MAX as usize);
+        let n = x.len().min(g.len()).min(y.len()) & !7;
+        let (lo, hi) = (_mm256_set1_ps(-10.0), _mm256_set1_ps(10.0));
+        for i in (0..n).step_by(8) {
+            let xv = _mm256_loadu_ps(x.as_ptr().add(i));
+            let gv = _mm256_loadu_ps(g.as_ptr().add(i));
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(xv);
+            let t = _mm256_i32gather_ps::<4>(table.as_ptr(), _mm256_cvtepu16_epi32(h));
+            // x ≥ 10: x itself; x ≤ −10: exactly zero (the mask clears the product).
+            let v = _mm256_blendv_ps(t, xv, _mm256_cmp_ps::<_CMP_GE_OQ>(xv, hi));
+            let zero = _mm256_cmp_ps::<_CMP_LE_OQ>(xv, lo);
+            let out = _mm256_andnot_ps(zero, _mm256_mul_ps(v, gv));
+            _mm256_storeu_ps(y.as_mut_ptr().add(i), out);
+        }
+        n
+    }
 
     /// [`reduce16`] of the two halves.
     #[target_feature(enable = "avx2,fma")]
@@ -824,6 +927,17 @@ fn gelu_table() -> &'static [f32] {
 /// zero below −10 and the identity above 10.
 fn geglu_row(x: &[f32], g: &[f32], y: &mut [f32]) {
     let table = gelu_table();
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if fast_dots() && std::is_x86_feature_detected!("f16c") {
+        // SAFETY: AVX2 (fast_dots) and F16C checked; `table` has an entry per f16.
+        done = unsafe { avx2::geglu(x, g, y, table) };
+    }
+    geglu_scalar(&x[done..], &g[done..], &mut y[done..], table);
+}
+
+/// [`geglu_row`] element by element (the reference of `avx2::geglu`).
+fn geglu_scalar(x: &[f32], g: &[f32], y: &mut [f32], table: &[f32]) {
     for ((y, &x), &g) in y.iter_mut().zip(x).zip(g) {
         *y = if x <= -10.0 {
             0.0
@@ -860,6 +974,71 @@ mod tests {
 
     fn bits(v: &[f32]) -> Vec<u32> {
         v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    #[test]
+    fn geglu_equals_the_scalar_lookup_bit_for_bit() {
+        // Around ±10 (both branches and the table between), f16 rounding ties and
+        // overflow, infinities, NaN, zeros of both signs; lengths with a tail.
+        let mut x: Vec<f32> = values(1000, 9).iter().map(|v| v * 0.6).collect();
+        x.extend([
+            -10.0,
+            10.0,
+            -10.000001,
+            9.999999,
+            -9.999999,
+            65520.0,
+            1.0 + 1.0 / 2048.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            0.0,
+            -0.0,
+            1e-8,
+        ]);
+        let g = values(x.len(), 4);
+        for len in [x.len(), 7, 8, 17] {
+            let mut want = vec![0f32; len];
+            geglu_scalar(&x[..len], &g[..len], &mut want, gelu_table());
+            let mut got = vec![0f32; len];
+            geglu_row(&x[..len], &g[..len], &mut got);
+            assert_eq!(bits(&got), bits(&want), "{len} values");
+        }
+    }
+
+    #[test]
+    fn rms_norm_of_rows_in_groups_equals_each_row_alone_bit_for_bit() {
+        // Row counts that leave a short last group, and row lengths with a tail past the
+        // four-wide steps. The squares span 2^±50, more than an f64 holds exactly, so
+        // that any other order of the adds shows in the bits.
+        for (rows, n) in [(1, 8), (4, 640), (7, 37), (130, 256), (9, 3)] {
+            let x: Vec<f32> = values(rows * n, (rows * n) as u64)
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v * 2f32.powi((i * 7 % 51) as i32 - 25))
+                .collect();
+            let w: Vec<f32> = values(n, 5).iter().map(|v| 1.0 + v * 0.1).collect();
+            let t = Tensor::from_vec(x.clone(), (rows, n), &candle_core::Device::Cpu).unwrap();
+            let got = rms_norm(&t, &w, 1e-6).unwrap().flatten_all().unwrap();
+            let got = got.to_vec1::<f32>().unwrap();
+            let mut want = vec![0f32; rows * n];
+            for (xr, yr) in x.chunks(n).zip(want.chunks_mut(n)) {
+                rms_norm_row(xr, &w, 1e-6, yr);
+            }
+            assert_eq!(bits(&got), bits(&want), "{rows} rows of {n}");
+            // The f64 sums themselves (rounding to f32 hides most differences of order).
+            #[cfg(target_arch = "x86_64")]
+            if fast_dots() {
+                for (g, xs) in x.chunks_exact(4 * n).enumerate() {
+                    // SAFETY: fast_dots() checked AVX2; `xs` holds four rows of `n`.
+                    let sums = unsafe { avx2::sums_of_squares4(xs, n) };
+                    for (r, xr) in xs.chunks(n).enumerate() {
+                        let want = sum_of_squares(xr);
+                        assert_eq!(sums[r].to_bits(), want.to_bits(), "group {g} row {r}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
