@@ -54,7 +54,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    vigil_model::settle_thread_pools();
+    vigil_model::settle_runtime();
     let result = match cli.command {
         Command::Data(args) => cmd::data::run(args),
         Command::Model(args) => cmd::model::run(args),

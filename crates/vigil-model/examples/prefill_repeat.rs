@@ -7,7 +7,7 @@ use std::time::Instant;
 use vigil_model::{Decoder, ForwardOptions, LogitsFor};
 
 fn main() -> anyhow::Result<()> {
-    vigil_model::settle_thread_pools();
+    vigil_model::settle_runtime();
     let args: Vec<String> = std::env::args().collect();
     let [_, model, tokens, repeats] = &args[..] else {
         anyhow::bail!("usage: prefill_repeat MODEL TOKENS REPEATS");

@@ -60,7 +60,7 @@ fn run_batch(decoder: &Decoder, base: &KvState, rows: &[&[u32]]) -> anyhow::Resu
 }
 
 fn main() -> anyhow::Result<()> {
-    vigil_model::settle_thread_pools();
+    vigil_model::settle_runtime();
     let args: Vec<String> = std::env::args().collect();
     anyhow::ensure!(
         args.len() == 3,
