@@ -150,6 +150,18 @@ fn main() {
             bytes as f64 / s / 1e9
         );
     }
+    // K-quants need rows of 256-value blocks, which only the Qwen shape's `ffn_down` has:
+    // 56 matrices of that shape (~140 MB in Q4_K, ~190 in Q6_K).
+    for t in [QuantType::Q4K, QuantType::Q6K] {
+        let layers = decoder_layers(t, 8, [(896, 4864); 7], &mut seed);
+        let bytes: usize = layers.iter().flatten().map(|m| m.data().len()).sum();
+        let s = pool.install(|| time(|| decode_step(Isa::detect(), &layers), 2.0));
+        println!(
+            "decode sweep {t:?} 56 × ffn_down of the Qwen shape: {:.2} ms/token, {:.2} GB/s",
+            s * 1e3,
+            bytes as f64 / s / 1e9
+        );
+    }
     if std::env::var_os("VIGIL_BENCH_SWEEPS_ONLY").is_some() {
         return;
     }

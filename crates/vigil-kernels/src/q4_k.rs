@@ -281,6 +281,79 @@ unsafe fn tile8_body<const VNNI: bool>(
     }
 }
 
+/// Weight row · activation row (decode) with VNNI, bit-identical to
+/// [`vec_dot_scalar_in`] in [`Order::PerBlock`]. Per block: the eight sub-blocks'
+/// products with `vpdpbusd`, reduced once into one vector (lane = sub-block), times the
+/// scales unpacked with integer masks rather than byte by byte; the minima's term the
+/// same way. Rows go one after another: the weights stream as one linear read, which
+/// this machine's memory serves best (eight rows side by side ran at half the speed).
+///
+/// # Safety
+/// AVX2, FMA, F16C, AVX-512 F/VL/BW and VNNI must be available.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+pub unsafe fn vec_dot_vnni(w: &[u8], a: &[u8]) -> f32 {
+    use crate::x86::{hsum_epi32, reduce8};
+    use std::arch::x86_64::*;
+    let nb = w.len() / BYTES;
+    assert_eq!(w.len(), nb * BYTES, "weight row length");
+    assert_eq!(a.len(), nb * ABYTES, "activation row length");
+    let low = _mm256_set1_epi8(0x0F);
+    let zero = _mm256_setzero_si256();
+    let (mut acc, mut mins) = (0f32, 0f32);
+    for (b, yb) in w.chunks_exact(BYTES).zip(a.chunks_exact(ABYTES)) {
+        let (qp, yp) = (b.as_ptr().add(16), yb.as_ptr().add(4));
+        let mut p = [zero; 8];
+        for c in 0..4 {
+            let bytes = _mm256_loadu_si256(qp.add(32 * c) as *const __m256i);
+            let lo = _mm256_and_si256(bytes, low);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
+            let ylo = _mm256_loadu_si256(yp.add(64 * c) as *const __m256i);
+            let yhi = _mm256_loadu_si256(yp.add(64 * c + 32) as *const __m256i);
+            p[2 * c] = _mm256_dpbusd_epi32(zero, lo, ylo);
+            p[2 * c + 1] = _mm256_dpbusd_epi32(zero, hi, yhi);
+        }
+        let (sc, mn) = scales_mins_x8(b.as_ptr().add(4));
+        // Lane j: sub-block j's products (≤ 32 · 15 · 128) times its scale.
+        let s = hsum_epi32(_mm256_mullo_epi32(reduce8(&p), sc));
+        // Lane j: the activation sum of sub-block j (bsums 2j and 2j + 1) times m_j.
+        let ysum = _mm256_madd_epi16(
+            _mm256_loadu_si256(yb.as_ptr().add(260) as *const __m256i),
+            _mm256_set1_epi16(1),
+        );
+        let m = hsum_epi32(_mm256_mullo_epi32(ysum, mn));
+        let yd = f32_at(yb, 0);
+        acc = (s as f32).mul_add(crate::x86::f16c(b.as_ptr()) * yd, acc);
+        mins = (m as f32).mul_add(crate::x86::f16c(b.as_ptr().add(2)) * yd, mins);
+    }
+    acc - mins
+}
+
+/// [`scales_mins`] as two vectors of eight i32 lanes, unpacked a 32-bit word at a time
+/// (`s` points at the block's 12 scale bytes).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn scales_mins_x8(s: *const u8) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
+    use std::arch::x86_64::*;
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let word = |k: usize| (s.add(4 * k) as *const u32).read_unaligned();
+    let (u0, u1, u2) = (word(0), word(1), word(2));
+    // Scales 0..4 and minima 0..4 are the low 6 bits of bytes 0..4 and 4..8; scales and
+    // minima 4..8 take their low 4 bits from bytes 8..12 and their top 2 bits from the
+    // top bits of bytes 0..4 and 4..8.
+    let sc = [u0 & LOW6, (u2 & LOW4) | (((u0 >> 6) & LOW2) << 4)];
+    let mn = [u1 & LOW6, ((u2 >> 4) & LOW4) | (((u1 >> 6) & LOW2) << 4)];
+    let widen = |v: [u32; 2]| {
+        _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(
+            (v[0] as u64 | (v[1] as u64) << 32) as i64,
+        ))
+    };
+    (widen(sc), widen(mn))
+}
+
 impl crate::matmul::Kernel for Q4K {
     const QTYPE: crate::QuantType = crate::QuantType::Q4K;
     fn tile(
@@ -292,6 +365,13 @@ impl crate::matmul::Kernel for Q4K {
         out: &mut [[f32; 8]],
     ) {
         match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: Isa::Avx512Vnni is only passed after checking the CPU.
+            Isa::Avx512Vnni if a1 - a0 == 1 => unsafe {
+                for (o, wi) in out[0].iter_mut().zip(w) {
+                    *o = vec_dot_vnni(wi, acts.row(a0));
+                }
+            },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: Isa::Avx2 is only passed after checking the CPU.
             Isa::Avx2 => unsafe { tile8_avx2(w, acts, a0, a1, out) },

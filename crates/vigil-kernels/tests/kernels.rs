@@ -307,6 +307,8 @@ fn matmul_equals_row_dots_for_odd_shapes_and_any_thread_count() {
             (64, 3, 33),
             (200, 4, 3),
             (7, 1, 1),
+            // Decode over several blocks (K-quants: 1,536 values).
+            (37, 6, 1),
             // Past the VNNI tile's chunk of 32 blocks, with an odd row count.
             (9, 70, 5),
         ] {
