@@ -16,8 +16,10 @@
 //!   `vec_dot_avx2` (x86-64) and `vec_dot` (run-time dispatch) for one weight row ·
 //!   one quantised activation row, plus `dequantize_row`.
 //! * Instruction sets ([`Isa`]), chosen at run time on x86-64: AVX2+FMA+F16C, and on top
-//!   of it AVX-512 VNNI (`vpdpbusd`) for the 32-value block formats' tiles and single-row
-//!   kernels; portable scalar code everywhere else (no NEON path yet). Every SIMD kernel is
+//!   of it AVX-512 VNNI (`vpdpbusd`) for the tiles, the 32-value block formats'
+//!   single-row kernels and Q4_K's (`q4_k::vec_dot_vnni`: a decode step reads each weight
+//!   row as one linear stream); portable scalar code everywhere else (no NEON path yet).
+//!   Every SIMD kernel is
 //!   bit-identical to the scalar one: all compute the integer sums exactly and apply the
 //!   scales in the same f32 order.
 //! * That order is the one llama.cpp's x86 kernel for the format uses (documented per

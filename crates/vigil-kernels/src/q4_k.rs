@@ -135,50 +135,6 @@ fn pair_mins(m: &[i32; 8], yb: &[u8], c: usize) -> i32 {
         .sum()
 }
 
-/// Weight row · Q8_K activation row with AVX2; bit-identical to [`vec_dot_scalar`].
-///
-/// # Safety
-/// The CPU must have AVX2, FMA and F16C ([`crate::Isa::avx2_available`]).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
-    use crate::x86::hsum_epi32;
-    use std::arch::x86_64::*;
-    let nb = w.len() / BYTES;
-    assert_eq!(w.len(), nb * BYTES, "weight row length");
-    assert_eq!(a.len(), nb * ABYTES, "activation row length");
-    let low = _mm256_set1_epi8(0x0F);
-    let (mut acc, mut mins) = (0f32, 0f32);
-    for (b, yb) in w.chunks_exact(BYTES).zip(a.chunks_exact(ABYTES)) {
-        let (sc, m) = scales_mins(&b[4..16]);
-        let qp = b.as_ptr().add(16);
-        let yp = yb.as_ptr().add(4);
-        let mut isum = _mm256_setzero_si256();
-        for c in 0..4 {
-            let bytes = _mm256_loadu_si256(qp.add(32 * c) as *const __m256i);
-            let lo = _mm256_and_si256(bytes, low);
-            let hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
-            let ylo = _mm256_loadu_si256(yp.add(64 * c) as *const __m256i);
-            let yhi = _mm256_loadu_si256(yp.add(64 * c + 32) as *const __m256i);
-            let plo = _mm256_madd_epi16(
-                _mm256_maddubs_epi16(lo, ylo),
-                _mm256_set1_epi16(sc[2 * c] as i16),
-            );
-            let phi = _mm256_madd_epi16(
-                _mm256_maddubs_epi16(hi, yhi),
-                _mm256_set1_epi16(sc[2 * c + 1] as i16),
-            );
-            isum = _mm256_add_epi32(isum, _mm256_add_epi32(plo, phi));
-        }
-        let s = hsum_epi32(isum);
-        let yd = f32_at(yb, 0);
-        acc = (s as f32).mul_add(crate::x86::f16c(b.as_ptr()) * yd, acc);
-        let mm: i32 = (0..4).map(|c| pair_mins(&m, yb, c)).sum();
-        mins = (mm as f32).mul_add(crate::x86::f16c(b.as_ptr().add(2)) * yd, mins);
-    }
-    acc - mins
-}
-
 /// Weight row · Q8_K activation row, best instruction set available.
 pub fn vec_dot(w: &[u8], a: &[u8]) -> f32 {
     crate::vec_dot_with(Isa::detect(), crate::QuantType::Q4K, w, a)
@@ -281,37 +237,56 @@ unsafe fn tile8_body<const VNNI: bool>(
     }
 }
 
-/// Weight row · activation row (decode) with VNNI, bit-identical to
-/// [`vec_dot_scalar_in`] in [`Order::PerBlock`]. Per block: the eight sub-blocks'
-/// products with `vpdpbusd`, reduced once into one vector (lane = sub-block), times the
-/// scales unpacked with integer masks rather than byte by byte; the minima's term the
-/// same way. Rows go one after another: the weights stream as one linear read, which
-/// this machine's memory serves best (eight rows side by side ran at half the speed).
+/// Weight row · Q8_K activation row with AVX2; bit-identical to [`vec_dot_scalar`].
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C ([`crate::Isa::avx2_available`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
+    vec_dot_body::<false>(w, a)
+}
+
+/// [`vec_dot_avx2`] with the lane sums from VNNI's `vpdpbusd`: the decode kernel.
 ///
 /// # Safety
 /// AVX2, FMA, F16C, AVX-512 F/VL/BW and VNNI must be available.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
 pub unsafe fn vec_dot_vnni(w: &[u8], a: &[u8]) -> f32 {
-    use crate::x86::{hsum_epi32, reduce8};
+    vec_dot_body::<true>(w, a)
+}
+
+/// Weight row · activation row in [`Order::PerBlock`], bit-identical to
+/// [`vec_dot_scalar_in`]. Per block: the eight sub-blocks' products in lanes, reduced
+/// once into one vector (lane = sub-block), times the scales unpacked with integer masks
+/// rather than byte by byte; the minima's term the same way. A row is one linear read of
+/// its weights: rows one after another stream best on this machine (a tile's eight rows
+/// side by side made a Q4_K decode step compute-bound at 8 GB/s; this runs at 14–17).
+///
+/// # Safety
+/// The features of the entry point that inlines it.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn vec_dot_body<const VNNI: bool>(w: &[u8], a: &[u8]) -> f32 {
+    use crate::x86::{hsum_epi32, lane_sums, reduce8};
     use std::arch::x86_64::*;
     let nb = w.len() / BYTES;
     assert_eq!(w.len(), nb * BYTES, "weight row length");
     assert_eq!(a.len(), nb * ABYTES, "activation row length");
     let low = _mm256_set1_epi8(0x0F);
-    let zero = _mm256_setzero_si256();
     let (mut acc, mut mins) = (0f32, 0f32);
     for (b, yb) in w.chunks_exact(BYTES).zip(a.chunks_exact(ABYTES)) {
         let (qp, yp) = (b.as_ptr().add(16), yb.as_ptr().add(4));
-        let mut p = [zero; 8];
+        let mut p = [_mm256_setzero_si256(); 8];
         for c in 0..4 {
             let bytes = _mm256_loadu_si256(qp.add(32 * c) as *const __m256i);
             let lo = _mm256_and_si256(bytes, low);
             let hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
             let ylo = _mm256_loadu_si256(yp.add(64 * c) as *const __m256i);
             let yhi = _mm256_loadu_si256(yp.add(64 * c + 32) as *const __m256i);
-            p[2 * c] = _mm256_dpbusd_epi32(zero, lo, ylo);
-            p[2 * c + 1] = _mm256_dpbusd_epi32(zero, hi, yhi);
+            p[2 * c] = lane_sums::<VNNI>(lo, ylo);
+            p[2 * c + 1] = lane_sums::<VNNI>(hi, yhi);
         }
         let (sc, mn) = scales_mins_x8(b.as_ptr().add(4));
         // Lane j: sub-block j's products (≤ 32 · 15 · 128) times its scale.
@@ -365,13 +340,19 @@ impl crate::matmul::Kernel for Q4K {
         out: &mut [[f32; 8]],
     ) {
         match isa {
+            // Decode: rows one after another (see `vec_dot_body`).
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: Isa::Avx512Vnni is only passed after checking the CPU.
-            Isa::Avx512Vnni if a1 - a0 == 1 => unsafe {
+            Isa::Avx2 | Isa::Avx512Vnni if a1 - a0 == 1 => {
                 for (o, wi) in out[0].iter_mut().zip(w) {
-                    *o = vec_dot_vnni(wi, acts.row(a0));
+                    // SAFETY: the caller passes these ISAs only after checking the CPU.
+                    *o = unsafe {
+                        match isa {
+                            Isa::Avx512Vnni => vec_dot_vnni(wi, acts.row(a0)),
+                            _ => vec_dot_avx2(wi, acts.row(a0)),
+                        }
+                    };
                 }
-            },
+            }
             #[cfg(target_arch = "x86_64")]
             // SAFETY: Isa::Avx2 is only passed after checking the CPU.
             Isa::Avx2 => unsafe { tile8_avx2(w, acts, a0, a1, out) },

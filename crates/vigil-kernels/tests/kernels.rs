@@ -285,10 +285,9 @@ fn random_matrix(t: QuantType, out: usize, cols: usize, rng: &mut Rng) -> QuantM
     QuantMatrix::owned(data, t, out, cols).unwrap()
 }
 
-#[test]
-fn matmul_equals_row_dots_for_odd_shapes_and_any_thread_count() {
-    let mut rng = Rng::new(11);
-    let pools: Vec<rayon::ThreadPool> = [1, 3]
+/// Thread pools for checking that results do not depend on the thread count.
+fn pools_of_one_and_three_threads() -> Vec<rayon::ThreadPool> {
+    [1, 3]
         .iter()
         .map(|&n| {
             rayon::ThreadPoolBuilder::new()
@@ -296,7 +295,13 @@ fn matmul_equals_row_dots_for_odd_shapes_and_any_thread_count() {
                 .build()
                 .unwrap()
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn matmul_equals_row_dots_for_odd_shapes_and_any_thread_count() {
+    let mut rng = Rng::new(11);
+    let pools = pools_of_one_and_three_threads();
     for t in QuantType::ALL {
         let be = t.block_elems();
         for &(out, k_blocks, rows) in &[
@@ -404,15 +409,7 @@ fn matmul_is_within_activation_quantisation_error_of_f32_matmul() {
 fn matmul_group_equals_each_matrix_alone() {
     use std::mem::MaybeUninit;
     let mut rng = Rng::new(23);
-    let pools: Vec<rayon::ThreadPool> = [1, 3]
-        .iter()
-        .map(|&n| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .unwrap()
-        })
-        .collect();
+    let pools = pools_of_one_and_three_threads();
     let groups: [&[(QuantType, usize)]; 3] = [
         // A Q4_K_M layer's q, k and v: one Q8_K input for both formats.
         &[
