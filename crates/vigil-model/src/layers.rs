@@ -227,11 +227,10 @@ impl CustomOp1 for FrozenMatmul {
 
 /// `x Wᵀ` for a block-quantised `W` `[out, in]`; `x` is `[.., in]` f32.
 ///
-/// One of the two places where quantised matrix kernels are chosen (issue 8 replaces
-/// candle's), with [`grouped_quantized_matmul`]: vigil-kernels for the block formats it
-/// has (activations quantised with ggml's x86 rounding, as llama.cpp does); candle's
-/// QMatMul for everything else, including weights candle was told to keep dense
-/// (CANDLE_DEQUANTIZE_ALL).
+/// vigil-kernels for the block formats it has (activations quantised with ggml's x86
+/// rounding, as llama.cpp does); candle's QMatMul for everything else, including weights
+/// candle was told to keep dense (CANDLE_DEQUANTIZE_ALL). [`kernel_matrix`] is the one
+/// place that decides, here and in [`grouped_quantized_matmul`].
 fn quantized_matmul(tensor: &Arc<QTensor>, matmul: &QMatMul, x: &Tensor) -> Result<Tensor> {
     match kernel_matrix(tensor, matmul, x)? {
         Some(w) => Ok(kernel_products(&[w], x)?.remove(0)),
