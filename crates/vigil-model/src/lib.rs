@@ -45,13 +45,17 @@ pub mod weights;
 ///   ops (the residual adds) on its own pool, whose workers otherwise spin ~25,000 times
 ///   after every op, taking a core from the matmul threads that run next: 5 % of a
 ///   2-thread prefill's CPU time on Gemma 3, and ~6 % of its wall time.
-/// * glibc's heap keeps 64 MiB of freed memory at its top (`M_TOP_PAD`). A
-///   forward pass allocates and frees every op's output (up to megabytes in a prefill);
-///   glibc handed the freed top of the heap back to the kernel each time, so the next
-///   op's output faulted in again, page by page, zeroed by the kernel: 129,000 page
-///   faults in 21 Gemma 3 prefills, 18,000 with the pad, and ~5 % less time.
+/// * glibc's heap keeps freed memory for reuse. A forward pass allocates and frees every
+///   op's output (up to megabytes in a prefill); glibc handed the freed top of the heap
+///   back to the kernel each time, so the next op's output faulted in again, page by
+///   page, zeroed by the kernel: 129,000 page faults in 21 Gemma 3 prefills, 18,000 with
+///   these settings, and ~5 % less time. Setting only the top pad (`M_TOP_PAD`) turns
+///   off glibc's adaptive mmap threshold, and training, whose temporaries are larger,
+///   then mapped every one afresh (LoRA steps 50 % slower), so the threshold and the trim
+///   threshold are set with it (`HEAP_SETTINGS`).
 ///
-/// A value the user set is kept (`MALLOC_TOP_PAD_` for the heap).
+/// A value the user set is kept (for the heap, any of `MALLOC_TOP_PAD_`,
+/// `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_` leaves all three to glibc).
 pub fn settle_runtime() {
     let keep = |name: &str| std::env::var_os(name).is_some();
     if !keep("RAYON_NUM_THREADS") {
@@ -62,17 +66,32 @@ pub fn settle_runtime() {
         std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "100");
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if !keep("MALLOC_TOP_PAD_") {
-        // SAFETY: mallopt only changes a tuning parameter of glibc's allocator; it is
-        // thread-safe and any value is valid.
-        unsafe { libc::mallopt(libc::M_TOP_PAD, HEAP_TOP_PAD) };
+    if ![
+        "MALLOC_TOP_PAD_",
+        "MALLOC_MMAP_THRESHOLD_",
+        "MALLOC_TRIM_THRESHOLD_",
+    ]
+    .iter()
+    .any(|name| keep(name))
+    {
+        for (param, value) in HEAP_SETTINGS {
+            // SAFETY: mallopt only changes a tuning parameter of glibc's allocator; it is
+            // thread-safe and these values are in range.
+            unsafe { libc::mallopt(param, value) };
+        }
     }
 }
 
-/// Freed memory glibc's heap keeps for reuse (see [`settle_runtime`]): more than a
-/// prefill's largest activations. Pages of it that are never written cost no memory.
+/// glibc heap settings (see [`settle_runtime`]): blocks below 32 MiB (glibc's largest
+/// mmap threshold; every activation of the benchmarked models) come from the heap, whose
+/// top keeps up to 512 MiB of freed memory and grows 64 MiB at a time. Pages of it that
+/// are never written cost no memory.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const HEAP_TOP_PAD: i32 = 64 << 20;
+const HEAP_SETTINGS: [(i32, i32); 3] = [
+    (libc::M_MMAP_THRESHOLD, 32 << 20),
+    (libc::M_TRIM_THRESHOLD, 512 << 20),
+    (libc::M_TOP_PAD, 64 << 20),
+];
 
 /// Bumped whenever a change to the runtime alters any value it computes (not just its
 /// speed): caches of model outputs (head features, analyses) include it in their keys, so
