@@ -66,6 +66,24 @@ fn decode_step(isa: Isa, layers: &[[QuantMatrix; 7]]) {
     }
 }
 
+/// Times decode steps through `layers` (for at least `min_s` seconds) and prints the time
+/// per step and the weight bytes streamed per second.
+fn print_sweep(
+    pool: &rayon::ThreadPool,
+    isa: Isa,
+    label: &str,
+    layers: &[[QuantMatrix; 7]],
+    min_s: f64,
+) {
+    let bytes: usize = layers.iter().flatten().map(|m| m.data().len()).sum();
+    let s = pool.install(|| time(|| decode_step(isa, layers), min_s));
+    println!(
+        "decode sweep {label}: {:.2} ms/token, {:.2} GB/s",
+        s * 1e3,
+        bytes as f64 / s / 1e9
+    );
+}
+
 fn main() {
     let threads: usize = std::env::args()
         .nth(1)
@@ -107,7 +125,6 @@ fn main() {
         (576, 1536),
     ];
     let layers = decoder_layers(QuantType::Q4_1, 30, SMOLLM2, &mut seed);
-    let bytes: usize = layers.iter().flatten().map(|m| m.data().len()).sum();
     let hot = pool.install(|| {
         time(
             || {
@@ -123,12 +140,8 @@ fn main() {
         hot * 1e3
     );
     for isa in Isa::available().into_iter().rev() {
-        let s = pool.install(|| time(|| decode_step(isa, &layers), 1.0));
-        println!(
-            "decode sweep Q4_1 30 layers {isa:?}: {:.2} ms/token, {:.2} GB/s",
-            s * 1e3,
-            bytes as f64 / s / 1e9
-        );
+        let label = format!("Q4_1 30 layers {isa:?}");
+        print_sweep(&pool, isa, &label, &layers, 1.0);
     }
     // The same for the Qwen2.5-0.5B shape (24 layers, ~390 MB in Q8_0, ~230 in Q5_0).
     const QWEN: [(usize, usize); 7] = [
@@ -142,25 +155,15 @@ fn main() {
     ];
     for t in [QuantType::Q8_0, QuantType::Q5_0] {
         let layers = decoder_layers(t, 24, QWEN, &mut seed);
-        let bytes: usize = layers.iter().flatten().map(|m| m.data().len()).sum();
-        let s = pool.install(|| time(|| decode_step(Isa::detect(), &layers), 2.0));
-        println!(
-            "decode sweep {t:?} Qwen2.5-0.5B shape, 24 layers: {:.2} ms/token, {:.2} GB/s",
-            s * 1e3,
-            bytes as f64 / s / 1e9
-        );
+        let label = format!("{t:?} Qwen2.5-0.5B shape, 24 layers");
+        print_sweep(&pool, Isa::detect(), &label, &layers, 2.0);
     }
     // K-quants need rows of 256-value blocks, which only the Qwen shape's `ffn_down` has:
     // 56 matrices of that shape (~140 MB in Q4_K, ~190 in Q6_K).
     for t in [QuantType::Q4K, QuantType::Q6K] {
         let layers = decoder_layers(t, 8, [(896, 4864); 7], &mut seed);
-        let bytes: usize = layers.iter().flatten().map(|m| m.data().len()).sum();
-        let s = pool.install(|| time(|| decode_step(Isa::detect(), &layers), 2.0));
-        println!(
-            "decode sweep {t:?} 56 × ffn_down of the Qwen shape: {:.2} ms/token, {:.2} GB/s",
-            s * 1e3,
-            bytes as f64 / s / 1e9
-        );
+        let label = format!("{t:?} 56 × ffn_down of the Qwen shape");
+        print_sweep(&pool, Isa::detect(), &label, &layers, 2.0);
     }
     if std::env::var_os("VIGIL_BENCH_SWEEPS_ONLY").is_some() {
         return;
