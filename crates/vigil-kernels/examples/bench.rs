@@ -165,6 +165,31 @@ fn main() {
         let label = format!("{t:?} 56 × ffn_down of the Qwen shape");
         print_sweep(&pool, Isa::detect(), &label, &layers, 2.0);
     }
+    // The same kernels on one matrix that stays in L2: what they reach when memory is not
+    // the limit (each row's blocks are one chain of FMAs in ggml's order, so ~4 cycles a
+    // block is the floor).
+    for t in [
+        QuantType::Q4_1,
+        QuantType::Q5_0,
+        QuantType::Q8_0,
+        QuantType::Q4K,
+        QuantType::Q6K,
+    ] {
+        let m = matrix(t, 256, 1536, &mut seed);
+        let x = vec![0.5f32; m.cols()];
+        let mut y = vec![0f32; m.rows()];
+        let s = pool.install(|| {
+            time(
+                || matmul_with(Isa::detect(), &m, &x, 1, &mut y).unwrap(),
+                0.5,
+            )
+        });
+        println!(
+            "decode in L2 {t:?} (256, 1536): {:.2} µs, {:.2} GB/s",
+            s * 1e6,
+            m.data().len() as f64 / s / 1e9
+        );
+    }
     if std::env::var_os("VIGIL_BENCH_SWEEPS_ONLY").is_some() {
         return;
     }
