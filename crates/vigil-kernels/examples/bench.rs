@@ -57,6 +57,20 @@ fn decoder_layers(
         .collect()
 }
 
+/// The layers in the row-group layout, where this CPU has its decode kernel.
+fn packed_layers(layers: &[[QuantMatrix; 7]]) -> Option<Vec<[QuantMatrix<'static>; 7]>> {
+    layers
+        .iter()
+        .map(|l| {
+            let packed: Vec<_> = l
+                .iter()
+                .map(|m| m.packed_for(Isa::detect()))
+                .collect::<Option<_>>()?;
+            packed.try_into().ok()
+        })
+        .collect()
+}
+
 /// One activation row through every matrix, as a decode step streams them.
 fn decode_step(isa: Isa, layers: &[[QuantMatrix; 7]]) {
     for m in layers.iter().flatten() {
@@ -143,6 +157,15 @@ fn main() {
         let label = format!("Q4_1 30 layers {isa:?}");
         print_sweep(&pool, isa, &label, &layers, 1.0);
     }
+    if let Some(packed) = packed_layers(&layers) {
+        print_sweep(
+            &pool,
+            Isa::detect(),
+            "Q4_1 30 layers, row groups",
+            &packed,
+            1.0,
+        );
+    }
     // The same for the Qwen2.5-0.5B shape (24 layers, ~390 MB in Q8_0, ~230 in Q5_0).
     const QWEN: [(usize, usize); 7] = [
         (896, 896),
@@ -157,6 +180,15 @@ fn main() {
         let layers = decoder_layers(t, 24, QWEN, &mut seed);
         let label = format!("{t:?} Qwen2.5-0.5B shape, 24 layers");
         print_sweep(&pool, Isa::detect(), &label, &layers, 2.0);
+        if let Some(packed) = packed_layers(&layers) {
+            print_sweep(
+                &pool,
+                Isa::detect(),
+                &format!("{label}, row groups"),
+                &packed,
+                2.0,
+            );
+        }
     }
     // K-quants need rows of 256-value blocks, which only the Qwen shape's `ffn_down` has:
     // 56 matrices of that shape (~140 MB in Q4_K, ~190 in Q6_K).

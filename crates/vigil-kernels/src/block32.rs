@@ -39,7 +39,7 @@ pub(crate) trait Fmt32 {
     unsafe fn codes_avx2(block: *const u8) -> std::arch::x86_64::__m256i;
 }
 
-const fn act_of<F: Fmt32>() -> ActType {
+pub(crate) const fn act_of<F: Fmt32>() -> ActType {
     if F::MIN {
         ActType::Q8_1
     } else {
@@ -47,7 +47,7 @@ const fn act_of<F: Fmt32>() -> ActType {
     }
 }
 
-const fn act_qoff<F: Fmt32>() -> usize {
+pub(crate) const fn act_qoff<F: Fmt32>() -> usize {
     if F::MIN {
         4
     } else {
@@ -100,7 +100,7 @@ pub(crate) fn dot_scalar<F: Fmt32>(w: &[u8], a: &[u8]) -> f32 {
 
 /// The lanes' sum plus, for formats with a minimum, the minimum term.
 #[inline(always)]
-fn finish<F: Fmt32>(lanes: f32, mins: f32) -> f32 {
+pub(crate) fn finish<F: Fmt32>(lanes: f32, mins: f32) -> f32 {
     if F::MIN {
         lanes + mins
     } else {
@@ -343,7 +343,7 @@ pub(crate) mod vnni {
 
     /// The code offset the kernel removes: `vpdpbusd` multiplies unsigned bytes, so Q8_0's
     /// signed codes are stored shifted by 128 (`w ^ 0x80`), the others keep their bias.
-    const fn bias<F: Fmt32>() -> i32 {
+    pub(crate) const fn bias<F: Fmt32>() -> i32 {
         if F::SIGNED {
             128
         } else {
@@ -354,7 +354,7 @@ pub(crate) mod vnni {
     /// The unsigned codes `vpdpbusd` multiplies: the stored codes, `q + bias::<F>()`.
     #[target_feature(enable = "avx2,avx512f,avx512vl,avx512bw")]
     #[inline]
-    unsafe fn vnni_codes<F: Fmt32>(block: *const u8) -> __m256i {
+    pub(crate) unsafe fn vnni_codes<F: Fmt32>(block: *const u8) -> __m256i {
         if F::QTYPE == crate::QuantType::Q5_0 {
             // Bit j of qh is bit 4 of code j: a byte mask does in one step what AVX2
             // spreads with a shuffle, an and and a compare.
@@ -435,7 +435,7 @@ pub(crate) mod vnni {
         out: &mut [[f32; 8]],
     ) {
         assert_eq!(acts.act, act_of::<F>());
-        let (na, nb) = check_tile(w, acts, a0, a1, out, F::BYTES);
+        let (na, _) = check_tile(w, acts, a0, a1, out, F::BYTES);
         if na == 1 {
             // Decode: nothing to reuse across activation rows; weight rows stream in order.
             for (o, wi) in out[0].iter_mut().zip(w) {
@@ -443,11 +443,55 @@ pub(crate) mod vnni {
             }
             return;
         }
+        let ptrs: [*const u8; 8] = std::array::from_fn(|i| w[i].as_ptr());
+        tile8_body::<F, _>(RowMajor(ptrs), acts, a0, a1, out)
+    }
+
+    /// Where a tile's 8 weight rows come from, block column by block column.
+    pub(crate) trait Columns {
+        /// Block column `b` of the 8 rows: their codes as `vpdpbusd` takes them
+        /// ([`vnni_codes`]), their scales and (Q4_1) their minimums as f32.
+        ///
+        /// # Safety
+        /// Called from a function with AVX-512 VNNI enabled; `b` within the rows.
+        unsafe fn column<F: Fmt32>(&self, b: usize) -> ([__m256i; 8], __m256, __m256);
+    }
+
+    /// Eight rows of a row-major matrix.
+    struct RowMajor([*const u8; 8]);
+
+    impl Columns for RowMajor {
+        #[inline(always)]
+        unsafe fn column<F: Fmt32>(&self, b: usize) -> ([__m256i; 8], __m256, __m256) {
+            let off = b * F::BYTES;
+            let codes = std::array::from_fn(|i| vnni_codes::<F>(self.0[i].add(off)));
+            let (dw, mw) = if F::MIN {
+                super::avx2::load_dm8(&self.0, off)
+            } else {
+                (load_f16x8(&self.0, off), _mm256_setzero_ps())
+            };
+            (codes, dw, mw)
+        }
+    }
+
+    /// The body of [`tile8`] for any [`Columns`] (the rows' layout only changes how a
+    /// chunk of block columns is unpacked); at least two activation rows.
+    ///
+    /// # Safety
+    /// As [`tile8`]; inlined into a caller with its instruction sets.
+    #[inline(always)]
+    pub(crate) unsafe fn tile8_body<F: Fmt32, C: Columns>(
+        cols: C,
+        acts: &QuantizedActs,
+        a0: usize,
+        a1: usize,
+        out: &mut [[f32; 8]],
+    ) {
+        let (na, nb) = (a1 - a0, acts.nb);
         let ab = acts.act.block_bytes();
         let row_bytes = acts.row_bytes();
         let qoff = act_qoff::<F>();
         let abase = acts.bytes.as_ptr();
-        let ptrs: [*const u8; 8] = std::array::from_fn(|i| w[i].as_ptr());
         let shift = _mm_cvtsi32_si128(bias::<F>().trailing_zeros() as i32);
         // Scratch written before it is read (a chunk's blocks; the accumulators of rows
         // whose earlier chunks ran): zeroing 14 KiB per call would cost a fifth of it.
@@ -461,15 +505,7 @@ pub(crate) mod vnni {
         for c0 in (0..nb).step_by(VNNI_CHUNK) {
             let c1 = (c0 + VNNI_CHUNK).min(nb);
             for b in c0..c1 {
-                let off = b * F::BYTES;
-                for (c, p) in (*codes)[b - c0].iter_mut().zip(ptrs) {
-                    *c = vnni_codes::<F>(p.add(off));
-                }
-                if F::MIN {
-                    ((*dw)[b - c0], (*mw)[b - c0]) = super::avx2::load_dm8(&ptrs, off);
-                } else {
-                    (*dw)[b - c0] = load_f16x8(&ptrs, off);
-                }
+                ((*codes)[b - c0], (*dw)[b - c0], (*mw)[b - c0]) = cols.column::<F>(b);
             }
             for p in 0..na.div_ceil(2) {
                 // Two activation rows; an odd last row is computed twice.

@@ -168,15 +168,29 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// How a [`QuantMatrix`]'s rows lie in its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Row after row, as a GGUF file stores them.
+    RowMajor,
+    /// Rows in groups of 8, each group packed block column by block column for the decode
+    /// kernel (32-value block formats; see [`QuantMatrix::packed_for`]). Rows after the
+    /// last full group stay row-major; every group keeps the byte range its rows have in
+    /// the row-major matrix.
+    RowGroups,
+}
+
 /// A block-quantised matrix `[rows, cols]` (`rows` = output features, `cols` = input
 /// features), as raw GGUF tensor bytes: row after row, each row `cols / block_elems`
-/// blocks. Borrowed (e.g. from a memory map or a `QTensor`) or owned.
+/// blocks ([`Layout::RowMajor`]), or packed for decode ([`Layout::RowGroups`]). Borrowed
+/// (e.g. from a memory map or a `QTensor`) or owned.
 #[derive(Debug, Clone)]
 pub struct QuantMatrix<'a> {
     data: Cow<'a, [u8]>,
     qtype: QuantType,
     rows: usize,
     cols: usize,
+    layout: Layout,
 }
 
 impl<'a> QuantMatrix<'a> {
@@ -206,6 +220,7 @@ impl<'a> QuantMatrix<'a> {
             qtype,
             rows,
             cols,
+            layout: Layout::RowMajor,
         })
     }
 
@@ -236,6 +251,87 @@ impl<'a> QuantMatrix<'a> {
             qtype: self.qtype,
             rows: self.rows,
             cols: self.cols,
+            layout: self.layout,
+        }
+    }
+
+    /// The same matrix borrowing this one's bytes.
+    pub fn view(&self) -> QuantMatrix<'_> {
+        QuantMatrix {
+            data: Cow::Borrowed(&self.data),
+            qtype: self.qtype,
+            rows: self.rows,
+            cols: self.cols,
+            layout: self.layout,
+        }
+    }
+
+    /// A copy in [`Layout::RowGroups`] if `isa` has a decode kernel for that layout and
+    /// this format (AVX-512 VNNI, 32-value block formats) and the matrix has a full group
+    /// of rows; `None` otherwise (the row-major matrix is then the faster one). Products
+    /// over the copy equal products over `self` bit for bit, with any instruction set.
+    pub fn packed_for(&self, isa: crate::Isa) -> Option<QuantMatrix<'static>> {
+        crate::groups::group_tile_fn(isa.checked(), self.qtype)?;
+        self.with_row_groups()
+    }
+
+    /// A copy in [`Layout::RowGroups`] whatever the instruction set, or `None` if the
+    /// format has no such layout or the matrix has fewer than 8 rows.
+    pub fn with_row_groups(&self) -> Option<QuantMatrix<'static>> {
+        use crate::groups::{pack_group, packable, GROUP};
+        if self.layout != Layout::RowMajor || !packable(self.qtype) || self.rows < GROUP {
+            return None;
+        }
+        let span = GROUP * self.row_bytes();
+        let mut data = self.data.to_vec();
+        let groups = self.rows / GROUP;
+        for (src, dst) in self
+            .data
+            .chunks_exact(span)
+            .zip(data.chunks_exact_mut(span))
+            .take(groups)
+        {
+            pack_group(self.qtype, src, dst);
+        }
+        Some(QuantMatrix {
+            data: Cow::Owned(data),
+            qtype: self.qtype,
+            rows: self.rows,
+            cols: self.cols,
+            layout: Layout::RowGroups,
+        })
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Rows that lie in packed groups (none in a row-major matrix): a multiple of 8.
+    pub fn grouped_rows(&self) -> usize {
+        match self.layout {
+            Layout::RowMajor => 0,
+            Layout::RowGroups => self.rows / crate::groups::GROUP * crate::groups::GROUP,
+        }
+    }
+
+    /// The packed bytes of the group holding rows `8g..8g + 8`.
+    pub(crate) fn group(&self, g: usize) -> &[u8] {
+        let span = crate::groups::GROUP * self.row_bytes();
+        assert!(
+            (g + 1) * crate::groups::GROUP <= self.grouped_rows(),
+            "group {g} is not packed"
+        );
+        &self.data[g * span..(g + 1) * span]
+    }
+
+    /// Rows `8g..8g + 8` as row-major bytes into `out` (8 × [`Self::row_bytes`]), from a
+    /// packed group or copied.
+    pub(crate) fn group_rows_into(&self, g: usize, out: &mut [u8]) {
+        let span = crate::groups::GROUP * self.row_bytes();
+        if (g + 1) * crate::groups::GROUP <= self.grouped_rows() {
+            crate::groups::unpack_group(self.qtype, self.group(g), out);
+        } else {
+            out.copy_from_slice(&self.data[g * span..(g + 1) * span]);
         }
     }
 
@@ -263,15 +359,26 @@ impl<'a> QuantMatrix<'a> {
         self.cols / self.qtype.block_elems() * self.qtype.block_bytes()
     }
 
-    /// The bytes of row `r`.
+    /// The bytes of row `r`, which must not lie in a packed group (see
+    /// [`Self::grouped_rows`]).
     pub fn row(&self, r: usize) -> &[u8] {
+        assert!(r >= self.grouped_rows(), "row {r} lies in a packed group");
         let n = self.row_bytes();
         &self.data[r * n..(r + 1) * n]
     }
 
-    /// Row `r` as f32 (`out.len() == cols`).
+    /// Row `r` as f32 (`out.len() == cols`), in either layout.
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
-        crate::dequantize_row(self.qtype, self.row(r), out)
+        if r < self.grouped_rows() {
+            let g = r / crate::groups::GROUP;
+            let mut rows = vec![0u8; crate::groups::GROUP * self.row_bytes()];
+            self.group_rows_into(g, &mut rows);
+            let n = self.row_bytes();
+            let k = r % crate::groups::GROUP;
+            crate::dequantize_row(self.qtype, &rows[k * n..(k + 1) * n], out)
+        } else {
+            crate::dequantize_row(self.qtype, self.row(r), out)
+        }
     }
 
     /// The whole matrix as f32, row-major.

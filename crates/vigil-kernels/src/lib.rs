@@ -11,6 +11,12 @@
 //!   written, so nothing needs zeroing first). [`matmul_group`] runs several matrices
 //!   that read the same input as one product (the input quantised once, one hand-off for
 //!   all their tiles).
+//! * A [`QuantMatrix`] is row-major as in the GGUF ([`Layout::RowMajor`]) or, for the
+//!   32-value block formats on CPUs with AVX-512 VNNI, packed in groups of 8 rows
+//!   ([`Layout::RowGroups`], [`QuantMatrix::packed_for`]; the `groups` module): a decode
+//!   step then reads one linear stream that feeds 8 independent accumulator chains, where
+//!   one row at a time is bound by a single chain's FMA latency. Products are the same
+//!   bit for bit in either layout.
 //! * One module per weight family ([`q4_0`], [`q4_1`], [`q5_0`], [`q8_0`], [`q4_k`],
 //!   [`q6_k`]), each documenting its block layout and exposing `vec_dot_scalar`,
 //!   `vec_dot_avx2` (x86-64) and `vec_dot` (run-time dispatch) for one weight row ·
@@ -135,6 +141,7 @@ pub mod act;
 mod block32;
 mod cpu;
 mod format;
+mod groups;
 pub mod matmul;
 pub mod q4_0;
 pub mod q4_1;
@@ -147,7 +154,7 @@ mod x86;
 
 pub use act::{quantize_row, QuantizedActs};
 pub use cpu::Isa;
-pub use format::{ActType, Error, QuantMatrix, QuantType};
+pub use format::{ActType, Error, Layout, QuantMatrix, QuantType};
 pub use matmul::{matmul, matmul_group, matmul_group_with, matmul_uninit, matmul_with};
 
 /// Row of `qtype` weights as f32 (`out.len()` = values in the row).

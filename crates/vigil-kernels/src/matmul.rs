@@ -131,8 +131,9 @@ fn matmul_quantized_inner(
     acts: &QuantizedActs,
     y: &mut [MaybeUninit<f32>],
 ) -> Result<(), Error> {
-    let product = Product::new(w, acts, y)?;
-    run(isa.checked(), &[product]);
+    let isa = isa.checked();
+    let product = Product::new(isa, w, acts, y)?;
+    run(isa, &[product]);
     Ok(())
 }
 
@@ -204,7 +205,7 @@ pub fn matmul_group_with(
                 .iter()
                 .find(|a| a.act_type() == w.qtype().act_type())
                 .expect("quantised above");
-            Product::new(w, a, y)
+            Product::new(isa, w, a, y)
         })
         .collect::<Result<Vec<_>, Error>>()?;
     run(isa, &products);
@@ -229,10 +230,13 @@ struct Product<'a> {
     acts: &'a QuantizedActs,
     y: OutPtr,
     tile: TileFn,
+    /// The tile kernel for `w`'s packed groups, where `isa` has one.
+    group_tile: Option<crate::groups::GroupTileFn>,
 }
 
 impl<'a> Product<'a> {
     fn new(
+        isa: Isa,
         w: &'a QuantMatrix<'a>,
         acts: &'a QuantizedActs,
         y: &'a mut [MaybeUninit<f32>],
@@ -256,6 +260,7 @@ impl<'a> Product<'a> {
             acts,
             y: OutPtr(y.as_mut_ptr() as *mut f32),
             tile: tile_fn(w.qtype()),
+            group_tile: crate::groups::group_tile_fn(isa, w.qtype()),
         })
     }
 
@@ -264,18 +269,42 @@ impl<'a> Product<'a> {
         self.w.rows().div_ceil(8)
     }
 
-    /// Writes the outputs of tile `tile` for every activation row.
-    fn run_tile(&self, isa: Isa, tile: usize, buf: &mut [[f32; 8]; MAX_TILE_ROWS]) {
+    /// Writes the outputs of tile `tile` for every activation row. `unpacked` is scratch
+    /// for a packed group's rows in row-major order.
+    fn run_tile(
+        &self,
+        isa: Isa,
+        tile: usize,
+        buf: &mut [[f32; 8]; MAX_TILE_ROWS],
+        unpacked: &mut Vec<u8>,
+    ) {
         let (w, acts) = (self.w, self.acts);
         let (out, rows) = (w.rows(), acts.rows());
         let o0 = tile * 8;
-        // A partial last tile repeats the last row; its extra outputs are dropped.
-        let wr: [&[u8]; 8] = std::array::from_fn(|i| w.row((o0 + i).min(out - 1)));
         let valid = (out - o0).min(8);
+        let packed = o0 < w.grouped_rows();
+        let wr: [&[u8]; 8] = match (packed, self.group_tile) {
+            (true, Some(_)) => [&[]; 8],
+            (true, None) => {
+                // An instruction set without the grouped kernel reads the group's rows
+                // unpacked (once per tile, for all of its activation rows).
+                let n = w.row_bytes();
+                unpacked.resize(8 * n, 0);
+                w.group_rows_into(tile, unpacked);
+                std::array::from_fn(|i| &unpacked[i * n..(i + 1) * n])
+            }
+            // A partial last tile repeats the last row; its extra outputs are dropped.
+            (false, _) => std::array::from_fn(|i| w.row((o0 + i).min(out - 1))),
+        };
         let mut a0 = 0;
         while a0 < rows {
             let a1 = (a0 + MAX_TILE_ROWS).min(rows);
-            (self.tile)(isa, &wr, acts, a0, a1, &mut buf[..a1 - a0]);
+            match self.group_tile {
+                Some(group_tile) if packed => {
+                    group_tile(w.group(tile), acts, a0, a1, &mut buf[..a1 - a0])
+                }
+                _ => (self.tile)(isa, &wr, acts, a0, a1, &mut buf[..a1 - a0]),
+            }
             for (ai, vals) in buf[..a1 - a0].iter().enumerate() {
                 let base = (a0 + ai) * out + o0;
                 for (i, &v) in vals[..valid].iter().enumerate() {
@@ -308,13 +337,14 @@ fn run(isa: Isa, products: &[Product]) {
     };
     let body = |t: usize| {
         let mut buf = [[0f32; 8]; MAX_TILE_ROWS];
+        let mut unpacked = Vec::new();
         let (mut p, mut first) = (0, 0);
         for g in t * ntiles / ntasks..(t + 1) * ntiles / ntasks {
             while g >= first + products[p].tiles() {
                 first += products[p].tiles();
                 p += 1;
             }
-            products[p].run_tile(isa, g - first, &mut buf);
+            products[p].run_tile(isa, g - first, &mut buf, &mut unpacked);
         }
     };
     if ntasks == 1 {

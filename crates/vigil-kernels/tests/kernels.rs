@@ -7,7 +7,7 @@ mod common;
 use common::{activations, weight_row, Rng};
 use vigil_kernels::act::quantize_row_with;
 use vigil_kernels::{
-    matmul_with, vec_dot_with, ActType, Isa, QuantMatrix, QuantType, QuantizedActs,
+    matmul_with, vec_dot_with, ActType, Isa, Layout, QuantMatrix, QuantType, QuantizedActs,
 };
 
 fn f16_at(b: &[u8], at: usize) -> f64 {
@@ -478,6 +478,93 @@ fn matmul_group_equals_each_matrix_alone() {
     assert!(vigil_kernels::matmul_group(&[&a], &x, 1, &mut outs).is_err());
     assert!(vigil_kernels::matmul_group(&[&a, &a], &x[..32], 1, &mut outs).is_err());
     vigil_kernels::matmul_group(&[&a, &a], &x, 1, &mut outs).unwrap();
+}
+
+#[test]
+fn packed_row_groups_multiply_like_row_major_rows() {
+    use std::mem::MaybeUninit;
+    let mut rng = Rng::new(31);
+    let pools = pools_of_one_and_three_threads();
+    for t in [
+        QuantType::Q4_0,
+        QuantType::Q4_1,
+        QuantType::Q5_0,
+        QuantType::Q8_0,
+    ] {
+        // Whole groups only, a tail of row-major rows, and rows past the VNNI tile's chunk
+        // of 32 blocks.
+        for &(out, k_blocks) in &[(8, 1), (21, 3), (37, 6), (64, 40)] {
+            let cols = k_blocks * 32;
+            let w = random_matrix(t, out, cols, &mut rng);
+            let packed = w.with_row_groups().expect("a 32-value block format packs");
+            assert_eq!(packed.layout(), Layout::RowGroups);
+            assert_eq!(packed.grouped_rows(), out / 8 * 8);
+            assert_ne!(
+                packed.data(),
+                w.data(),
+                "{t:?}: packing rearranges the bytes"
+            );
+            assert_eq!(packed.data().len(), w.data().len());
+            let (a, b) = (packed.dequantize(), w.dequantize());
+            assert!(
+                a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{t:?} [{out}x{cols}]: unpacking does not give the rows back"
+            );
+            for rows in [1, 2, 17] {
+                let x = activations(rows * cols, &mut rng, true);
+                let want = reference_rows(Isa::detect(), &w, &x, rows);
+                for isa in Isa::available() {
+                    for pool in &pools {
+                        let mut y = vec![f32::NAN; rows * out];
+                        pool.install(|| matmul_with(isa, &packed, &x, rows, &mut y))
+                            .unwrap();
+                        let same = y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(
+                            same,
+                            "{t:?} [{out}x{cols}] rows {rows} {isa:?}: packed differs"
+                        );
+                        // In a group beside the row-major matrix.
+                        let mut ys = [
+                            vec![MaybeUninit::new(f32::NAN); rows * out],
+                            vec![MaybeUninit::new(f32::NAN); rows * out],
+                        ];
+                        let [y0, y1] = &mut ys;
+                        pool.install(|| {
+                            vigil_kernels::matmul_group_with(
+                                isa,
+                                &[&packed, &w],
+                                &x,
+                                rows,
+                                &mut [y0.as_mut_slice(), y1.as_mut_slice()],
+                            )
+                        })
+                        .unwrap();
+                        for y in &ys {
+                            // SAFETY: filled with NaN above, then overwritten with f32 values.
+                            let same = y
+                                .iter()
+                                .zip(&want)
+                                .all(|(a, b)| unsafe { a.assume_init() }.to_bits() == b.to_bits());
+                            assert!(same, "{t:?} [{out}x{cols}] rows {rows} {isa:?}: group");
+                        }
+                    }
+                }
+            }
+            // Packed only where the instruction set has the grouped decode kernel.
+            assert!(w.packed_for(Isa::Scalar).is_none());
+            assert!(w.packed_for(Isa::Avx2).is_none());
+            assert_eq!(
+                w.packed_for(Isa::Avx512Vnni).is_some(),
+                Isa::vnni_available(),
+                "{t:?}"
+            );
+        }
+    }
+    // Formats without the layout, and matrices without a full group.
+    let k = random_matrix(QuantType::Q4K, 16, 256, &mut rng);
+    assert!(k.with_row_groups().is_none());
+    let small = random_matrix(QuantType::Q8_0, 7, 64, &mut rng);
+    assert!(small.with_row_groups().is_none());
 }
 
 #[test]

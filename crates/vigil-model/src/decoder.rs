@@ -13,7 +13,8 @@ use crate::config::{Activation, ModelConfig};
 use crate::error::{ModelError, Result};
 use crate::ggml_ops::KeySlots;
 use crate::layers::{
-    softmax_last, Embedding, Linear, Pass, Precision, RecomputedAttention, RmsNorm, RotaryEmbedding,
+    softmax_last, Embedding, Linear, LinearWeight, Pass, Precision, RecomputedAttention, RmsNorm,
+    RotaryEmbedding,
 };
 use crate::lora::LoraConfig;
 use crate::weights::{Weight, WeightSource};
@@ -202,6 +203,22 @@ impl KvState {
     }
 }
 
+/// A linear layer over `w`. Where the layer packed a copy of a mapped weight for the
+/// decode kernel (`LinearWeight::Quantized`), the mapped pages go back at once, so the
+/// weights are held once, even at the peak of loading.
+fn linear_from(src: &WeightSource, w: Weight, bias: Option<Tensor>) -> Result<Linear> {
+    let linear = Linear::new(w, bias)?;
+    if let LinearWeight::Quantized {
+        tensor,
+        packed: Some(_),
+        ..
+    } = &linear.weight
+    {
+        src.release_pages(&tensor.data()?);
+    }
+    Ok(linear)
+}
+
 impl Attention {
     fn load(src: &mut WeightSource, cfg: &ModelConfig, i: usize) -> Result<Self> {
         let (h, kv, d, e) = (
@@ -220,7 +237,7 @@ impl Attention {
             } else {
                 None
             };
-            Ok::<_, ModelError>(Linear::new(w, b)?.with_path(path))
+            Ok::<_, ModelError>(linear_from(src, w, b)?.with_path(path))
         };
         let norm = |src: &mut WeightSource, name: &str| -> Result<RmsNorm> {
             let w = crate::layers::vector(src.get(&format!("blk.{i}.{name}.weight"), &[d])?)?;
@@ -324,13 +341,8 @@ impl Mlp {
     fn load(src: &mut WeightSource, cfg: &ModelConfig, i: usize) -> Result<Self> {
         let (e, f) = (cfg.hidden_size, cfg.intermediate_size);
         let mut linear = |name: &str, out: usize, inp: usize| {
-            Ok::<_, ModelError>(
-                Linear::new(
-                    src.get(&format!("blk.{i}.{name}.weight"), &[out, inp])?,
-                    None,
-                )?
-                .with_path(module_path(i, name, cfg)),
-            )
+            let w = src.get(&format!("blk.{i}.{name}.weight"), &[out, inp])?;
+            Ok::<_, ModelError>(linear_from(src, w, None)?.with_path(module_path(i, name, cfg)))
         };
         Ok(Mlp {
             gate_proj: linear("ffn_gate", f, e)?,
@@ -443,12 +455,12 @@ impl Decoder {
             config.norm_weight_offset,
             config.rms_norm_eps,
         )?;
-        let lm_head = if config.tie_embeddings {
-            embed.as_linear()?
+        let head = if config.tie_embeddings {
+            embed.weight()
         } else {
-            Linear::new(src.get("output.weight", &[v, e])?, None)?
-        }
-        .with_path("lm_head");
+            src.get("output.weight", &[v, e])?
+        };
+        let lm_head = linear_from(src, head, None)?.with_path("lm_head");
         let freq_factors = if src.has("rope_freqs.weight") {
             let w = src.get("rope_freqs.weight", &[config.head_dim / 2])?;
             Some(w.to_dense()?.to_vec1::<f32>()?)

@@ -33,7 +33,28 @@ pub enum LinearWeight {
     Quantized {
         tensor: Arc<QTensor>,
         matmul: QMatMul,
+        /// The same matrix in vigil-kernels' row-group layout, where this CPU has the
+        /// decode kernel for it ([`vigil_kernels::QuantMatrix::packed_for`]): inference
+        /// multiplies this copy (bit-identical, faster to decode); `tensor` stays for
+        /// training, adapters and export. A mapped `tensor`'s pages are handed back once
+        /// the copy exists (`Decoder::load`), so the weights are held once.
+        packed: Option<Arc<vigil_kernels::QuantMatrix<'static>>>,
     },
+}
+
+impl LinearWeight {
+    /// A block-quantised weight, with its packed copy where the kernels have one.
+    pub fn quantized(tensor: Arc<QTensor>) -> Result<Self> {
+        let packed = match row_major_matrix(&tensor)? {
+            Some(m) => m.packed_for(vigil_kernels::Isa::detect()).map(Arc::new),
+            None => None,
+        };
+        Ok(LinearWeight::Quantized {
+            matmul: QMatMul::from_arc(tensor.clone())?,
+            tensor,
+            packed,
+        })
+    }
 }
 
 /// How one forward pass runs: which kernels, which adapter, and — while training — the
@@ -67,10 +88,7 @@ impl Linear {
         let (out_dim, in_dim) = (dims[0], dims[1]);
         let weight = match weight {
             Weight::Dense(t) => LinearWeight::Dense(t.contiguous()?),
-            Weight::Quantized(q) => LinearWeight::Quantized {
-                matmul: QMatMul::from_arc(q.clone())?,
-                tensor: q,
-            },
+            Weight::Quantized(q) => LinearWeight::quantized(q)?,
         };
         Ok(Linear {
             weight,
@@ -166,7 +184,11 @@ fn dense_of(weight: &LinearWeight) -> Result<Tensor> {
 /// `x Wᵀ` for any storage; `x` is `[.., in]`.
 fn frozen_matmul(weight: &LinearWeight, x: &Tensor, out_dim: usize) -> Result<Tensor> {
     Ok(match weight {
-        LinearWeight::Quantized { tensor, matmul } => quantized_matmul(tensor, matmul, x)?,
+        LinearWeight::Quantized {
+            tensor,
+            matmul,
+            packed,
+        } => quantized_matmul(tensor, matmul, packed.as_deref(), x)?,
         LinearWeight::Dense(w) => {
             // Fold leading dimensions into rows: one GEMM instead of a batched one.
             let dims = x.dims().to_vec();
@@ -231,8 +253,13 @@ impl CustomOp1 for FrozenMatmul {
 /// rounding, as llama.cpp does); candle's QMatMul for everything else, including weights
 /// candle was told to keep dense (CANDLE_DEQUANTIZE_ALL). [`kernel_matrix`] is the one
 /// place that decides, here and in [`grouped_quantized_matmul`].
-fn quantized_matmul(tensor: &Arc<QTensor>, matmul: &QMatMul, x: &Tensor) -> Result<Tensor> {
-    match kernel_matrix(tensor, matmul, x)? {
+fn quantized_matmul(
+    tensor: &Arc<QTensor>,
+    matmul: &QMatMul,
+    packed: Option<&vigil_kernels::QuantMatrix<'static>>,
+    x: &Tensor,
+) -> Result<Tensor> {
+    match kernel_matrix(tensor, matmul, packed, x)? {
         Some(w) => Ok(kernel_products(&[w], x)?.remove(0)),
         None => Ok(matmul.forward(x)?),
     }
@@ -244,10 +271,15 @@ fn quantized_matmul(tensor: &Arc<QTensor>, matmul: &QMatMul, x: &Tensor) -> Resu
 fn grouped_quantized_matmul(layers: &[&Linear], x: &Tensor) -> Result<Option<Vec<Tensor>>> {
     let mut ws = Vec::with_capacity(layers.len());
     for layer in layers {
-        let LinearWeight::Quantized { tensor, matmul } = &layer.weight else {
+        let LinearWeight::Quantized {
+            tensor,
+            matmul,
+            packed,
+        } = &layer.weight
+        else {
             return Ok(None);
         };
-        match kernel_matrix(tensor, matmul, x)? {
+        match kernel_matrix(tensor, matmul, packed.as_deref(), x)? {
             Some(w) => ws.push(w),
             None => return Ok(None),
         }
@@ -255,16 +287,38 @@ fn grouped_quantized_matmul(layers: &[&Linear], x: &Tensor) -> Result<Option<Vec
     Ok(Some(kernel_products(&ws, x)?))
 }
 
-/// `tensor` as a vigil-kernels matrix, if the kernels can multiply it by `x` (a format
-/// they have, f32 CPU activations of the right width, kept quantised by candle).
+/// `tensor` as a vigil-kernels matrix (its packed copy where there is one), if the
+/// kernels can multiply it by `x` (a format they have, f32 CPU activations of the right
+/// width, kept quantised by candle).
 fn kernel_matrix<'a>(
     tensor: &'a Arc<QTensor>,
     matmul: &QMatMul,
+    packed: Option<&'a vigil_kernels::QuantMatrix<'static>>,
     x: &Tensor,
 ) -> Result<Option<vigil_kernels::QuantMatrix<'a>>> {
+    if !matches!(matmul, QMatMul::QTensor(_)) {
+        return Ok(None);
+    }
+    let in_dim = tensor.shape().dims().last().copied();
+    if x.dtype() != DType::F32
+        || !x.device().is_cpu()
+        || !tensor.device().is_cpu()
+        || x.dims().last().copied() != in_dim
+    {
+        return Ok(None);
+    }
+    match packed {
+        Some(m) => Ok(Some(m.view())),
+        None => row_major_matrix(tensor),
+    }
+}
+
+/// A CPU `tensor` of a format vigil-kernels multiplies, as a matrix over its own bytes
+/// (nothing copied); `None` for other formats, shapes or devices.
+fn row_major_matrix(tensor: &Arc<QTensor>) -> Result<Option<vigil_kernels::QuantMatrix<'_>>> {
     use candle_core::quantized::GgmlDType;
     use vigil_kernels::{QuantMatrix, QuantType};
-    if !matches!(matmul, QMatMul::QTensor(_)) {
+    if !tensor.device().is_cpu() {
         return Ok(None);
     }
     let qtype = match tensor.dtype() {
@@ -279,13 +333,6 @@ fn kernel_matrix<'a>(
     let &[out_dim, in_dim] = tensor.shape().dims() else {
         return Ok(None);
     };
-    if x.dtype() != DType::F32
-        || !x.device().is_cpu()
-        || !tensor.device().is_cpu()
-        || x.dims().last() != Some(&in_dim)
-    {
-        return Ok(None);
-    }
     // On the CPU `data()` borrows the tensor's own bytes: nothing is copied per call.
     let bytes = tensor.data()?;
     let w = QuantMatrix::new(bytes, qtype, out_dim, in_dim).map_err(kernel_err)?;
@@ -455,11 +502,12 @@ impl Embedding {
         })
     }
 
-    /// The same matrix used as the output projection (tied embeddings).
-    pub fn as_linear(&self) -> Result<Linear> {
+    /// The table as a weight (shared, not copied): the output projection's, for tied
+    /// embeddings.
+    pub fn weight(&self) -> Weight {
         match self {
-            Embedding::Dense(w) => Linear::new(Weight::Dense(w.clone()), None),
-            Embedding::Quantized(q) => Linear::new(Weight::Quantized(q.clone()), None),
+            Embedding::Dense(w) => Weight::Dense(w.clone()),
+            Embedding::Quantized(q) => Weight::Quantized(q.clone()),
         }
     }
 }

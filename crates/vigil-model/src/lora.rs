@@ -606,7 +606,7 @@ pub struct MergeReport {
 use crate::config::RopeLayout;
 use crate::decoder::Decoder;
 use crate::layers::{Linear, LinearWeight};
-use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::quantized::QTensor;
 use std::sync::Arc;
 
 /// Which rope permutation a module's output rows carry in this decoder, if any: llama.cpp
@@ -903,10 +903,7 @@ impl Decoder {
                     let max = diff.abs()?.max_all()?.to_scalar::<f32>()?;
                     report.max_requant_error = report.max_requant_error.max(max);
                     sq_err += diff.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
-                    LinearWeight::Quantized {
-                        matmul: QMatMul::from_arc(q.clone())?,
-                        tensor: q,
-                    }
+                    LinearWeight::quantized(q)?
                 }
             };
         }

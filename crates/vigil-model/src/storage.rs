@@ -10,7 +10,7 @@
 use crate::decoder::Decoder;
 use crate::error::Result;
 use crate::layers::LinearWeight;
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::Device;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
@@ -91,10 +91,7 @@ impl Decoder {
             .collect();
         for (lin, q) in linears.iter_mut().zip(results) {
             if let Some(q) = q? {
-                lin.weight = LinearWeight::Quantized {
-                    matmul: QMatMul::from_arc(q.clone())?,
-                    tensor: q,
-                };
+                lin.weight = LinearWeight::quantized(q)?;
             }
             let name = match &lin.weight {
                 LinearWeight::Dense(_) => "F32".to_string(),

@@ -224,6 +224,20 @@ impl WeightSource {
         start <= p && p + bytes.len() <= end
     }
 
+    /// Hands the pages wholly inside `bytes` back to the page cache, if `bytes` lie in
+    /// this source's mapping: for a tensor whose values now live elsewhere (a layer's
+    /// packed copy, see `LinearWeight::Quantized`), so the process does not hold them
+    /// twice. A page touched again reads back from the file; pages shared with a
+    /// neighbouring tensor stay.
+    pub fn release_pages(&self, bytes: &[u8]) {
+        let WeightSource::Gguf { map: Some(m), .. } = self else {
+            return;
+        };
+        if self.maps(bytes) {
+            m.release(bytes.as_ptr() as usize - m.base as usize, bytes.len());
+        }
+    }
+
     pub fn gguf_content(&self) -> Option<&gguf_file::Content> {
         match self {
             WeightSource::Gguf { content, .. } => Some(content),
@@ -348,6 +362,29 @@ impl MappedFile {
 
     fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// Drops the process's copies of the whole pages in `offset..offset + len`.
+    fn release(&self, offset: usize, len: usize) {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize;
+        let base = self.base as usize;
+        let start = (base + offset).next_multiple_of(page) - base;
+        let end = (base + offset + len) / page * page - base;
+        if start < end {
+            // SAFETY: the mapping is private and weight pages are never written, so a page
+            // dropped here reads back from the file with the bytes it held.
+            let advised = unsafe {
+                self.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    start,
+                    end - start,
+                )
+            };
+            if let Err(e) = advised {
+                tracing::debug!("could not release mapped weight pages: {e}");
+            }
+        }
     }
 }
 

@@ -258,7 +258,7 @@ fn dense_twin(quantised: &Decoder) -> Decoder {
         d.embed = Embedding::Dense(q.dequantize(&Device::Cpu).unwrap());
     }
     assert!(d.config.tie_embeddings, "SmolLM2 ties its output head");
-    d.lm_head = d.embed.as_linear().unwrap();
+    d.lm_head = Linear::new(d.embed.weight(), None).unwrap();
     d
 }
 

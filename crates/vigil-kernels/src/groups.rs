@@ -1,0 +1,315 @@
+//! The row-group layout of the 32-value block formats (Q4_0, Q4_1, Q5_0, Q8_0), and the
+//! decode kernel that reads it.
+//!
+//! Why: a decode step multiplies every weight row by one activation row, and in ggml's
+//! order each row's blocks form one chain of dependent FMAs. One row at a time, a Q4_1
+//! matrix streams at ~16 GB/s on this machine however fast the memory is; two rows side by
+//! side in the GGUF's row-major layout are two address streams, which the hardware
+//! prefetcher follows badly (half the speed). With the blocks of 8 rows stored together,
+//! one linear stream feeds 8 independent chains, and the 8 rows' scales load and convert
+//! as one vector (`examples/decode_layouts.rs` measures the layouts; BENCHMARKS.md,
+//! session 11).
+//!
+//! Layout ([`Layout::RowGroups`](crate::Layout)): rows `8g..8g + 8` keep the bytes they
+//! have in the row-major matrix (so a matrix keeps its size, and rows after the last full
+//! group stay row-major), rearranged block column by block column. Column `b` of a group
+//! (8 × the block size, at `b · 8 · block_bytes` within the group) holds:
+//!
+//! ```text
+//! d × 8        the 8 rows' f16 scales (16 bytes)
+//! extra × 8    what lies between d and the codes: Q4_1's f16 minimum m, Q5_0's 32 high
+//!              bits qh (8 · 2 or 8 · 4 bytes; nothing for Q4_0 and Q8_0)
+//! codes        nibble formats: 4 pairs of rows (2p, 2p + 1), 32 bytes each: byte i < 16
+//!              holds element i of row 2p (low nibble) and of row 2p + 1 (high nibble),
+//!              byte 16 + i element 16 + i of each; so `v & 0xF` is row 2p's 32 codes in
+//!              element order and `(v >> 4) & 0xF` row 2p + 1's.
+//!              Q8_0: the 8 rows' 32 code bytes, as stored
+//! ```
+//!
+//! Every row's arithmetic is [`crate::block32`]'s, in the same order, so a product over a
+//! packed matrix is bit-identical to one over the row-major matrix. Paths without a
+//! grouped kernel (prefill tiles, other instruction sets) unpack a group into row-major
+//! bytes first ([`unpack_group`]).
+
+use crate::act::QuantizedActs;
+use crate::block32::Fmt32;
+use crate::format::QuantType;
+
+/// Rows per group.
+pub(crate) const GROUP: usize = 8;
+
+/// Code bytes of a block: 16 bytes of nibbles, or Q8_0's 32 signed bytes.
+const fn code_bytes<F: Fmt32>() -> usize {
+    if F::SIGNED {
+        32
+    } else {
+        16
+    }
+}
+
+/// Bytes between the scale and the codes.
+const fn extra_bytes<F: Fmt32>() -> usize {
+    F::BYTES - 2 - code_bytes::<F>()
+}
+
+/// Packs block column `b` of `GROUP` row-major rows (`rows`, `row_bytes` each) into
+/// `col`.
+fn pack_column<F: Fmt32>(rows: &[u8], row_bytes: usize, b: usize, col: &mut [u8]) {
+    let (e, c) = (extra_bytes::<F>(), code_bytes::<F>());
+    let codes_at = (2 + e) * GROUP;
+    let block = |k: usize| &rows[k * row_bytes + b * F::BYTES..k * row_bytes + (b + 1) * F::BYTES];
+    for k in 0..GROUP {
+        let blk = block(k);
+        col[2 * k..2 * k + 2].copy_from_slice(&blk[..2]);
+        col[2 * GROUP + e * k..2 * GROUP + e * (k + 1)].copy_from_slice(&blk[2..2 + e]);
+        if F::SIGNED {
+            col[codes_at + c * k..codes_at + c * (k + 1)].copy_from_slice(&blk[2 + e..]);
+        }
+    }
+    if !F::SIGNED {
+        for p in 0..GROUP / 2 {
+            let (lo, hi) = (&block(2 * p)[2 + e..], &block(2 * p + 1)[2 + e..]);
+            let pair = &mut col[codes_at + 32 * p..codes_at + 32 * (p + 1)];
+            for i in 0..16 {
+                pair[i] = (lo[i] & 0x0F) | (hi[i] << 4);
+                pair[16 + i] = (lo[i] >> 4) | (hi[i] & 0xF0);
+            }
+        }
+    }
+}
+
+/// The inverse of [`pack_column`]: column `col` back into block column `b` of the rows.
+fn unpack_column<F: Fmt32>(col: &[u8], rows: &mut [u8], row_bytes: usize, b: usize) {
+    let (e, c) = (extra_bytes::<F>(), code_bytes::<F>());
+    let codes_at = (2 + e) * GROUP;
+    let at = |k: usize| k * row_bytes + b * F::BYTES;
+    for k in 0..GROUP {
+        let blk = &mut rows[at(k)..at(k) + F::BYTES];
+        blk[..2].copy_from_slice(&col[2 * k..2 * k + 2]);
+        blk[2..2 + e].copy_from_slice(&col[2 * GROUP + e * k..2 * GROUP + e * (k + 1)]);
+        if F::SIGNED {
+            blk[2 + e..].copy_from_slice(&col[codes_at + c * k..codes_at + c * (k + 1)]);
+        }
+    }
+    if !F::SIGNED {
+        for p in 0..GROUP / 2 {
+            let pair = &col[codes_at + 32 * p..codes_at + 32 * (p + 1)];
+            let (q0, q1) = (at(2 * p) + 2 + e, at(2 * p + 1) + 2 + e);
+            for i in 0..16 {
+                let (lo, hi) = (pair[i], pair[16 + i]);
+                rows[q0 + i] = (lo & 0x0F) | (hi << 4);
+                rows[q1 + i] = (lo >> 4) | (hi & 0xF0);
+            }
+        }
+    }
+}
+
+/// `GROUP` row-major rows (`src`) → one packed group (`dst`, the same length).
+fn pack_group_of<F: Fmt32>(src: &[u8], dst: &mut [u8]) {
+    let row_bytes = src.len() / GROUP;
+    for (b, col) in dst.chunks_exact_mut(GROUP * F::BYTES).enumerate() {
+        pack_column::<F>(src, row_bytes, b, col);
+    }
+}
+
+/// One packed group (`src`) → `GROUP` row-major rows (`dst`, the same length).
+fn unpack_group_of<F: Fmt32>(src: &[u8], dst: &mut [u8]) {
+    let row_bytes = dst.len() / GROUP;
+    for (b, col) in src.chunks_exact(GROUP * F::BYTES).enumerate() {
+        unpack_column::<F>(col, dst, row_bytes, b);
+    }
+}
+
+/// Whether `qtype` has the row-group layout.
+pub(crate) fn packable(qtype: QuantType) -> bool {
+    matches!(
+        qtype,
+        QuantType::Q4_0 | QuantType::Q4_1 | QuantType::Q5_0 | QuantType::Q8_0
+    )
+}
+
+/// Packs `GROUP` row-major rows of `qtype` (`src`) into `dst` (same length).
+pub(crate) fn pack_group(qtype: QuantType, src: &[u8], dst: &mut [u8]) {
+    match qtype {
+        QuantType::Q4_0 => pack_group_of::<crate::q4_0::Q4_0>(src, dst),
+        QuantType::Q4_1 => pack_group_of::<crate::q4_1::Q4_1>(src, dst),
+        QuantType::Q5_0 => pack_group_of::<crate::q5_0::Q5_0>(src, dst),
+        QuantType::Q8_0 => pack_group_of::<crate::q8_0::Q8_0>(src, dst),
+        _ => unreachable!("{qtype:?} has no row-group layout"),
+    }
+}
+
+/// Unpacks one group of `qtype` (`src`) into `GROUP` row-major rows (`dst`).
+pub(crate) fn unpack_group(qtype: QuantType, src: &[u8], dst: &mut [u8]) {
+    match qtype {
+        QuantType::Q4_0 => unpack_group_of::<crate::q4_0::Q4_0>(src, dst),
+        QuantType::Q4_1 => unpack_group_of::<crate::q4_1::Q4_1>(src, dst),
+        QuantType::Q5_0 => unpack_group_of::<crate::q5_0::Q5_0>(src, dst),
+        QuantType::Q8_0 => unpack_group_of::<crate::q8_0::Q8_0>(src, dst),
+        _ => unreachable!("{qtype:?} has no row-group layout"),
+    }
+}
+
+/// A grouped tile kernel: the 8 rows of a packed group × activation rows `a0..a1` (at
+/// most 16) into `out[ai][k]`; one activation row (decode) streams the group once.
+pub(crate) type GroupTileFn = fn(&[u8], &QuantizedActs, usize, usize, &mut [[f32; 8]]);
+
+/// The grouped tile kernel of `qtype` for `isa`, if there is one (AVX-512 VNNI).
+pub(crate) fn group_tile_fn(isa: crate::Isa, qtype: QuantType) -> Option<GroupTileFn> {
+    #[cfg(target_arch = "x86_64")]
+    if isa == crate::Isa::Avx512Vnni {
+        return Some(match qtype {
+            QuantType::Q4_0 => vnni::tile_group_checked::<crate::q4_0::Q4_0>,
+            QuantType::Q4_1 => vnni::tile_group_checked::<crate::q4_1::Q4_1>,
+            QuantType::Q5_0 => vnni::tile_group_checked::<crate::q5_0::Q5_0>,
+            QuantType::Q8_0 => vnni::tile_group_checked::<crate::q8_0::Q8_0>,
+            _ => return None,
+        });
+    }
+    let _ = (isa, qtype);
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use super::*;
+    use crate::block32::vnni::{bias, tile8_body, Columns};
+    use crate::block32::{act_of, act_qoff, finish, hsum8_ggml, MAX_TILE_ROWS};
+    use std::arch::x86_64::*;
+
+    /// How far ahead of the column in hand the kernel prefetches (as the row kernels do).
+    const PREFETCH: usize = crate::x86::ROW_PREFETCH;
+
+    /// A packed group, read column by column.
+    struct Packed(*const u8);
+
+    impl Columns for Packed {
+        #[inline(always)]
+        unsafe fn column<F: Fmt32>(&self, b: usize) -> ([__m256i; 8], __m256, __m256) {
+            let (e, c) = (extra_bytes::<F>(), code_bytes::<F>());
+            let col = self.0.add(b * GROUP * F::BYTES);
+            let codes_at = col.add((2 + e) * GROUP);
+            let dw = _mm256_cvtph_ps(_mm_loadu_si128(col as *const __m128i));
+            let mw = if F::MIN {
+                _mm256_cvtph_ps(_mm_loadu_si128(col.add(2 * GROUP) as *const __m128i))
+            } else {
+                _mm256_setzero_ps()
+            };
+            let low4 = _mm256_set1_epi8(0x0F);
+            let codes = std::array::from_fn(|k| {
+                let q = if F::SIGNED {
+                    let v = _mm256_loadu_si256(codes_at.add(c * k) as *const __m256i);
+                    _mm256_xor_si256(v, _mm256_set1_epi8(-128))
+                } else {
+                    // Rows 2p and 2p + 1 share 32 bytes: low and high nibbles.
+                    let v = _mm256_loadu_si256(codes_at.add(32 * (k / 2)) as *const __m256i);
+                    let v = if k % 2 == 0 {
+                        v
+                    } else {
+                        _mm256_srli_epi16::<4>(v)
+                    };
+                    _mm256_and_si256(v, low4)
+                };
+                if F::QTYPE == QuantType::Q5_0 {
+                    // Bit j of qh is bit 4 of code j.
+                    let qh = (col.add(2 * GROUP + e * k) as *const u32).read_unaligned();
+                    _mm256_or_si256(q, _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10)))
+                } else {
+                    q
+                }
+            });
+            (codes, dw, mw)
+        }
+    }
+
+    /// The prefill tile over a packed group: `block32::vnni::tile8`'s body, its block
+    /// columns read from the packed layout (scales as one load, no gathering).
+    pub(super) fn tile_group_checked<F: Fmt32>(
+        group: &[u8],
+        acts: &QuantizedActs,
+        a0: usize,
+        a1: usize,
+        out: &mut [[f32; 8]],
+    ) {
+        assert_eq!(acts.act, act_of::<F>());
+        assert_eq!(group.len(), GROUP * acts.nb * F::BYTES, "group length");
+        assert!(a0 < a1 && a1 <= acts.rows && a1 - a0 <= MAX_TILE_ROWS && out.len() >= a1 - a0);
+        // SAFETY: `group_tile_fn` hands this out for Isa::Avx512Vnni only, which the
+        // caller got from `Isa::checked`; the sizes are checked above.
+        unsafe { tile_group::<F>(group.as_ptr(), acts, a0, a1, out) }
+    }
+
+    /// # Safety
+    /// As `block32::vnni::tile8`, `group` pointing at a packed group of `acts.nb` columns.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+    unsafe fn tile_group<F: Fmt32>(
+        group: *const u8,
+        acts: &QuantizedActs,
+        a0: usize,
+        a1: usize,
+        out: &mut [[f32; 8]],
+    ) {
+        if a1 - a0 == 1 {
+            out[0] = dot_group::<F>(group, acts, a0);
+        } else {
+            tile8_body::<F, _>(Packed(group), acts, a0, a1, out);
+        }
+    }
+
+    /// The 8 rows of a packed group · activation row `a`, each bit-identical to
+    /// `block32::vnni::dot` on the row-major row. Per block column: the 8 scales times
+    /// `d_y` in one vector; per row `lanes = vpdpbusd(bias · neg_lanes, codes, y)` and
+    /// `acc = fma(d, lanes, acc)` (each row's own chain); Q4_1's minimum terms as one
+    /// vector of 8 chains.
+    ///
+    /// # Safety
+    /// AVX2, FMA, F16C, AVX-512 F/VL/BW and VNNI must be available; `group` must point at
+    /// `GROUP · acts.nb` blocks; `a < acts.rows`.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+    unsafe fn dot_group<F: Fmt32>(group: *const u8, acts: &QuantizedActs, a: usize) -> [f32; 8] {
+        let nb = acts.nb;
+        let ab = acts.act.block_bytes();
+        let col_bytes = GROUP * F::BYTES;
+        let ybase = acts
+            .bytes
+            .as_ptr()
+            .add(a * acts.row_bytes() + act_qoff::<F>());
+        let shift = _mm_cvtsi32_si128(bias::<F>().trailing_zeros() as i32);
+        let idx: [__m256i; GROUP] = std::array::from_fn(|k| _mm256_set1_epi32(k as i32));
+        let mut acc = [_mm256_setzero_ps(); GROUP];
+        let mut mins = _mm256_setzero_ps();
+        for b in 0..nb {
+            let blk = a * nb + b;
+            let col = group.add(b * col_bytes);
+            let mut l = 0;
+            while l < col_bytes {
+                _mm_prefetch::<_MM_HINT_T0>(col.wrapping_add(PREFETCH + l) as *const i8);
+                l += 64;
+            }
+            let y = _mm256_loadu_si256(ybase.add(b * ab) as *const __m256i);
+            let src = if bias::<F>() != 0 {
+                let nl = acts.neg_lanes.get_unchecked(blk).as_ptr() as *const __m256i;
+                _mm256_sll_epi32(_mm256_loadu_si256(nl), shift)
+            } else {
+                _mm256_setzero_si256()
+            };
+            let (codes, dw, mw) = Packed(group).column::<F>(b);
+            let d8 = _mm256_mul_ps(dw, _mm256_set1_ps(*acts.d.get_unchecked(blk)));
+            if F::MIN {
+                mins = _mm256_fmadd_ps(mw, _mm256_set1_ps(*acts.s.get_unchecked(blk)), mins);
+            }
+            for (k, q) in codes.into_iter().enumerate() {
+                let lanes = _mm256_dpbusd_epi32(src, q, y);
+                let d = _mm256_permutexvar_ps(idx[k], d8);
+                acc[k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc[k]);
+            }
+        }
+        let mut m = [0f32; GROUP];
+        _mm256_storeu_ps(m.as_mut_ptr(), mins);
+        std::array::from_fn(|k| {
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), acc[k]);
+            finish::<F>(hsum8_ggml(&lanes), m[k])
+        })
+    }
+}
