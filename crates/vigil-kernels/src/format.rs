@@ -271,28 +271,52 @@ impl<'a> QuantMatrix<'a> {
     /// of rows; `None` otherwise (the row-major matrix is then the faster one). Products
     /// over the copy equal products over `self` bit for bit, with any instruction set.
     pub fn packed_for(&self, isa: crate::Isa) -> Option<QuantMatrix<'static>> {
+        self.packed_for_with(isa, &mut |_| {})
+    }
+
+    /// [`Self::packed_for`], a few megabytes of rows at a time: after each slice,
+    /// `packed(prefix)` gets the part of [`Self::data`] packed so far. A caller whose bytes
+    /// are a file mapping hands those pages back as it goes, so that no weight is ever
+    /// held twice, not even while it is being packed.
+    pub fn packed_for_with(
+        &self,
+        isa: crate::Isa,
+        packed: &mut dyn FnMut(&[u8]),
+    ) -> Option<QuantMatrix<'static>> {
         crate::groups::group_tile_fn(isa.checked(), self.qtype)?;
-        self.with_row_groups()
+        self.row_groups(packed)
     }
 
     /// A copy in [`Layout::RowGroups`] whatever the instruction set, or `None` if the
     /// format has no such layout or the matrix has fewer than 8 rows.
     pub fn with_row_groups(&self) -> Option<QuantMatrix<'static>> {
+        self.row_groups(&mut |_| {})
+    }
+
+    fn row_groups(&self, packed: &mut dyn FnMut(&[u8])) -> Option<QuantMatrix<'static>> {
         use crate::groups::{pack_group, packable, GROUP};
+        /// Bytes packed between two calls of `packed`.
+        const SLICE: usize = 4 << 20;
         if self.layout != Layout::RowMajor || !packable(self.qtype) || self.rows < GROUP {
             return None;
         }
         let span = GROUP * self.row_bytes();
-        let mut data = self.data.to_vec();
-        let groups = self.rows / GROUP;
-        for (src, dst) in self
-            .data
-            .chunks_exact(span)
-            .zip(data.chunks_exact_mut(span))
-            .take(groups)
-        {
-            pack_group(self.qtype, src, dst);
+        let grouped = self.rows / GROUP * span;
+        let mut data = vec![0u8; self.data.len()];
+        let per_slice = (SLICE / span).max(1) * span;
+        for start in (0..grouped).step_by(per_slice) {
+            let end = (start + per_slice).min(grouped);
+            for (src, dst) in self.data[start..end]
+                .chunks_exact(span)
+                .zip(data[start..end].chunks_exact_mut(span))
+            {
+                pack_group(self.qtype, src, dst);
+            }
+            packed(&self.data[..end]);
         }
+        // The rows after the last full group stay row-major.
+        data[grouped..].copy_from_slice(&self.data[grouped..]);
+        packed(&self.data);
         Some(QuantMatrix {
             data: Cow::Owned(data),
             qtype: self.qtype,

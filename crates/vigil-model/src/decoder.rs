@@ -13,8 +13,7 @@ use crate::config::{Activation, ModelConfig};
 use crate::error::{ModelError, Result};
 use crate::ggml_ops::KeySlots;
 use crate::layers::{
-    softmax_last, Embedding, Linear, LinearWeight, Pass, Precision, RecomputedAttention, RmsNorm,
-    RotaryEmbedding,
+    softmax_last, Embedding, Linear, Pass, Precision, RecomputedAttention, RmsNorm, RotaryEmbedding,
 };
 use crate::lora::LoraConfig;
 use crate::weights::{Weight, WeightSource};
@@ -203,20 +202,14 @@ impl KvState {
     }
 }
 
-/// A linear layer over `w`. Where the layer packed a copy of a mapped weight for the
-/// decode kernel (`LinearWeight::Quantized`), the mapped pages go back at once, so the
-/// weights are held once, even at the peak of loading.
+/// A linear layer over `w`. Where the layer packs a copy of a mapped weight for the
+/// decode kernel (`LinearWeight::Quantized`), the mapped pages go back as the copy is
+/// made, so the weights are held once, even at the peak of loading.
 fn linear_from(src: &WeightSource, w: Weight, bias: Option<Tensor>) -> Result<Linear> {
-    let linear = Linear::new(w, bias)?;
-    if let LinearWeight::Quantized {
-        tensor,
-        packed: Some(_),
-        ..
-    } = &linear.weight
-    {
-        src.release_pages(&tensor.data()?);
-    }
-    Ok(linear)
+    let mut released = 0;
+    Linear::new_releasing(w, bias, &mut |packed: &[u8]| {
+        released += src.release_pages(&packed[released..]);
+    })
 }
 
 impl Attention {

@@ -45,8 +45,20 @@ pub enum LinearWeight {
 impl LinearWeight {
     /// A block-quantised weight, with its packed copy where the kernels have one.
     pub fn quantized(tensor: Arc<QTensor>) -> Result<Self> {
+        Self::quantized_releasing(tensor, &mut |_| {})
+    }
+
+    /// [`LinearWeight::quantized`]; while the packed copy is built, `release(prefix)` gets
+    /// the part of the tensor's bytes already copied (see
+    /// `vigil_kernels::QuantMatrix::packed_for_with`), for a mapped file to take back.
+    pub fn quantized_releasing(
+        tensor: Arc<QTensor>,
+        release: &mut dyn FnMut(&[u8]),
+    ) -> Result<Self> {
         let packed = match row_major_matrix(&tensor)? {
-            Some(m) => m.packed_for(vigil_kernels::Isa::detect()).map(Arc::new),
+            Some(m) => m
+                .packed_for_with(vigil_kernels::Isa::detect(), release)
+                .map(Arc::new),
             None => None,
         };
         Ok(LinearWeight::Quantized {
@@ -84,11 +96,21 @@ pub struct Linear {
 
 impl Linear {
     pub fn new(weight: Weight, bias: Option<Tensor>) -> Result<Self> {
+        Self::new_releasing(weight, bias, &mut |_| {})
+    }
+
+    /// [`Linear::new`], handing a quantised weight's bytes to `release` as they are
+    /// packed ([`LinearWeight::quantized_releasing`]).
+    pub fn new_releasing(
+        weight: Weight,
+        bias: Option<Tensor>,
+        release: &mut dyn FnMut(&[u8]),
+    ) -> Result<Self> {
         let dims = weight.dims();
         let (out_dim, in_dim) = (dims[0], dims[1]);
         let weight = match weight {
             Weight::Dense(t) => LinearWeight::Dense(t.contiguous()?),
-            Weight::Quantized(q) => LinearWeight::quantized(q)?,
+            Weight::Quantized(q) => LinearWeight::quantized_releasing(q, release)?,
         };
         Ok(Linear {
             weight,

@@ -111,6 +111,12 @@ impl Model {
             "tokenizer.ggml.token_type",
             "tokenizer.ggml.merges",
         ]);
+        // The encoder's build (a helper thread) peaks at ~55 MB for Gemma 3's vocabulary:
+        // let it finish and hand that back before the weights are packed into memory
+        // (`LinearWeight::Quantized`), or the two would add up in the process's peak.
+        tokenizer
+            .wait_ready()
+            .map_err(|e| ModelError::file(path, e))?;
         release_free_heap();
         let decoder = Decoder::load(config, &mut src)?;
         Self::assemble(

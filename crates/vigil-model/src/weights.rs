@@ -227,15 +227,18 @@ impl WeightSource {
     /// Hands the pages wholly inside `bytes` back to the page cache, if `bytes` lie in
     /// this source's mapping: for a tensor whose values now live elsewhere (a layer's
     /// packed copy, see `LinearWeight::Quantized`), so the process does not hold them
-    /// twice. A page touched again reads back from the file; pages shared with a
-    /// neighbouring tensor stay.
-    pub fn release_pages(&self, bytes: &[u8]) {
+    /// twice. A page touched again reads back from the file; a page only partly inside
+    /// `bytes` (shared with a neighbouring tensor) stays. Returns how far into `bytes`
+    /// the last page boundary lies, where a caller releasing a tensor piece by piece
+    /// goes on from.
+    pub fn release_pages(&self, bytes: &[u8]) -> usize {
         let WeightSource::Gguf { map: Some(m), .. } = self else {
-            return;
+            return 0;
         };
-        if self.maps(bytes) {
-            m.release(bytes.as_ptr() as usize - m.base as usize, bytes.len());
+        if !self.maps(bytes) {
+            return 0;
         }
+        m.release(bytes.as_ptr() as usize - m.base as usize, bytes.len())
     }
 
     pub fn gguf_content(&self) -> Option<&gguf_file::Content> {
@@ -364,8 +367,9 @@ impl MappedFile {
         self.map.len()
     }
 
-    /// Drops the process's copies of the whole pages in `offset..offset + len`.
-    fn release(&self, offset: usize, len: usize) {
+    /// Drops the process's copies of the whole pages in `offset..offset + len`; returns
+    /// the length up to the last page boundary in that range (0 if there is none).
+    fn release(&self, offset: usize, len: usize) -> usize {
         // SAFETY: sysconf has no preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize;
         let base = self.base as usize;
@@ -385,6 +389,7 @@ impl MappedFile {
                 tracing::debug!("could not release mapped weight pages: {e}");
             }
         }
+        end.saturating_sub(offset)
     }
 }
 

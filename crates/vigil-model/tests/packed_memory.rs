@@ -1,0 +1,75 @@
+//! On a CPU with vigil-kernels' row-group decode kernel (AVX-512 VNNI), the quantised
+//! layers of a mapped model run on packed copies of their weights, and the mapped pages
+//! of those weights go back to the page cache: loaded and run, the process holds the
+//! weights once (peak RSS is one of issue 8's targets). Its own test binary, so that no
+//! other test's passes touch the mappings it measures.
+
+mod common;
+
+use candle_core::quantized::GgmlDType;
+use common::{logits_one, model_path, GEMMA3, SMOLLM2};
+use std::path::Path;
+use vigil_kernels::Isa;
+use vigil_model::layers::LinearWeight;
+use vigil_model::Model;
+
+/// Resident bytes of this process's mappings of `path`, from `/proc/self/smaps`.
+fn resident_bytes_of(path: &Path) -> usize {
+    let path = path.canonicalize().unwrap();
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+    let mut in_file = false;
+    let mut kb = 0;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            // A mapping's header: range, perms, offset, device, inode, then the path.
+            in_file = fields.nth(4).map(Path::new) == Some(path.as_path());
+        } else if in_file && first == "Rss:" {
+            kb += fields.next().unwrap().parse::<usize>().unwrap();
+        }
+    }
+    kb * 1024
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn packed_layers_hold_their_weights_once() {
+    let vnni = Isa::detect() == Isa::Avx512Vnni;
+    for name in [SMOLLM2, GEMMA3] {
+        let path = model_path(name);
+        let file_len = std::fs::metadata(&path).unwrap().len() as usize;
+        let model = Model::load(&path).unwrap();
+        let mut packed_bytes = 0;
+        for lin in model.decoder.linears() {
+            let LinearWeight::Quantized { tensor, packed, .. } = &lin.weight else {
+                continue;
+            };
+            let packable = matches!(
+                tensor.dtype(),
+                GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q8_0
+            ) && lin.out_dim >= 8;
+            assert_eq!(packed.is_some(), vnni && packable, "{name} {}", lin.path);
+            packed_bytes += packed.as_ref().map_or(0, |p| p.data().len());
+        }
+        if vnni {
+            assert!(
+                packed_bytes > file_len / 4,
+                "{name}: only {packed_bytes} bytes packed"
+            );
+        }
+        // A pass reads the packed copies; the mapped bytes of those layers stay untouched
+        // (the embedding lookups touch a few rows of the table).
+        let out = logits_one(&model.decoder, &[1, 20, 300, 4000, 5]);
+        assert_eq!(out.len(), 5);
+        let resident = resident_bytes_of(&path);
+        // Whatever is not packed may be resident (K-quant layers, norms, the header); the
+        // packed layers' pages must not be, but for those shared with a neighbour.
+        let slack = 4 << 20;
+        assert!(
+            resident <= file_len - packed_bytes + slack,
+            "{name}: {resident} bytes of the mapped file resident, {packed_bytes} of \
+             {file_len} are packed copies"
+        );
+    }
+}
