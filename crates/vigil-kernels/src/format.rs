@@ -405,11 +405,27 @@ impl<'a> QuantMatrix<'a> {
         }
     }
 
-    /// The whole matrix as f32, row-major.
+    /// The whole matrix as f32, row-major (a packed group unpacked once for its 8 rows).
     pub fn dequantize(&self) -> Vec<f32> {
+        use crate::groups::GROUP;
         let mut out = vec![0f32; self.rows * self.cols];
-        for (r, chunk) in out.chunks_mut(self.cols.max(1)).enumerate().take(self.rows) {
-            self.dequantize_row(r, chunk);
+        if self.cols == 0 {
+            return out;
+        }
+        let n = self.row_bytes();
+        let mut rows = vec![0u8; GROUP * n];
+        let grouped = self.grouped_rows();
+        for (g, chunk) in out[..grouped * self.cols]
+            .chunks_mut(GROUP * self.cols)
+            .enumerate()
+        {
+            self.group_rows_into(g, &mut rows);
+            for (row, o) in rows.chunks_exact(n).zip(chunk.chunks_mut(self.cols)) {
+                crate::dequantize_row(self.qtype, row, o);
+            }
+        }
+        for (r, chunk) in out[grouped * self.cols..].chunks_mut(self.cols).enumerate() {
+            self.dequantize_row(grouped + r, chunk);
         }
         out
     }

@@ -202,12 +202,19 @@ impl KvState {
     }
 }
 
-/// A linear layer over `w`. Where the layer packs a copy of a mapped weight for the
-/// decode kernel (`LinearWeight::Quantized`), the mapped pages go back as the copy is
-/// made, so the weights are held once, even at the peak of loading.
+/// A linear layer over `w`. A quantised weight mapped from the file gets its packed copy
+/// for the decode kernel (`LinearWeight::Quantized`), and its mapped pages go back as the
+/// copy is made, so the weights are held once, even at the peak of loading.
 fn linear_from(src: &WeightSource, w: Weight, bias: Option<Tensor>) -> Result<Linear> {
+    let mapped = match &w {
+        Weight::Quantized(q) => src.maps(&q.data()?),
+        Weight::Dense(_) => false,
+    };
+    if !mapped {
+        return Linear::new(w, bias);
+    }
     let mut released = 0;
-    Linear::new_releasing(w, bias, &mut |packed: &[u8]| {
+    Linear::new_packed(w, bias, &mut |packed: &[u8]| {
         released += src.release_pages(&packed[released..]);
     })
 }

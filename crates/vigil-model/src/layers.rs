@@ -33,28 +33,33 @@ pub enum LinearWeight {
     Quantized {
         tensor: Arc<QTensor>,
         matmul: QMatMul,
-        /// The same matrix in vigil-kernels' row-group layout, where this CPU has the
-        /// decode kernel for it ([`vigil_kernels::QuantMatrix::packed_for`]): inference
-        /// multiplies this copy (bit-identical, faster to decode); `tensor` stays for
-        /// training, adapters and export. A mapped `tensor`'s pages are handed back once
-        /// the copy exists (`Decoder::load`), so the weights are held once.
+        /// The same matrix in vigil-kernels' row-group layout, for weights mapped from
+        /// the file on a CPU with the decode kernel for it
+        /// ([`vigil_kernels::QuantMatrix::packed_for`], [`Linear::new_packed`]). Inference
+        /// multiplies this copy (bit-identical, faster to decode) and training
+        /// dequantises it; `tensor` stays for adapters and export. The mapped pages are
+        /// handed back as the copy is made, so the weights are held once. Weights in
+        /// memory of their own (read with `VIGIL_NO_MMAP`, quantised in the process) are
+        /// not packed: the copy would double them.
         packed: Option<Arc<vigil_kernels::QuantMatrix<'static>>>,
     },
 }
 
 impl LinearWeight {
-    /// A block-quantised weight, with its packed copy where the kernels have one.
+    /// A block-quantised weight, used as it is.
     pub fn quantized(tensor: Arc<QTensor>) -> Result<Self> {
-        Self::quantized_releasing(tensor, &mut |_| {})
+        Ok(LinearWeight::Quantized {
+            matmul: QMatMul::from_arc(tensor.clone())?,
+            tensor,
+            packed: None,
+        })
     }
 
-    /// [`LinearWeight::quantized`]; while the packed copy is built, `release(prefix)` gets
-    /// the part of the tensor's bytes already copied (see
-    /// `vigil_kernels::QuantMatrix::packed_for_with`), for a mapped file to take back.
-    pub fn quantized_releasing(
-        tensor: Arc<QTensor>,
-        release: &mut dyn FnMut(&[u8]),
-    ) -> Result<Self> {
+    /// A block-quantised weight with its packed copy where the kernels have one. While
+    /// the copy is built, `release(prefix)` gets the part of the tensor's bytes already
+    /// copied (`vigil_kernels::QuantMatrix::packed_for_with`), for a mapped file to take
+    /// back.
+    pub fn quantized_packed(tensor: Arc<QTensor>, release: &mut dyn FnMut(&[u8])) -> Result<Self> {
         let packed = match row_major_matrix(&tensor)? {
             Some(m) => m
                 .packed_for_with(vigil_kernels::Isa::detect(), release)
@@ -96,21 +101,30 @@ pub struct Linear {
 
 impl Linear {
     pub fn new(weight: Weight, bias: Option<Tensor>) -> Result<Self> {
-        Self::new_releasing(weight, bias, &mut |_| {})
+        Self::with_weight(weight, bias, LinearWeight::quantized)
     }
 
-    /// [`Linear::new`], handing a quantised weight's bytes to `release` as they are
-    /// packed ([`LinearWeight::quantized_releasing`]).
-    pub fn new_releasing(
+    /// [`Linear::new`] with a quantised weight's packed copy for decode, its bytes handed
+    /// to `release` as they are copied ([`LinearWeight::quantized_packed`]): for weights
+    /// mapped from the file.
+    pub fn new_packed(
         weight: Weight,
         bias: Option<Tensor>,
         release: &mut dyn FnMut(&[u8]),
+    ) -> Result<Self> {
+        Self::with_weight(weight, bias, |q| LinearWeight::quantized_packed(q, release))
+    }
+
+    fn with_weight(
+        weight: Weight,
+        bias: Option<Tensor>,
+        quantized: impl FnOnce(Arc<QTensor>) -> Result<LinearWeight>,
     ) -> Result<Self> {
         let dims = weight.dims();
         let (out_dim, in_dim) = (dims[0], dims[1]);
         let weight = match weight {
             Weight::Dense(t) => LinearWeight::Dense(t.contiguous()?),
-            Weight::Quantized(q) => LinearWeight::quantized_releasing(q, release)?,
+            Weight::Quantized(q) => quantized(q)?,
         };
         Ok(Linear {
             weight,
@@ -199,6 +213,10 @@ impl Linear {
 fn dense_of(weight: &LinearWeight) -> Result<Tensor> {
     Ok(match weight {
         LinearWeight::Dense(w) => w.clone(),
+        // From the packed copy, so that training does not fault the mapped pages back in.
+        LinearWeight::Quantized {
+            packed: Some(m), ..
+        } => Tensor::from_vec(m.dequantize(), (m.rows(), m.cols()), &Device::Cpu)?,
         LinearWeight::Quantized { tensor, .. } => tensor.dequantize(&Device::Cpu)?,
     })
 }

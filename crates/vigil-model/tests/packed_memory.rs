@@ -7,11 +7,12 @@
 mod common;
 
 use candle_core::quantized::GgmlDType;
+use candle_core::Device;
 use common::{logits_one, model_path, GEMMA3, SMOLLM2};
 use std::path::Path;
 use vigil_kernels::Isa;
 use vigil_model::layers::LinearWeight;
-use vigil_model::Model;
+use vigil_model::{Decoder, Model, ModelConfig, WeightSource};
 
 /// Resident bytes of this process's mappings of `path`, from `/proc/self/smaps`.
 fn resident_bytes_of(path: &Path) -> usize {
@@ -71,5 +72,43 @@ fn packed_layers_hold_their_weights_once() {
             "{name}: {resident} bytes of the mapped file resident, {packed_bytes} of \
              {file_len} are packed copies"
         );
+        // Training dequantises the packed copies: the values candle gives for the file's
+        // bytes, bit for bit.
+        for lin in model.decoder.linears() {
+            let LinearWeight::Quantized { tensor, .. } = &lin.weight else {
+                continue;
+            };
+            let ours = lin.dense_weight().unwrap().flatten_all().unwrap();
+            let theirs = tensor
+                .dequantize(&Device::Cpu)
+                .unwrap()
+                .flatten_all()
+                .unwrap();
+            let (a, b) = (
+                ours.to_vec1::<f32>().unwrap(),
+                theirs.to_vec1::<f32>().unwrap(),
+            );
+            assert!(
+                a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{name} {}: dequantised values differ",
+                lin.path
+            );
+        }
+    }
+}
+
+#[test]
+fn weights_read_into_memory_are_not_packed() {
+    // A copy would double them: only weights mapped from the file, whose pages go back,
+    // are packed.
+    let path = model_path(SMOLLM2);
+    let mut src = WeightSource::open_gguf(&path).unwrap().without_mapping();
+    let content = src.gguf_content().unwrap();
+    let config = ModelConfig::from_gguf(content, |n| content.tensor_infos.contains_key(n)).unwrap();
+    let decoder = Decoder::load(config, &mut src).unwrap();
+    for lin in decoder.linears() {
+        if let LinearWeight::Quantized { packed, .. } = &lin.weight {
+            assert!(packed.is_none(), "{}", lin.path);
+        }
     }
 }
