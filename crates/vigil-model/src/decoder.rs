@@ -13,7 +13,8 @@ use crate::config::{Activation, ModelConfig};
 use crate::error::{ModelError, Result};
 use crate::ggml_ops::KeySlots;
 use crate::layers::{
-    softmax_last, Embedding, Linear, Pass, Precision, RecomputedAttention, RmsNorm, RotaryEmbedding,
+    softmax_last, Embedding, Linear, LinearWeight, Pass, Precision, RecomputedAttention, RmsNorm,
+    RotaryEmbedding,
 };
 use crate::lora::LoraConfig;
 use crate::weights::{Weight, WeightSource};
@@ -446,7 +447,7 @@ impl Decoder {
     /// Builds the decoder from a weight source, checking every tensor's shape.
     pub fn load(config: ModelConfig, src: &mut WeightSource) -> Result<Self> {
         let (v, e) = (config.vocab_size, config.hidden_size);
-        let embed = Embedding::new(src.get("token_embd.weight", &[v, e])?);
+        let mut embed = Embedding::new(src.get("token_embd.weight", &[v, e])?);
         let blocks = (0..config.num_layers)
             .map(|i| Block::load(src, &config, i))
             .collect::<Result<Vec<_>>>()?;
@@ -461,6 +462,20 @@ impl Decoder {
             src.get("output.weight", &[v, e])?
         };
         let lm_head = linear_from(src, head, None)?.with_path("lm_head");
+        if let (
+            Embedding::Quantized(table),
+            LinearWeight::Quantized {
+                packed: Some(rows), ..
+            },
+        ) = (&embed, &lm_head.weight)
+        {
+            if config.tie_embeddings {
+                embed = Embedding::Packed {
+                    table: table.clone(),
+                    rows: rows.clone(),
+                };
+            }
+        }
         let freq_factors = if src.has("rope_freqs.weight") {
             let w = src.get("rope_freqs.weight", &[config.head_dim / 2])?;
             Some(w.to_dense()?.to_vec1::<f32>()?)

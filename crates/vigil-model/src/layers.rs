@@ -520,6 +520,13 @@ impl candle_core::CustomOp3 for RecomputedAttention {
 pub enum Embedding {
     Dense(Tensor),
     Quantized(Arc<QTensor>),
+    /// A mapped quantised table that is also the output head (tied embeddings), looked up
+    /// in the head's packed copy (`LinearWeight::Quantized`): the mapped table is then
+    /// never read after loading, where each lookup would fault 64 KiB of it back in.
+    Packed {
+        table: Arc<QTensor>,
+        rows: Arc<vigil_kernels::QuantMatrix<'static>>,
+    },
 }
 
 impl Embedding {
@@ -534,6 +541,23 @@ impl Embedding {
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Embedding::Quantized(q) => q.embedding(ids)?,
+            Embedding::Packed { rows, .. } => {
+                let (b, t) = ids.dims2()?;
+                let hidden = rows.cols();
+                let ids = ids.flatten_all()?.to_vec1::<u32>()?;
+                let mut out = vec![0f32; ids.len() * hidden];
+                for (&id, dst) in ids.iter().zip(out.chunks_exact_mut(hidden)) {
+                    if id as usize >= rows.rows() {
+                        return Err(candle_core::Error::Msg(format!(
+                            "token id {id} is outside the {}-row embedding",
+                            rows.rows()
+                        ))
+                        .into());
+                    }
+                    rows.dequantize_row(id as usize, dst);
+                }
+                Tensor::from_vec(out, (b, t, hidden), &Device::Cpu)?
+            }
             Embedding::Dense(w) => {
                 let (b, t) = ids.dims2()?;
                 w.index_select(&ids.flatten_all()?, 0)?
@@ -547,7 +571,9 @@ impl Embedding {
     pub fn weight(&self) -> Weight {
         match self {
             Embedding::Dense(w) => Weight::Dense(w.clone()),
-            Embedding::Quantized(q) => Weight::Quantized(q.clone()),
+            Embedding::Quantized(q) | Embedding::Packed { table: q, .. } => {
+                Weight::Quantized(q.clone())
+            }
         }
     }
 }

@@ -254,8 +254,8 @@ fn dense_twin(quantised: &Decoder) -> Decoder {
             densify(l);
         }
     }
-    if let Embedding::Quantized(q) = &d.embed {
-        d.embed = Embedding::Dense(q.dequantize(&Device::Cpu).unwrap());
+    if !matches!(d.embed, Embedding::Dense(_)) {
+        d.embed = Embedding::Dense(d.embed.weight().to_dense().unwrap());
     }
     assert!(d.config.tie_embeddings, "SmolLM2 ties its output head");
     d.lm_head = Linear::new(d.embed.weight(), None).unwrap();
