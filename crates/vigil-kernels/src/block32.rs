@@ -351,6 +351,24 @@ pub(crate) mod vnni {
         }
     }
 
+    /// The accumulator `vpdpbusd` starts from for activation block `blk`: `bias ·
+    /// neg_lanes`, which cancels the code bias lane by lane (zero for a format without
+    /// one). `shift` holds `log2 bias`, hoisted by the caller out of its block loop.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    pub(crate) unsafe fn bias_lanes<F: Fmt32>(
+        acts: &QuantizedActs,
+        blk: usize,
+        shift: __m128i,
+    ) -> __m256i {
+        if bias::<F>() != 0 {
+            let nl = acts.neg_lanes.get_unchecked(blk).as_ptr() as *const __m256i;
+            _mm256_sll_epi32(_mm256_loadu_si256(nl), shift)
+        } else {
+            _mm256_setzero_si256()
+        }
+    }
+
     /// The unsigned codes `vpdpbusd` multiplies: the stored codes, `q + bias::<F>()`.
     #[target_feature(enable = "avx2,avx512f,avx512vl,avx512bw")]
     #[inline]
@@ -392,12 +410,7 @@ pub(crate) mod vnni {
             let wp = w.add(b * F::BYTES);
             _mm_prefetch::<_MM_HINT_T0>(wp.wrapping_add(crate::x86::ROW_PREFETCH) as *const i8);
             let y = _mm256_loadu_si256(ybase.add(b * ab) as *const __m256i);
-            let src = if bias::<F>() != 0 {
-                let nl = acts.neg_lanes.get_unchecked(blk).as_ptr() as *const __m256i;
-                _mm256_sll_epi32(_mm256_loadu_si256(nl), shift)
-            } else {
-                _mm256_setzero_si256()
-            };
+            let src = bias_lanes::<F>(acts, blk, shift);
             let lanes = _mm256_dpbusd_epi32(src, vnni_codes::<F>(wp), y);
             let dw = _mm256_cvtph_ps(_mm_set1_epi16((wp as *const i16).read_unaligned()));
             let d = _mm256_mul_ps(dw, _mm256_set1_ps(*acts.d.get_unchecked(blk)));
@@ -524,12 +537,7 @@ pub(crate) mod vnni {
                         y[r] = _mm256_loadu_si256(
                             abase.add(rows[r] * row_bytes + b * ab + qoff) as *const __m256i
                         );
-                        src[r] = if bias::<F>() != 0 {
-                            let nl = acts.neg_lanes.get_unchecked(blk).as_ptr() as *const __m256i;
-                            _mm256_sll_epi32(_mm256_loadu_si256(nl), shift)
-                        } else {
-                            _mm256_setzero_si256()
-                        };
+                        src[r] = bias_lanes::<F>(acts, blk, shift);
                         let dy = _mm256_set1_ps(*acts.d.get_unchecked(blk));
                         _mm256_storeu_ps(dwy[r].as_mut_ptr(), _mm256_mul_ps((*dw)[b - c0], dy));
                         if F::MIN {

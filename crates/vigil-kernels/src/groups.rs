@@ -173,7 +173,7 @@ pub(crate) fn group_tile_fn(isa: crate::Isa, qtype: QuantType) -> Option<GroupTi
 #[cfg(target_arch = "x86_64")]
 mod vnni {
     use super::*;
-    use crate::block32::vnni::{bias, tile8_body, Columns};
+    use crate::block32::vnni::{bias, bias_lanes, tile8_body, Columns};
     use crate::block32::{act_of, act_qoff, finish, hsum8_ggml, MAX_TILE_ROWS};
     use std::arch::x86_64::*;
 
@@ -287,12 +287,7 @@ mod vnni {
                 l += 64;
             }
             let y = _mm256_loadu_si256(ybase.add(b * ab) as *const __m256i);
-            let src = if bias::<F>() != 0 {
-                let nl = acts.neg_lanes.get_unchecked(blk).as_ptr() as *const __m256i;
-                _mm256_sll_epi32(_mm256_loadu_si256(nl), shift)
-            } else {
-                _mm256_setzero_si256()
-            };
+            let src = bias_lanes::<F>(acts, blk, shift);
             let (codes, dw, mw) = Packed(group).column::<F>(b);
             let d8 = _mm256_mul_ps(dw, _mm256_set1_ps(*acts.d.get_unchecked(blk)));
             if F::MIN {
