@@ -277,6 +277,7 @@ unsafe fn vec_dot_body<const VNNI: bool>(w: &[u8], a: &[u8]) -> f32 {
     let low = _mm256_set1_epi8(0x0F);
     let (mut acc, mut mins) = (0f32, 0f32);
     for (b, yb) in w.chunks_exact(BYTES).zip(a.chunks_exact(ABYTES)) {
+        crate::x86::prefetch_ahead::<BYTES>(b.as_ptr());
         let (qp, yp) = (b.as_ptr().add(16), yb.as_ptr().add(4));
         let mut p = [_mm256_setzero_si256(); 8];
         for c in 0..4 {

@@ -160,6 +160,7 @@ pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (b, yb) in w.chunks_exact(BYTES).zip(a.chunks_exact(ABYTES)) {
         let bp = b.as_ptr();
+        crate::x86::prefetch_ahead::<BYTES>(bp);
         let yp = yb.as_ptr().add(4);
         let sc = |j: usize| b[192 + j] as i8 as i16;
         let mut isum = _mm256_setzero_si256();

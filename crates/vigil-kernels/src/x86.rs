@@ -8,6 +8,20 @@ use std::arch::x86_64::*;
 /// head of a Qwen2.5-0.5B-shaped model streamed at 12 GB/s without it, 18–20 with it).
 pub(crate) const ROW_PREFETCH: usize = 3072;
 
+/// Prefetches the lines of the `BYTES`-byte block [`ROW_PREFETCH`] bytes past `block`, for
+/// the single-row kernels of formats whose blocks span several lines (Q4_K, Q6_K).
+#[inline(always)]
+pub(crate) unsafe fn prefetch_ahead<const BYTES: usize>(block: *const u8) {
+    let ahead = block.wrapping_add(ROW_PREFETCH);
+    let mut l = 0;
+    while l < BYTES {
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(l) as *const i8);
+        l += 64;
+    }
+    // The block's last line when it starts part-way into its first.
+    _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(BYTES - 1) as *const i8);
+}
+
 /// Sum of the 8 i32 lanes (wrapping, like the hardware adds).
 #[target_feature(enable = "avx2")]
 #[inline]
