@@ -22,8 +22,10 @@ session 9 vigil ran one process per run, so every measured prefill was a cold fi
 while llama.cpp's were warm.)
 
 With --membw (the `membw` example of vigil-kernels) it also measures this machine's
-streaming read bandwidth per thread count and reports each engine's decode as a share of
-the bandwidth ceiling: tokens/s × bytes read per token ÷ bandwidth, where the bytes per
+streaming read bandwidth per thread count, before every model and at the end (a model's
+rows use the higher of the two measurements around them: one can fall in a slow spell of
+a shared host), and reports each engine's decode as a share of the bandwidth ceiling:
+tokens/s × bytes read per token ÷ bandwidth, where the bytes per
 token are every tensor of the GGUF except the token embedding (one row of it is read), plus
 the embedding again when it doubles as the tied output head.
 
@@ -257,9 +259,14 @@ def main(argv: list[str]) -> int:
 
     results = []
     errors = []
-    bandwidth = measure_bandwidth(args.membw, args.threads) if args.membw else {}
+    # The ceiling is measured before every model and once more at the end; a model's rows
+    # use the higher of the two measurements around them. On a shared host one measurement
+    # can fall in a slow spell, and the higher figure is the stricter ceiling.
+    bandwidths = []
     with tempfile.TemporaryDirectory(prefix="vigil-bench-") as tmp:
-        for spec in args.model:
+        for model_index, spec in enumerate(args.model):
+            if args.membw:
+                bandwidths.append(measure_bandwidth(args.membw, args.threads))
             name, sep, path = spec.partition("=")
             if not sep:
                 name, path = os.path.basename(spec), spec
@@ -286,8 +293,16 @@ def main(argv: list[str]) -> int:
                         errors.append(f"{name} / {th} thread(s) / {engine}: {r['error']}")
                 results.append({"model": name, "threads": th, "prompt_tokens_llama_cpp": n_tok,
                                 "bytes_per_token": weight_bytes_per_token(path),
-                                "bandwidth_gb_s": bandwidth.get(th),
+                                "model_index": model_index,
                                 "llama.cpp": ll, "vigil": vg})
+
+    if args.membw:
+        bandwidths.append(measure_bandwidth(args.membw, args.threads))
+    for r in results:
+        i = r.pop("model_index")
+        r["bandwidth_gb_s"] = (max(bandwidths[i][r["threads"]], bandwidths[i + 1][r["threads"]])
+                               if args.membw else None)
+    bandwidth = bool(args.membw)
 
     print("| model | threads | engine | prompt tok | prefill tok/s | decode tok/s | peak RSS MB |")
     print("|---|---|---|---|---|---|---|")
@@ -321,6 +336,11 @@ def main(argv: list[str]) -> int:
           f"{GEN_TOKENS} greedy tokens, EOS ignored; per engine {args.rounds} child "
           f"processes (alternating engines), each {args.warmup} warm-up + {args.repeats} "
           f"measured runs; medians over all measured runs.")
+    if bandwidth:
+        runs = "; ".join(", ".join(f"{t} thread(s) {b[t]:.1f}" for t in args.threads)
+                         for b in bandwidths)
+        print(f"Bandwidth (GB/s, membw) before each model and at the end: {runs}. "
+              f"A model's ceiling uses the higher of the measurements before and after it.")
     if errors:
         print("\nProblems:")
         for e in errors:
