@@ -326,6 +326,7 @@ impl<'a> QuantMatrix<'a> {
         })
     }
 
+    /// How the rows lie in the bytes.
     pub fn layout(&self) -> Layout {
         self.layout
     }

@@ -462,19 +462,20 @@ impl Decoder {
             src.get("output.weight", &[v, e])?
         };
         let lm_head = linear_from(src, head, None)?.with_path("lm_head");
+        // A tied table whose pages went back while the head was packed is read from the
+        // packed copy from now on.
         if let (
+            true,
             Embedding::Quantized(table),
             LinearWeight::Quantized {
                 packed: Some(rows), ..
             },
-        ) = (&embed, &lm_head.weight)
+        ) = (config.tie_embeddings, &embed, &lm_head.weight)
         {
-            if config.tie_embeddings {
-                embed = Embedding::Packed {
-                    table: table.clone(),
-                    rows: rows.clone(),
-                };
-            }
+            embed = Embedding::Packed {
+                table: table.clone(),
+                rows: rows.clone(),
+            };
         }
         let freq_factors = if src.has("rope_freqs.weight") {
             let w = src.get("rope_freqs.weight", &[config.head_dim / 2])?;
