@@ -208,19 +208,24 @@ fn main() {
         QuantType::Q6K,
     ] {
         let m = matrix(t, 256, 1536, &mut seed);
-        let x = vec![0.5f32; m.cols()];
-        let mut y = vec![0f32; m.rows()];
-        let s = pool.install(|| {
-            time(
-                || matmul_with(Isa::detect(), &m, &x, 1, &mut y).unwrap(),
-                0.5,
-            )
-        });
-        println!(
-            "decode in L2 {t:?} (256, 1536): {:.2} µs, {:.2} GB/s",
-            s * 1e6,
-            m.data().len() as f64 / s / 1e9
-        );
+        let packed = m.packed_for(Isa::detect());
+        let variants =
+            std::iter::once(("", &m)).chain(packed.as_ref().map(|p| (", row groups", p)));
+        for (layout, m) in variants {
+            let x = vec![0.5f32; m.cols()];
+            let mut y = vec![0f32; m.rows()];
+            let s = pool.install(|| {
+                time(
+                    || matmul_with(Isa::detect(), m, &x, 1, &mut y).unwrap(),
+                    0.5,
+                )
+            });
+            println!(
+                "decode in L2 {t:?} (256, 1536){layout}: {:.2} µs, {:.2} GB/s",
+                s * 1e6,
+                m.data().len() as f64 / s / 1e9
+            );
+        }
     }
     if std::env::var_os("VIGIL_BENCH_SWEEPS_ONLY").is_some() {
         return;

@@ -257,26 +257,41 @@ mod vnni {
     }
 
     /// The 8 rows of a packed group · activation row `a`, each bit-identical to
-    /// `block32::vnni::dot` on the row-major row. Per block column: the 8 scales times
-    /// `d_y` in one vector; per row `lanes = vpdpbusd(bias · neg_lanes, codes, y)` and
-    /// `acc = fma(d, lanes, acc)` (each row's own chain); Q4_1's minimum terms as one
-    /// vector of 8 chains.
+    /// `block32::vnni::dot` on the row-major row.
+    ///
+    /// Two rows per 512-bit vector (row `2p` in the low half, `2p + 1` in the high half;
+    /// the activation block broadcast to both), so a block column costs 4 `vpdpbusd`,
+    /// conversions and FMAs instead of 8: the 256-bit form of this loop was bound by
+    /// those instructions, not by memory (~12 GB/s from L2 for Q5_0, about what DRAM
+    /// delivers). Per block column: the 8 scales times `d_y` in one vector; per pair of
+    /// rows `lanes = vpdpbusd(bias · neg_lanes, codes, y)` and `acc = fma(d, lanes, acc)`,
+    /// each half its own row's chain in its own order; Q4_1's minimum terms as one vector
+    /// of 8 chains.
     ///
     /// # Safety
     /// AVX2, FMA, F16C, AVX-512 F/VL/BW and VNNI must be available; `group` must point at
     /// `GROUP · acts.nb` blocks; `a < acts.rows`.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
     unsafe fn dot_group<F: Fmt32>(group: *const u8, acts: &QuantizedActs, a: usize) -> [f32; 8] {
+        const PAIRS: usize = GROUP / 2;
         let nb = acts.nb;
         let ab = acts.act.block_bytes();
+        let (e, c) = (extra_bytes::<F>(), code_bytes::<F>());
         let col_bytes = GROUP * F::BYTES;
         let ybase = acts
             .bytes
             .as_ptr()
             .add(a * acts.row_bytes() + act_qoff::<F>());
         let shift = _mm_cvtsi32_si128(bias::<F>().trailing_zeros() as i32);
-        let idx: [__m256i; GROUP] = std::array::from_fn(|k| _mm256_set1_epi32(k as i32));
-        let mut acc = [_mm256_setzero_ps(); GROUP];
+        // Lanes 0..8 take the scale of row 2p, lanes 8..16 that of row 2p + 1.
+        let idx: [__m512i; PAIRS] = std::array::from_fn(|p| {
+            _mm512_inserti64x4::<1>(
+                _mm512_set1_epi32(2 * p as i32),
+                _mm256_set1_epi32(2 * p as i32 + 1),
+            )
+        });
+        let low4 = _mm512_set1_epi8(0x0F);
+        let mut acc = [_mm512_setzero_ps(); PAIRS];
         let mut mins = _mm256_setzero_ps();
         for b in 0..nb {
             let blk = a * nb + b;
@@ -286,25 +301,50 @@ mod vnni {
                 _mm_prefetch::<_MM_HINT_T0>(col.wrapping_add(PREFETCH + l) as *const i8);
                 l += 64;
             }
-            let y = _mm256_loadu_si256(ybase.add(b * ab) as *const __m256i);
-            let src = bias_lanes::<F>(acts, blk, shift);
-            let (codes, dw, mw) = Packed(group).column::<F>(b);
-            let d8 = _mm256_mul_ps(dw, _mm256_set1_ps(*acts.d.get_unchecked(blk)));
+            let codes_at = col.add((2 + e) * GROUP);
+            let y = _mm512_broadcast_i64x4(_mm256_loadu_si256(ybase.add(b * ab) as *const __m256i));
+            let src = _mm512_broadcast_i64x4(bias_lanes::<F>(acts, blk, shift));
+            let dw = _mm256_cvtph_ps(_mm_loadu_si128(col as *const __m128i));
+            let d8 = _mm512_castps256_ps512(_mm256_mul_ps(
+                dw,
+                _mm256_set1_ps(*acts.d.get_unchecked(blk)),
+            ));
             if F::MIN {
+                let mw = _mm256_cvtph_ps(_mm_loadu_si128(col.add(2 * GROUP) as *const __m128i));
                 mins = _mm256_fmadd_ps(mw, _mm256_set1_ps(*acts.s.get_unchecked(blk)), mins);
             }
-            for (k, q) in codes.into_iter().enumerate() {
-                let lanes = _mm256_dpbusd_epi32(src, q, y);
-                let d = _mm256_permutexvar_ps(idx[k], d8);
-                acc[k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc[k]);
+            for p in 0..PAIRS {
+                let q = if F::SIGNED {
+                    // Rows 2p and 2p + 1: 64 consecutive code bytes.
+                    let v = _mm512_loadu_si512(codes_at.add(2 * c * p) as *const __m512i);
+                    _mm512_xor_si512(v, _mm512_set1_epi8(-128))
+                } else {
+                    // The pair's 32 bytes in both halves; the high half takes the high
+                    // nibbles.
+                    let v = _mm512_broadcast_i64x4(_mm256_loadu_si256(
+                        codes_at.add(32 * p) as *const __m256i
+                    ));
+                    let v = _mm512_mask_srli_epi16::<4>(v, 0xFFFF_0000, v);
+                    _mm512_and_si512(v, low4)
+                };
+                let q = if F::QTYPE == QuantType::Q5_0 {
+                    // The two rows' qh are adjacent: bit j of each is bit 4 of code j.
+                    let qh = (col.add(2 * GROUP + e * 2 * p) as *const u64).read_unaligned();
+                    _mm512_or_si512(q, _mm512_maskz_mov_epi8(qh, _mm512_set1_epi8(0x10)))
+                } else {
+                    q
+                };
+                let lanes = _mm512_dpbusd_epi32(src, q, y);
+                let d = _mm512_permutexvar_ps(idx[p], d8);
+                acc[p] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(lanes), acc[p]);
             }
         }
         let mut m = [0f32; GROUP];
         _mm256_storeu_ps(m.as_mut_ptr(), mins);
-        std::array::from_fn(|k| {
-            let mut lanes = [0f32; 8];
-            _mm256_storeu_ps(lanes.as_mut_ptr(), acc[k]);
-            finish::<F>(hsum8_ggml(&lanes), m[k])
-        })
+        let mut lanes = [[0f32; 8]; GROUP];
+        for (p, a) in acc.iter().enumerate() {
+            _mm512_storeu_ps(lanes[2 * p..].as_mut_ptr() as *mut f32, *a);
+        }
+        std::array::from_fn(|k| finish::<F>(hsum8_ggml(&lanes[k]), m[k]))
     }
 }
