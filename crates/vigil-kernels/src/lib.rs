@@ -174,6 +174,12 @@ pub fn dequantize_row(qtype: QuantType, w: &[u8], out: &mut [f32]) {
 pub fn vec_dot_with(isa: Isa, qtype: QuantType, w: &[u8], a: &[u8]) -> f32 {
     match (isa.checked(), qtype) {
         #[cfg(target_arch = "x86_64")]
+        // SAFETY: `checked()` returned Avx512Vnni, so the CPU has AVX-512 VNNI (and AVX2).
+        (Isa::Avx512Vnni, QuantType::Q4K) => unsafe { q4_k::vec_dot_vnni(w, a) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        (Isa::Avx512Vnni, QuantType::Q6K) => unsafe { q6_k::vec_dot_vnni(w, a) },
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: `checked()` returned one of these, so the CPU has AVX2, FMA and F16C.
         (Isa::Avx2 | Isa::Avx512Vnni, t) => unsafe {
             match t {
