@@ -143,6 +143,7 @@ mod cpu;
 mod format;
 mod groups;
 pub mod matmul;
+mod pages;
 pub mod q4_0;
 pub mod q4_1;
 pub mod q4_k;
@@ -156,6 +157,7 @@ pub use act::{quantize_row, QuantizedActs};
 pub use cpu::Isa;
 pub use format::{ActType, Error, Layout, QuantMatrix, QuantType};
 pub use matmul::{matmul, matmul_group, matmul_group_with, matmul_uninit, matmul_with};
+pub use pages::advise_huge_pages;
 
 /// Row of `qtype` weights as f32 (`out.len()` = values in the row).
 pub fn dequantize_row(qtype: QuantType, w: &[u8], out: &mut [f32]) {

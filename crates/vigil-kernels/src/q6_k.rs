@@ -253,9 +253,8 @@ pub unsafe fn vec_dot_vnni(w: &[u8], a: &[u8]) -> f32 {
         let mut isum = _mm512_setzero_si512();
         for n in 0..2 {
             let ql = _mm512_loadu_si512(bp.add(64 * n) as *const __m512i);
-            let qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(
-                bp.add(128 + 32 * n) as *const __m256i
-            ));
+            let qh =
+                _mm512_broadcast_i64x4(_mm256_loadu_si256(bp.add(128 + 32 * n) as *const __m256i));
             let h01 = _mm512_and_si512(_mm512_sllv_epi16(qh, shl01), high);
             let h23 = _mm512_and_si512(_mm512_srlv_epi16(qh, shr23), high);
             // (a & low) | h: 0xEC is `(A & C) | B` with A = a, B = h, C = low.

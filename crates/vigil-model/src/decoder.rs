@@ -203,9 +203,10 @@ impl KvState {
     }
 }
 
-/// A linear layer over `w`. A quantised weight mapped from the file gets its packed copy
-/// for the decode kernel (`LinearWeight::Quantized`), and its mapped pages go back as the
-/// copy is made, so the weights are held once, even at the peak of loading.
+/// A linear layer over `w`. A quantised weight mapped from the file gets its copy for
+/// decode (packed in row groups where the CPU has that kernel; `LinearWeight::Quantized`),
+/// and its mapped pages go back as the copy is made, so the weights are held once, even
+/// at the peak of loading.
 fn linear_from(src: &WeightSource, w: Weight, bias: Option<Tensor>) -> Result<Linear> {
     let mapped = match &w {
         Weight::Quantized(q) => src.maps(&q.data()?),
@@ -462,8 +463,8 @@ impl Decoder {
             src.get("output.weight", &[v, e])?
         };
         let lm_head = linear_from(src, head, None)?.with_path("lm_head");
-        // A tied table whose pages went back while the head was packed is read from the
-        // packed copy from now on.
+        // A tied table whose pages went back while the head was copied for decode is read
+        // from that copy from now on.
         if let (
             true,
             Embedding::Quantized(table),

@@ -33,14 +33,14 @@ pub enum LinearWeight {
     Quantized {
         tensor: Arc<QTensor>,
         matmul: QMatMul,
-        /// The same matrix in vigil-kernels' row-group layout, for weights mapped from
-        /// the file on a CPU with the decode kernel for it
-        /// ([`vigil_kernels::QuantMatrix::packed_for`], [`Linear::new_packed`]). Inference
-        /// multiplies this copy (bit-identical, faster to decode) and training
-        /// dequantises it; `tensor` stays for adapters and export. The mapped pages are
-        /// handed back as the copy is made, so the weights are held once. Weights in
-        /// memory of their own (read with `VIGIL_NO_MMAP`, quantised in the process) are
-        /// not packed: the copy would double them.
+        /// The copy decode streams, for weights mapped from the file: in vigil-kernels'
+        /// row-group layout on a CPU with the decode kernel for it, otherwise row-major,
+        /// on huge pages either way ([`vigil_kernels::QuantMatrix::decode_copy_with`],
+        /// [`Linear::new_packed`]). Inference multiplies this copy (bit-identical, faster
+        /// to decode) and training dequantises it; `tensor` stays for adapters and
+        /// export. The mapped pages are handed back as the copy is made, so the weights
+        /// are held once. Weights in memory of their own (read with `VIGIL_NO_MMAP`,
+        /// quantised in the process) get no copy: it would double them.
         packed: Option<Arc<vigil_kernels::QuantMatrix<'static>>>,
     },
 }
@@ -55,17 +55,13 @@ impl LinearWeight {
         })
     }
 
-    /// A block-quantised weight with its packed copy where the kernels have one. While
-    /// the copy is built, `release(prefix)` gets the part of the tensor's bytes already
-    /// copied (`vigil_kernels::QuantMatrix::packed_for_with`), for a mapped file to take
-    /// back.
+    /// A block-quantised weight with its copy for decode where the kernels have its
+    /// format. While the copy is built, `release(prefix)` gets the part of the tensor's
+    /// bytes already copied (`vigil_kernels::QuantMatrix::decode_copy_with`), for a
+    /// mapped file to take back.
     pub fn quantized_packed(tensor: Arc<QTensor>, release: &mut dyn FnMut(&[u8])) -> Result<Self> {
-        let packed = match row_major_matrix(&tensor)? {
-            Some(m) => m
-                .packed_for_with(vigil_kernels::Isa::detect(), release)
-                .map(Arc::new),
-            None => None,
-        };
+        let packed = row_major_matrix(&tensor)?
+            .map(|m| Arc::new(m.decode_copy_with(vigil_kernels::Isa::detect(), release)));
         Ok(LinearWeight::Quantized {
             matmul: QMatMul::from_arc(tensor.clone())?,
             tensor,
@@ -104,7 +100,7 @@ impl Linear {
         Self::with_weight(weight, bias, LinearWeight::quantized)
     }
 
-    /// [`Linear::new`] with a quantised weight's packed copy for decode, its bytes handed
+    /// [`Linear::new`] with a quantised weight's copy for decode, its bytes handed
     /// to `release` as they are copied ([`LinearWeight::quantized_packed`]): for weights
     /// mapped from the file.
     pub fn new_packed(
@@ -213,7 +209,7 @@ impl Linear {
 fn dense_of(weight: &LinearWeight) -> Result<Tensor> {
     Ok(match weight {
         LinearWeight::Dense(w) => w.clone(),
-        // From the packed copy, so that training does not fault the mapped pages back in.
+        // From the copy for decode, so that training does not fault the mapped pages back in.
         LinearWeight::Quantized {
             packed: Some(m), ..
         } => Tensor::from_vec(m.dequantize(), (m.rows(), m.cols()), &Device::Cpu)?,
@@ -327,7 +323,7 @@ fn grouped_quantized_matmul(layers: &[&Linear], x: &Tensor) -> Result<Option<Vec
     Ok(Some(kernel_products(&ws, x)?))
 }
 
-/// `tensor` as a vigil-kernels matrix (its packed copy where there is one), if the
+/// `tensor` as a vigil-kernels matrix (its copy for decode where there is one), if the
 /// kernels can multiply it by `x` (a format they have, f32 CPU activations of the right
 /// width, kept quantised by candle).
 fn kernel_matrix<'a>(
@@ -521,7 +517,7 @@ pub enum Embedding {
     Dense(Tensor),
     Quantized(Arc<QTensor>),
     /// A mapped quantised table that is also the output head (tied embeddings), looked up
-    /// in the head's packed copy (`LinearWeight::Quantized`): the mapped table is then
+    /// in the head's copy for decode (`LinearWeight::Quantized`): the mapped table is then
     /// never read after loading, where each lookup would fault 64 KiB of it back in.
     Packed {
         table: Arc<QTensor>,

@@ -226,7 +226,7 @@ impl WeightSource {
 
     /// Hands the pages wholly inside `bytes` back to the page cache, if `bytes` lie in
     /// this source's mapping: for a tensor whose values now live elsewhere (a layer's
-    /// packed copy, see `LinearWeight::Quantized`), so the process does not hold them
+    /// copy for decode, see `LinearWeight::Quantized`), so the process does not hold them
     /// twice. A page touched again reads back from the file; a page only partly inside
     /// `bytes` (shared with a neighbouring tensor) stays. Returns how far into `bytes`
     /// the last page boundary lies, where a caller releasing a tensor piece by piece
