@@ -144,6 +144,32 @@ pub fn vec_dot_scalar_in(w: &[u8], a: &[u8], order: Order) -> f32 {
     }
 }
 
+/// The f32 step of one block in [`Order::Lanes`], shared by the single-row kernels:
+/// lane `l` of the integer sums `isum` less `32 · (scale · bsum)` of sub-blocks `2l` and
+/// `2l + 1` (the codes are stored +32), times `d_y · d`, fused-added to `acc`. `scales`:
+/// the block's 16 scales as i16; `bp` points at the weight block, `yb` is the activation
+/// block.
+///
+/// # Safety
+/// AVX2, FMA and F16C must be available; `bp` must point at a whole block.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn lanes_step(
+    isum: std::arch::x86_64::__m256i,
+    scales: std::arch::x86_64::__m256i,
+    bp: *const u8,
+    yb: &[u8],
+    acc: std::arch::x86_64::__m256,
+) -> std::arch::x86_64::__m256 {
+    use std::arch::x86_64::*;
+    let bsums = _mm256_loadu_si256(yb.as_ptr().add(260) as *const __m256i);
+    let corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales), 5);
+    let d = f32_at(yb, 0) * crate::x86::f16c(bp.add(208));
+    let lanes = _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, corr));
+    _mm256_fmadd_ps(_mm256_set1_ps(d), lanes, acc)
+}
+
 /// Weight row · Q8_K activation row with AVX2; bit-identical to [`vec_dot_scalar`].
 ///
 /// # Safety
@@ -194,13 +220,8 @@ pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
                 isum = _mm256_add_epi32(isum, p);
             }
         }
-        // 32 · (scale · bsum) of sub-blocks 2l and 2l + 1, in lane l.
-        let bsums = _mm256_loadu_si256(yb.as_ptr().add(260) as *const __m256i);
         let scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(bp.add(192) as *const __m128i));
-        let corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales), 5);
-        let d = f32_at(yb, 0) * crate::x86::f16c(bp.add(208));
-        let lanes = _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, corr));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), lanes, acc);
+        acc = lanes_step(isum, scales, bp, yb, acc);
     }
     let mut l = [0f32; 8];
     _mm256_storeu_ps(l.as_mut_ptr(), acc);
@@ -270,12 +291,7 @@ pub unsafe fn vec_dot_vnni(w: &[u8], a: &[u8]) -> f32 {
             _mm512_castsi512_si256(isum),
             _mm512_extracti64x4_epi64::<1>(isum),
         );
-        // 32 · (scale · bsum) of sub-blocks 2l and 2l + 1, in lane l.
-        let bsums = _mm256_loadu_si256(yb.as_ptr().add(260) as *const __m256i);
-        let corr = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales), 5);
-        let d = f32_at(yb, 0) * crate::x86::f16c(bp.add(208));
-        let lanes = _mm256_cvtepi32_ps(_mm256_sub_epi32(isum, corr));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), lanes, acc);
+        acc = lanes_step(isum, scales, bp, yb, acc);
     }
     let mut l = [0f32; 8];
     _mm256_storeu_ps(l.as_mut_ptr(), acc);
