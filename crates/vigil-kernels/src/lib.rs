@@ -16,15 +16,18 @@
 //!   ([`Layout::RowGroups`], [`QuantMatrix::packed_for`]; the `groups` module): a decode
 //!   step then reads one linear stream that feeds 8 independent accumulator chains, where
 //!   one row at a time is bound by a single chain's FMA latency. Products are the same
-//!   bit for bit in either layout.
+//!   bit for bit in either layout. [`QuantMatrix::decode_copy_with`] makes the copy a
+//!   decode step streams (row groups where they exist, row-major otherwise) in memory
+//!   advised to huge pages ([`advise_huge_pages`], the `pages` module).
 //! * One module per weight family ([`q4_0`], [`q4_1`], [`q5_0`], [`q8_0`], [`q4_k`],
 //!   [`q6_k`]), each documenting its block layout and exposing `vec_dot_scalar`,
 //!   `vec_dot_avx2` (x86-64) and `vec_dot` (run-time dispatch) for one weight row ·
 //!   one quantised activation row, plus `dequantize_row`.
 //! * Instruction sets ([`Isa`]), chosen at run time on x86-64: AVX2+FMA+F16C, and on top
-//!   of it AVX-512 VNNI (`vpdpbusd`) for the tiles, the 32-value block formats'
-//!   single-row kernels and Q4_K's (`q4_k::vec_dot_vnni`: a decode step reads each weight
-//!   row as one linear stream); portable scalar code everywhere else (no NEON path yet).
+//!   of it AVX-512 VNNI (`vpdpbusd`) for the tiles, the 32-value block formats' decode
+//!   kernels and the K-quants' (`q4_k::vec_dot_vnni`, `q6_k::vec_dot_vnni`: a decode step
+//!   reads each weight row as one linear stream); portable scalar code everywhere else
+//!   (no NEON path yet).
 //!   Every SIMD kernel is
 //!   bit-identical to the scalar one: all compute the integer sums exactly and apply the
 //!   scales in the same f32 order.
