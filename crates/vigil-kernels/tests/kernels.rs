@@ -578,3 +578,66 @@ fn bad_shapes_are_errors() {
     vigil_kernels::matmul(&w, &[1f32; 32], 1, &mut y).unwrap();
     assert_eq!(y, vec![0.0, 0.0]);
 }
+
+/// The `VmFlags` of the mapping of this process that holds `addr` (`/proc/self/smaps`).
+#[cfg(target_os = "linux")]
+fn vm_flags_at(addr: usize) -> Option<String> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    let mut inside = false;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if let Some((lo, hi)) = first.split_once('-').filter(|_| !first.ends_with(':')) {
+            let (lo, hi) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16));
+            inside = matches!((lo, hi), (Ok(lo), Ok(hi)) if lo <= addr && addr < hi);
+        } else if inside && first == "VmFlags:" {
+            return Some(line.to_string());
+        }
+    }
+    None
+}
+
+#[test]
+fn decode_copies_are_the_same_matrix_copied_in_reported_slices() {
+    let mut rng = Rng::new(47);
+    // 8 MiB and more: several of the copy's 4 MiB slices, and whole huge pages inside it.
+    for (t, out, cols) in [(QuantType::Q8_0, 2056, 4096), (QuantType::Q6K, 4104, 4096)] {
+        let w = random_matrix(t, out, cols, &mut rng);
+        for isa in [Isa::Scalar, Isa::detect()] {
+            let mut reports = Vec::new();
+            let copy = w.decode_copy_with(isa, &mut |prefix| reports.push(prefix.len()));
+            let grouped = isa == Isa::Avx512Vnni && t == QuantType::Q8_0;
+            let layout = if grouped {
+                Layout::RowGroups
+            } else {
+                Layout::RowMajor
+            };
+            assert_eq!(copy.layout(), layout, "{t:?} {isa:?}");
+            if !grouped {
+                assert_eq!(copy.data(), w.data(), "{t:?} {isa:?}: a plain copy");
+            }
+            // Progress only grows, in several steps, and ends with the whole matrix (a
+            // mapped file hands its pages back by these reports).
+            assert!(reports.len() >= 2, "{t:?} {isa:?}: {reports:?}");
+            assert!(reports.windows(2).all(|p| p[0] <= p[1]), "{reports:?}");
+            assert_eq!(reports.last(), Some(&w.data().len()));
+            let x = activations(cols, &mut rng, true);
+            let want = reference_rows(Isa::detect(), &w, &x, 1);
+            let mut y = vec![f32::NAN; out];
+            matmul_with(Isa::detect(), &copy, &x, 1, &mut y).unwrap();
+            assert!(
+                y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{t:?} {isa:?}: the copy multiplies differently"
+            );
+            // Advised to huge pages where the kernel has them (THP compiled in).
+            #[cfg(target_os = "linux")]
+            if std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
+                let mid = copy.data().as_ptr() as usize + copy.data().len() / 2;
+                let flags = vm_flags_at(mid).expect("the copy lies in a mapping");
+                assert!(
+                    flags.split_whitespace().any(|f| f == "hg"),
+                    "{t:?} {isa:?}: not advised to huge pages ({flags})"
+                );
+            }
+        }
+    }
+}

@@ -216,8 +216,8 @@ fn linear_from(src: &WeightSource, w: Weight, bias: Option<Tensor>) -> Result<Li
         return Linear::new(w, bias);
     }
     let mut released = 0;
-    Linear::new_packed(w, bias, &mut |packed: &[u8]| {
-        released += src.release_pages(&packed[released..]);
+    Linear::new_with_copy(w, bias, &mut |copied: &[u8]| {
+        released += src.release_pages(&copied[released..]);
     })
 }
 
@@ -469,11 +469,12 @@ impl Decoder {
             true,
             Embedding::Quantized(table),
             LinearWeight::Quantized {
-                packed: Some(rows), ..
+                decode_copy: Some(rows),
+                ..
             },
         ) = (config.tie_embeddings, &embed, &lm_head.weight)
         {
-            embed = Embedding::Packed {
+            embed = Embedding::HeadCopy {
                 table: table.clone(),
                 rows: rows.clone(),
             };

@@ -36,12 +36,12 @@ pub enum LinearWeight {
         /// The copy decode streams, for weights mapped from the file: in vigil-kernels'
         /// row-group layout on a CPU with the decode kernel for it, otherwise row-major,
         /// on huge pages either way ([`vigil_kernels::QuantMatrix::decode_copy_with`],
-        /// [`Linear::new_packed`]). Inference multiplies this copy (bit-identical, faster
+        /// [`Linear::new_with_copy`]). Inference multiplies this copy (bit-identical, faster
         /// to decode) and training dequantises it; `tensor` stays for adapters and
         /// export. The mapped pages are handed back as the copy is made, so the weights
         /// are held once. Weights in memory of their own (read with `VIGIL_NO_MMAP`,
         /// quantised in the process) get no copy: it would double them.
-        packed: Option<Arc<vigil_kernels::QuantMatrix<'static>>>,
+        decode_copy: Option<Arc<vigil_kernels::QuantMatrix<'static>>>,
     },
 }
 
@@ -51,7 +51,7 @@ impl LinearWeight {
         Ok(LinearWeight::Quantized {
             matmul: QMatMul::from_arc(tensor.clone())?,
             tensor,
-            packed: None,
+            decode_copy: None,
         })
     }
 
@@ -59,13 +59,16 @@ impl LinearWeight {
     /// format. While the copy is built, `release(prefix)` gets the part of the tensor's
     /// bytes already copied (`vigil_kernels::QuantMatrix::decode_copy_with`), for a
     /// mapped file to take back.
-    pub fn quantized_packed(tensor: Arc<QTensor>, release: &mut dyn FnMut(&[u8])) -> Result<Self> {
-        let packed = row_major_matrix(&tensor)?
+    pub fn quantized_with_copy(
+        tensor: Arc<QTensor>,
+        release: &mut dyn FnMut(&[u8]),
+    ) -> Result<Self> {
+        let decode_copy = row_major_matrix(&tensor)?
             .map(|m| Arc::new(m.decode_copy_with(vigil_kernels::Isa::detect(), release)));
         Ok(LinearWeight::Quantized {
             matmul: QMatMul::from_arc(tensor.clone())?,
             tensor,
-            packed,
+            decode_copy,
         })
     }
 }
@@ -101,14 +104,16 @@ impl Linear {
     }
 
     /// [`Linear::new`] with a quantised weight's copy for decode, its bytes handed
-    /// to `release` as they are copied ([`LinearWeight::quantized_packed`]): for weights
+    /// to `release` as they are copied ([`LinearWeight::quantized_with_copy`]): for weights
     /// mapped from the file.
-    pub fn new_packed(
+    pub fn new_with_copy(
         weight: Weight,
         bias: Option<Tensor>,
         release: &mut dyn FnMut(&[u8]),
     ) -> Result<Self> {
-        Self::with_weight(weight, bias, |q| LinearWeight::quantized_packed(q, release))
+        Self::with_weight(weight, bias, |q| {
+            LinearWeight::quantized_with_copy(q, release)
+        })
     }
 
     fn with_weight(
@@ -211,7 +216,8 @@ fn dense_of(weight: &LinearWeight) -> Result<Tensor> {
         LinearWeight::Dense(w) => w.clone(),
         // From the copy for decode, so that training does not fault the mapped pages back in.
         LinearWeight::Quantized {
-            packed: Some(m), ..
+            decode_copy: Some(m),
+            ..
         } => Tensor::from_vec(m.dequantize(), (m.rows(), m.cols()), &Device::Cpu)?,
         LinearWeight::Quantized { tensor, .. } => tensor.dequantize(&Device::Cpu)?,
     })
@@ -223,8 +229,8 @@ fn frozen_matmul(weight: &LinearWeight, x: &Tensor, out_dim: usize) -> Result<Te
         LinearWeight::Quantized {
             tensor,
             matmul,
-            packed,
-        } => quantized_matmul(tensor, matmul, packed.as_deref(), x)?,
+            decode_copy,
+        } => quantized_matmul(tensor, matmul, decode_copy.as_deref(), x)?,
         LinearWeight::Dense(w) => {
             // Fold leading dimensions into rows: one GEMM instead of a batched one.
             let dims = x.dims().to_vec();
@@ -292,10 +298,10 @@ impl CustomOp1 for FrozenMatmul {
 fn quantized_matmul(
     tensor: &Arc<QTensor>,
     matmul: &QMatMul,
-    packed: Option<&vigil_kernels::QuantMatrix<'static>>,
+    decode_copy: Option<&vigil_kernels::QuantMatrix<'static>>,
     x: &Tensor,
 ) -> Result<Tensor> {
-    match kernel_matrix(tensor, matmul, packed, x)? {
+    match kernel_matrix(tensor, matmul, decode_copy, x)? {
         Some(w) => Ok(kernel_products(&[w], x)?.remove(0)),
         None => Ok(matmul.forward(x)?),
     }
@@ -310,12 +316,12 @@ fn grouped_quantized_matmul(layers: &[&Linear], x: &Tensor) -> Result<Option<Vec
         let LinearWeight::Quantized {
             tensor,
             matmul,
-            packed,
+            decode_copy,
         } = &layer.weight
         else {
             return Ok(None);
         };
-        match kernel_matrix(tensor, matmul, packed.as_deref(), x)? {
+        match kernel_matrix(tensor, matmul, decode_copy.as_deref(), x)? {
             Some(w) => ws.push(w),
             None => return Ok(None),
         }
@@ -329,7 +335,7 @@ fn grouped_quantized_matmul(layers: &[&Linear], x: &Tensor) -> Result<Option<Vec
 fn kernel_matrix<'a>(
     tensor: &'a Arc<QTensor>,
     matmul: &QMatMul,
-    packed: Option<&'a vigil_kernels::QuantMatrix<'static>>,
+    decode_copy: Option<&'a vigil_kernels::QuantMatrix<'static>>,
     x: &Tensor,
 ) -> Result<Option<vigil_kernels::QuantMatrix<'a>>> {
     if !matches!(matmul, QMatMul::QTensor(_)) {
@@ -343,7 +349,7 @@ fn kernel_matrix<'a>(
     {
         return Ok(None);
     }
-    match packed {
+    match decode_copy {
         Some(m) => Ok(Some(m.view())),
         None => row_major_matrix(tensor),
     }
@@ -519,7 +525,7 @@ pub enum Embedding {
     /// A mapped quantised table that is also the output head (tied embeddings), looked up
     /// in the head's copy for decode (`LinearWeight::Quantized`): the mapped table is then
     /// never read after loading, where each lookup would fault 64 KiB of it back in.
-    Packed {
+    HeadCopy {
         table: Arc<QTensor>,
         rows: Arc<vigil_kernels::QuantMatrix<'static>>,
     },
@@ -537,7 +543,7 @@ impl Embedding {
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         Ok(match self {
             Embedding::Quantized(q) => q.embedding(ids)?,
-            Embedding::Packed { rows, .. } => {
+            Embedding::HeadCopy { rows, .. } => {
                 let (b, t) = ids.dims2()?;
                 let hidden = rows.cols();
                 let ids = ids.flatten_all()?.to_vec1::<u32>()?;
@@ -567,7 +573,7 @@ impl Embedding {
     pub fn weight(&self) -> Weight {
         match self {
             Embedding::Dense(w) => Weight::Dense(w.clone()),
-            Embedding::Quantized(q) | Embedding::Packed { table: q, .. } => {
+            Embedding::Quantized(q) | Embedding::HeadCopy { table: q, .. } => {
                 Weight::Quantized(q.clone())
             }
         }

@@ -42,16 +42,21 @@ fn copied_layers_hold_their_weights_once() {
         let path = model_path(name);
         let file_len = std::fs::metadata(&path).unwrap().len() as usize;
         let model = Model::load(&path).unwrap();
-        let mut packed_bytes = 0;
+        let mut copied_bytes = 0;
         for lin in model.decoder.linears() {
-            let LinearWeight::Quantized { tensor, packed, .. } = &lin.weight else {
+            let LinearWeight::Quantized {
+                tensor,
+                decode_copy,
+                ..
+            } = &lin.weight
+            else {
                 continue;
             };
             let packable = matches!(
                 tensor.dtype(),
                 GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q8_0
             ) && lin.out_dim >= 8;
-            let copy = packed
+            let copy = decode_copy
                 .as_ref()
                 .unwrap_or_else(|| panic!("{name} {}: no copy for decode", lin.path));
             let layout = if vnni && packable {
@@ -60,11 +65,11 @@ fn copied_layers_hold_their_weights_once() {
                 Layout::RowMajor
             };
             assert_eq!(copy.layout(), layout, "{name} {}", lin.path);
-            packed_bytes += copy.data().len();
+            copied_bytes += copy.data().len();
         }
         assert!(
-            packed_bytes > file_len / 2,
-            "{name}: only {packed_bytes} of {file_len} bytes copied"
+            copied_bytes > file_len / 2,
+            "{name}: only {copied_bytes} of {file_len} bytes copied"
         );
         // A pass reads the copies; the mapped bytes of those layers stay untouched
         // (the embedding lookups touch a few rows of the table).
@@ -75,8 +80,8 @@ fn copied_layers_hold_their_weights_once() {
         // pages must not be, but for those shared with a neighbour.
         let slack = 4 << 20;
         assert!(
-            resident <= file_len - packed_bytes + slack,
-            "{name}: {resident} bytes of the mapped file resident, {packed_bytes} of \
+            resident <= file_len - copied_bytes + slack,
+            "{name}: {resident} bytes of the mapped file resident, {copied_bytes} of \
              {file_len} are copies"
         );
         // Training dequantises the copies: the values candle gives for the file's
@@ -114,8 +119,8 @@ fn weights_read_into_memory_get_no_copy() {
     let config = ModelConfig::from_gguf(content, |n| content.tensor_infos.contains_key(n)).unwrap();
     let decoder = Decoder::load(config, &mut src).unwrap();
     for lin in decoder.linears() {
-        if let LinearWeight::Quantized { packed, .. } = &lin.weight {
-            assert!(packed.is_none(), "{}", lin.path);
+        if let LinearWeight::Quantized { decode_copy, .. } = &lin.weight {
+            assert!(decode_copy.is_none(), "{}", lin.path);
         }
     }
 }
