@@ -98,11 +98,62 @@ fn print_sweep(
     );
 }
 
+/// A decode step's hand-offs: the Qwen shape's Q5_0 row groups, with `gap_us` of serial
+/// work after each layer (a real step's norms, rope and attention), started three ways:
+/// from a rayon worker, from outside rayon's pool, and on the thread team.
+fn handoff_sweeps(pool: &rayon::ThreadPool, seed: &mut u64) {
+    const QWEN: [(usize, usize); 7] = [
+        (896, 896),
+        (128, 896),
+        (128, 896),
+        (896, 896),
+        (4864, 896),
+        (4864, 896),
+        (896, 4864),
+    ];
+    let layers = decoder_layers(QuantType::Q5_0, 24, QWEN, seed);
+    let layers = packed_layers(&layers).unwrap_or(layers);
+    let bytes: usize = layers.iter().flatten().map(|m| m.data().len()).sum();
+    let step = |gap_us: u64| {
+        for layer in &layers {
+            decode_step(Isa::detect(), std::slice::from_ref(layer));
+            let t0 = Instant::now();
+            while t0.elapsed().as_micros() < gap_us as u128 {
+                std::hint::spin_loop();
+            }
+        }
+    };
+    for gap_us in [0, 40] {
+        for round in 0..3 {
+            let inside = pool.install(|| time(|| step(gap_us), 1.0));
+            vigil_kernels::team::set_team_enabled(false);
+            let outside = time(|| step(gap_us), 1.0);
+            vigil_kernels::team::set_team_enabled(true);
+            let team = time(|| step(gap_us), 1.0);
+            let gb = |s: f64| bytes as f64 / s / 1e9;
+            println!(
+                "hand-offs, Q5_0 Qwen shape row groups, {gap_us} µs serial per layer, round {round}: \
+                 rayon from a worker {:.2} ms ({:.1} GB/s), rayon from outside {:.2} ms ({:.1}), \
+                 team {:.2} ms ({:.1})",
+                inside * 1e3,
+                gb(inside),
+                outside * 1e3,
+                gb(outside),
+                team * 1e3,
+                gb(team)
+            );
+        }
+    }
+}
+
 fn main() {
     let threads: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
+    // The global pool and the thread team (sections started outside any pool) get the
+    // same count as `pool`.
+    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -190,6 +241,7 @@ fn main() {
             );
         }
     }
+    handoff_sweeps(&pool, &mut seed);
     // K-quants need rows of 256-value blocks, which only the Qwen shape's `ffn_down` has:
     // 56 matrices of that shape (~140 MB in Q4_K, ~190 in Q6_K).
     for t in [QuantType::Q4K, QuantType::Q6K] {

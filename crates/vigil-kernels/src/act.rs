@@ -28,7 +28,7 @@
 
 use crate::cpu::Isa;
 use crate::format::ActType;
-use rayon::prelude::*;
+use crate::team::SharedSlice;
 
 /// Activation rows quantised once, plus per-block values decoded for the kernels:
 /// `d` (the stored scale as f32), `s` (Q8_1's stored `s` as f32), the exact integer
@@ -108,22 +108,46 @@ impl QuantizedActs {
             neg_lanes,
             ..
         } = &mut q;
-        if x.len() >= PAR_MIN_VALUES && rayon::current_num_threads() > 1 {
-            // Prefill: a serial quantiser held back the other threads at every matmul.
-            x.par_chunks_exact(be)
-                .zip(bytes.par_chunks_exact_mut(bb))
-                .zip(d.par_iter_mut().zip(s.par_iter_mut()))
-                .zip(sum.par_iter_mut().zip(neg_lanes.par_iter_mut()))
-                .for_each(|(((xs, out), (d, s)), (sum, neg))| block(xs, out, (d, s, sum, neg)));
-        } else {
-            for (((xs, out), (d, s)), (sum, neg)) in x
+        // The blocks in `r`, one after another.
+        let run = |r: std::ops::Range<usize>,
+                   bytes: &mut [u8],
+                   d: &mut [f32],
+                   s: &mut [f32],
+                   sum: &mut [i32],
+                   neg: &mut [[i32; 8]]| {
+            for (((xs, out), (d, s)), (sum, neg)) in x[r.start * be..r.end * be]
                 .chunks_exact(be)
                 .zip(bytes.chunks_exact_mut(bb))
                 .zip(d.iter_mut().zip(s.iter_mut()))
-                .zip(sum.iter_mut().zip(neg_lanes.iter_mut()))
+                .zip(sum.iter_mut().zip(neg.iter_mut()))
             {
                 block(xs, out, (d, s, sum, neg));
             }
+        };
+        if x.len() >= PAR_MIN_VALUES {
+            // Prefill: a serial quantiser held back the other threads at every matmul.
+            let (bytes, d) = (SharedSlice::new(bytes), SharedSlice::new(d));
+            let (s, sum, neg) = (
+                SharedSlice::new(s),
+                SharedSlice::new(sum),
+                SharedSlice::new(neg_lanes),
+            );
+            crate::team::for_each_range(blocks, 64, |r| {
+                // SAFETY: the ranges of one section are disjoint, and so are the parts
+                // of each per-block vector taken for them.
+                unsafe {
+                    run(
+                        r.clone(),
+                        bytes.range(r.start * bb..r.end * bb),
+                        d.range(r.clone()),
+                        s.range(r.clone()),
+                        sum.range(r.clone()),
+                        neg.range(r),
+                    )
+                }
+            });
+        } else {
+            run(0..blocks, bytes, d, s, sum, neg_lanes);
         }
         if act != ActType::Q8_1 {
             q.s = Vec::new();

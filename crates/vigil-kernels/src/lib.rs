@@ -153,6 +153,7 @@ pub mod q4_k;
 pub mod q5_0;
 pub mod q6_k;
 pub mod q8_0;
+pub mod team;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 

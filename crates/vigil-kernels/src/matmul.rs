@@ -21,7 +21,6 @@ use crate::act::QuantizedActs;
 use crate::block32::MAX_TILE_ROWS;
 use crate::cpu::Isa;
 use crate::format::{Error, QuantMatrix, QuantType};
-use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// A weight format's tile kernel: `out[ai][i] = w[i] · acts.row(a0 + ai)` for the 8
@@ -329,11 +328,11 @@ fn run(isa: Isa, products: &[Product]) {
     if ntiles == 0 || products.iter().all(|p| p.acts.rows() == 0) {
         return;
     }
-    let threads = rayon::current_num_threads();
+    let threads = crate::team::current_threads();
     let ntasks = if threads <= 1 || macs < PAR_MIN_MACS {
         1
     } else {
-        (threads * 4).min(ntiles)
+        (threads * 8).min(ntiles)
     };
     let body = |t: usize| {
         let mut buf = [[0f32; 8]; MAX_TILE_ROWS];
@@ -347,9 +346,5 @@ fn run(isa: Isa, products: &[Product]) {
             products[p].run_tile(isa, g - first, &mut buf, &mut unpacked);
         }
     };
-    if ntasks == 1 {
-        body(0);
-    } else {
-        (0..ntasks).into_par_iter().for_each(body);
-    }
+    crate::team::for_each_index(ntasks, body);
 }

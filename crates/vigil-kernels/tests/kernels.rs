@@ -322,16 +322,28 @@ fn matmul_equals_row_dots_for_odd_shapes_and_any_thread_count() {
             let x = activations(rows * cols, &mut rng, true);
             let want = reference_rows(Isa::detect(), &w, &x, rows);
             for isa in Isa::available() {
-                for pool in &pools {
+                let check = |how: &str, run: &dyn Fn(&mut [f32])| {
                     let mut y = vec![f32::NAN; rows * out];
-                    pool.install(|| matmul_with(isa, &w, &x, rows, &mut y))
-                        .unwrap();
+                    run(&mut y);
                     let same = y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits());
                     assert!(
                         same,
-                        "{t:?} [{out}x{cols}] rows {rows} {isa:?}: matmul differs from row dots"
+                        "{t:?} [{out}x{cols}] rows {rows} {isa:?} {how}: matmul differs \
+                         from row dots"
                     );
+                };
+                let product = |y: &mut [f32]| matmul_with(isa, &w, &x, rows, y).unwrap();
+                for pool in &pools {
+                    let n = pool.current_num_threads();
+                    check(&format!("rayon, {n} threads"), &|y| {
+                        pool.install(|| product(y))
+                    });
                 }
+                // Outside any pool, and in a pool under `with_team`: the thread team.
+                check("thread team", &product);
+                check("thread team from a pool", &|y| {
+                    pools[1].install(|| vigil_kernels::team::with_team(|| product(y)))
+                });
             }
         }
     }

@@ -512,6 +512,17 @@ impl Decoder {
         state: &mut KvState,
         opts: &ForwardOptions,
     ) -> Result<ForwardOutput> {
+        // An inference pass is a hundred or more short parallel sections per token: they
+        // run on the kernels' spinning thread team rather than through rayon hand-offs.
+        vigil_kernels::team::with_team(|| self.forward_inference(tokens, state, opts))
+    }
+
+    fn forward_inference(
+        &self,
+        tokens: &Tensor,
+        state: &mut KvState,
+        opts: &ForwardOptions,
+    ) -> Result<ForwardOutput> {
         let (b, t) = tokens.dims2()?;
         if b != state.batch_size() {
             return Err(ModelError::Generation(format!(

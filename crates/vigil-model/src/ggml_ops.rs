@@ -12,7 +12,6 @@
 //! These are forward-only; training uses candle's differentiable ops.
 
 use candle_core::Tensor;
-use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 /// `ggml_compute_forward_rms_norm_f32` followed by `ggml_mul` with the weight: the sum of
@@ -99,11 +98,10 @@ fn map_row_groups(
     };
     let out = &mut y.spare_capacity_mut()[..x.len()];
     let len = n * group;
-    if x.len() >= PAR_MIN_VALUES && rayon::current_num_threads() > 1 {
-        x.par_chunks(len)
-            .zip(out.par_chunks_mut(len))
-            .enumerate()
-            .for_each(|(g, (xr, yr))| rows(g, xr, yr));
+    if x.len() >= PAR_MIN_VALUES {
+        vigil_kernels::team::for_each_chunk_mut(out, len, |g, yr| {
+            rows(g, &x[g * len..][..yr.len()], yr)
+        });
     } else {
         for (g, (xr, yr)) in x.chunks(len).zip(out.chunks_mut(len)).enumerate() {
             rows(g, xr, yr);
@@ -882,10 +880,9 @@ pub fn attention(
             .zip(p.chunks_mut(t * s))
             .enumerate()
             .for_each(|(task, (o, p))| head(task, o, Some(p))),
-        None if parallel => out
-            .par_chunks_mut(t * d)
-            .enumerate()
-            .for_each(|(task, o)| head(task, o, None)),
+        None if parallel => {
+            vigil_kernels::team::for_each_chunk_mut(&mut out, t * d, |task, o| head(task, o, None))
+        }
         None => out
             .chunks_mut(t * d)
             .enumerate()

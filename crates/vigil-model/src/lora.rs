@@ -407,7 +407,6 @@ impl LoraWeights {
 /// [`rank_dots`]. Rows run on the thread pool when there are many.
 fn lora_rows(x: &[f32], a: &[f32], rank: usize, b: &[f32], scale: f32) -> Vec<f32> {
     use crate::ggml_ops::dot_vec_f32;
-    use rayon::prelude::*;
     let in_dim = a.len() / rank;
     let out_dim = b.len() / rank;
     let rows = x.len() / in_dim;
@@ -422,9 +421,9 @@ fn lora_rows(x: &[f32], a: &[f32], rank: usize, b: &[f32], scale: f32) -> Vec<f3
     };
     // A hand-off to the pool costs microseconds: only worth it for prefill-sized inputs.
     if rows * (in_dim + out_dim) * rank >= 1 << 18 {
-        x.par_chunks_exact(in_dim)
-            .zip(y.par_chunks_exact_mut(out_dim))
-            .for_each(row);
+        vigil_kernels::team::for_each_chunk_mut(&mut y, out_dim, |i, yr| {
+            row((&x[i * in_dim..][..in_dim], yr))
+        });
     } else {
         x.chunks_exact(in_dim)
             .zip(y.chunks_exact_mut(out_dim))

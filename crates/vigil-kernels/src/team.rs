@@ -1,0 +1,383 @@
+//! A team of spinning threads for the runtime's many short parallel sections.
+//!
+//! Why not rayon alone: a decode step is a hundred or so products of a few hundred
+//! microseconds each, with serial work (norms, rope, attention of one token) between
+//! them. rayon parks an idle worker within microseconds, and waking it again costs tens
+//! of microseconds on a virtual machine (a futex wake-up, then the vCPU leaving its halt);
+//! a caller outside the pool also blocks itself and needs waking at the end. Measured on
+//! the project's 2-core host, the second thread joined each product late, so two threads
+//! decoded at ~62 % of the memory bandwidth where one reached ~74–90 %.
+//!
+//! The [`WorkerTeam`] keeps `threads − 1` helper threads that spin (with the CPU's pause
+//! hint) for a while after each section, so the next section starts on every core at
+//! once; the caller works as a member of the team rather than waiting. Work is handed
+//! out index by index from a shared counter, so a late helper only takes fewer indices.
+//! Helpers that stay idle for [`SPIN`] go to sleep and cost nothing.
+//!
+//! [`for_each_index`] is the entry point: it uses the team when called from outside any
+//! rayon pool and the team is free, rayon inside a pool (training sizes its own pools),
+//! and the calling thread alone when a section is too small to share or another caller
+//! holds the team (parallel scan workers already fill the cores).
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, TryLockError};
+use std::time::{Duration, Instant};
+
+/// How long an idle helper spins before it sleeps: long enough to bridge the serial work
+/// between two products and between two decode steps, short enough that a finished
+/// generation leaves no core busy.
+pub const SPIN: Duration = Duration::from_millis(2);
+
+/// One parallel section: `f(i)` for every `i < n`, indices claimed from `next`.
+struct Job<'a> {
+    f: &'a (dyn Fn(usize) + Sync),
+    n: usize,
+    next: AtomicUsize,
+    panicked: AtomicBool,
+}
+
+impl Job<'_> {
+    /// Claims and runs indices until none are left; a panic is recorded, not raised, so
+    /// that the section always completes its hand-back protocol.
+    fn work(&self) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            if i >= self.n {
+                return;
+            }
+            if catch_unwind(AssertUnwindSafe(|| (self.f)(i))).is_err() {
+                self.panicked.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// What the caller and the helpers share.
+struct Shared {
+    /// The current section, or null between sections. Points into the caller's stack:
+    /// a helper announces itself in `active` before reading it, and the caller clears it
+    /// and waits for `active` to drain before returning (see [`WorkerTeam::run`]).
+    job: AtomicPtr<()>,
+    /// Bumped once per section; helpers wait for it to change.
+    epoch: AtomicU64,
+    /// Helpers between announcing themselves and leaving a section.
+    active: AtomicUsize,
+    /// Helpers asleep (or about to be) on `wake`.
+    sleepers: AtomicUsize,
+    /// Set when the team is dropped: helpers leave at the next epoch.
+    quit: AtomicBool,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+/// A fixed team of helper threads that, together with the calling thread, runs parallel
+/// sections. One section at a time: [`WorkerTeam::try_run`] declines when another
+/// thread holds the team.
+pub struct WorkerTeam {
+    shared: Arc<Shared>,
+    /// Held by the thread running a section.
+    owner: Mutex<()>,
+    threads: usize,
+}
+
+impl WorkerTeam {
+    /// A team of `threads`: the caller plus `threads − 1` helpers, started now and
+    /// stopped when the team is dropped. The runtime uses one, [`WorkerTeam::global`].
+    pub fn new(threads: usize) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            job: AtomicPtr::new(std::ptr::null_mut()),
+            epoch: AtomicU64::new(0),
+            active: AtomicUsize::new(0),
+            sleepers: AtomicUsize::new(0),
+            quit: AtomicBool::new(false),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
+        });
+        let team = WorkerTeam {
+            shared: Arc::clone(&shared),
+            owner: Mutex::new(()),
+            threads: threads.max(1),
+        };
+        for i in 1..threads {
+            let shared = Arc::clone(&shared);
+            // On failure `team` is dropped, which stops the helpers already started.
+            std::thread::Builder::new()
+                .name(format!("vigil-team-{i}"))
+                .spawn(move || helper(&shared))?;
+        }
+        Ok(team)
+    }
+
+    /// The process's team: as many threads as rayon's global pool (`RAYON_NUM_THREADS`,
+    /// else the cores), or `None` for one thread or where threads cannot be started.
+    pub fn global() -> Option<&'static WorkerTeam> {
+        static TEAM: OnceLock<Option<WorkerTeam>> = OnceLock::new();
+        TEAM.get_or_init(|| {
+            let threads = std::env::var("RAYON_NUM_THREADS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|&n: &usize| n > 0)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            (threads > 1)
+                .then(|| WorkerTeam::new(threads).ok())
+                .flatten()
+        })
+        .as_ref()
+    }
+
+    /// Threads in the team, the caller included.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs `f(i)` for every `i < n` on the team and returns true, or returns false at
+    /// once, having run nothing, when another thread holds the team. A panic in `f` is
+    /// raised here after every index has run.
+    pub fn try_run(&self, n: usize, f: &(dyn Fn(usize) + Sync)) -> bool {
+        // A panic raised by an earlier section poisoned the lock; the team is still sound.
+        let _owner = match self.owner.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return false,
+        };
+        let job = Job {
+            f,
+            n,
+            next: AtomicUsize::new(0),
+            panicked: AtomicBool::new(false),
+        };
+        self.run(&job);
+        if job.panicked.load(Ordering::Relaxed) {
+            resume_unwind(Box::new("a task of a parallel section panicked"));
+        }
+        true
+    }
+
+    fn run(&self, job: &Job) {
+        let s = &*self.shared;
+        s.job.store(job as *const Job as *mut (), Ordering::SeqCst);
+        s.start_epoch();
+        job.work();
+        // Every index is claimed; helpers still inside finish theirs. Once `job` is
+        // cleared no helper can newly reach it, and `active` counts those that did (the
+        // SeqCst order of "announce, then read job" against "clear job, then read
+        // active" leaves no gap), so `job` may go out of scope when `active` is 0.
+        s.job.store(std::ptr::null_mut(), Ordering::SeqCst);
+        while s.active.load(Ordering::SeqCst) != 0 {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+impl Shared {
+    /// Tells the helpers something changed (a section, or quitting), waking sleepers.
+    fn start_epoch(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.wake.notify_all();
+        }
+    }
+}
+
+impl Drop for WorkerTeam {
+    fn drop(&mut self) {
+        self.shared.quit.store(true, Ordering::SeqCst);
+        self.shared.start_epoch();
+    }
+}
+
+/// A helper's life: wait for a section (spinning, then asleep), join it, repeat.
+fn helper(s: &Shared) {
+    // The epoch the team was created with, not the one at this thread's start: a section
+    // may begin before the helper first runs, and it must still join that one.
+    let mut seen = 0;
+    loop {
+        let start = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            let epoch = s.epoch.load(Ordering::SeqCst);
+            if epoch != seen {
+                seen = epoch;
+                break;
+            }
+            spins = spins.wrapping_add(1);
+            if !spins.is_multiple_of(256) {
+                std::hint::spin_loop();
+                continue;
+            }
+            // Every ~10 µs: let a thread that shares this core run (a rayon worker woken
+            // by candle between two sections), and check the time.
+            std::thread::yield_now();
+            if start.elapsed() > SPIN {
+                let mut guard = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+                s.sleepers.fetch_add(1, Ordering::SeqCst);
+                while s.epoch.load(Ordering::SeqCst) == seen {
+                    guard = s.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
+                }
+                s.sleepers.fetch_sub(1, Ordering::SeqCst);
+                seen = s.epoch.load(Ordering::SeqCst);
+                break;
+            }
+        }
+        if s.quit.load(Ordering::SeqCst) {
+            return;
+        }
+        s.active.fetch_add(1, Ordering::SeqCst);
+        let job = s.job.load(Ordering::SeqCst) as *const Job;
+        if !job.is_null() {
+            // SAFETY: the caller keeps the job alive until `active` drops to 0 (see
+            // `WorkerTeam::run`), and this helper is counted in it.
+            unsafe { (*job).work() };
+        }
+        s.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Whether sections may use the team at all (else rayon, as before the team existed):
+/// for A/B measurements. On unless `VIGIL_THREAD_TEAM=off`.
+static TEAM_ENABLED: OnceLock<AtomicBool> = OnceLock::new();
+
+fn team_enabled() -> bool {
+    TEAM_ENABLED
+        .get_or_init(|| {
+            AtomicBool::new(std::env::var("VIGIL_THREAD_TEAM").map_or(true, |v| v != "off"))
+        })
+        .load(Ordering::Relaxed)
+}
+
+/// Turns the team on or off for later sections (off: rayon).
+pub fn set_team_enabled(on: bool) {
+    TEAM_ENABLED.get_or_init(|| AtomicBool::new(on));
+    TEAM_ENABLED
+        .get()
+        .expect("set above")
+        .store(on, Ordering::Relaxed);
+}
+
+thread_local! {
+    /// Set by [`with_team`] for the thread running inference.
+    static PREFER_TEAM: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with this thread's sections on the team even inside a rayon pool (candle
+/// runs a forward pass on a worker of its own pool): for inference, whose many small
+/// sections pay for every rayon hand-off. Training keeps rayon (its own pool size, large
+/// products, and float matmuls that need that pool's workers awake).
+pub fn with_team<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            PREFER_TEAM.with(|p| p.set(self.0));
+        }
+    }
+    let _restore = Restore(PREFER_TEAM.with(|p| p.replace(true)));
+    f()
+}
+
+/// The team, where a section started on this thread should run on it.
+fn team_here() -> Option<&'static WorkerTeam> {
+    let wanted = rayon::current_thread_index().is_none() || PREFER_TEAM.with(Cell::get);
+    if wanted && team_enabled() {
+        WorkerTeam::global()
+    } else {
+        None
+    }
+}
+
+/// Runs `f(i)` for every `i < n`, in parallel where that pays: on the [`WorkerTeam`]
+/// outside any rayon pool or under [`with_team`], on the current rayon pool otherwise,
+/// and on the calling thread when `n < 2`, there is one thread, or the team is busy with
+/// another caller's section (whose threads already fill the cores). Every index runs
+/// exactly once, on some thread.
+pub fn for_each_index(n: usize, f: impl Fn(usize) + Sync) {
+    if n < 2 {
+        (0..n).for_each(f);
+        return;
+    }
+    match team_here() {
+        Some(team) => {
+            if !team.try_run(n, &f) {
+                (0..n).for_each(f);
+            }
+        }
+        None if rayon::current_num_threads() > 1 => {
+            use rayon::prelude::*;
+            (0..n).into_par_iter().for_each(&f);
+        }
+        None => (0..n).for_each(f),
+    }
+}
+
+/// The number of threads a section started here would run on.
+pub fn current_threads() -> usize {
+    match team_here() {
+        Some(team) => team.threads(),
+        None if rayon::current_thread_index().is_none() && team_enabled() => 1,
+        None => rayon::current_num_threads(),
+    }
+}
+
+/// Runs `f(range)` over `0..n` cut into contiguous ranges, about four per thread (fewer
+/// where a range would hold fewer than `min_len` items), as [`for_each_index`] runs
+/// indices. For work whose items are too small to hand out one at a time.
+pub fn for_each_range(n: usize, min_len: usize, f: impl Fn(Range<usize>) + Sync) {
+    let parts = (current_threads() * 4).min(n / min_len.max(1)).max(1);
+    for_each_index(parts, |p| f(p * n / parts..(p + 1) * n / parts));
+}
+
+/// Runs `f(i, chunk)` for the `i`-th chunk of `len` elements of `data` (the last may be
+/// shorter), chunks in parallel as [`for_each_index`] runs indices.
+pub fn for_each_chunk_mut<T: Send>(data: &mut [T], len: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    assert!(len > 0, "chunk length 0");
+    let n = data.len().div_ceil(len);
+    let total = data.len();
+    let shared = SharedSlice::new(data);
+    for_each_index(n, |i| {
+        // SAFETY: chunk `i` is the range [i·len, min((i+1)·len, total)), disjoint from every
+        // other index's, and each index runs once.
+        let chunk = unsafe { shared.range(i * len..((i + 1) * len).min(total)) };
+        f(i, chunk)
+    });
+}
+
+/// A mutable slice that the tasks of one parallel section write in disjoint ranges.
+pub struct SharedSlice<'a, T> {
+    ptr: *mut T,
+    len: usize,
+    _borrow: PhantomData<&'a mut [T]>,
+}
+
+// SAFETY: sending the view to other threads hands out `&mut T` there, sound for `T: Send`
+// as long as the ranges taken are disjoint (the contract of `range`).
+unsafe impl<T: Send> Send for SharedSlice<'_, T> {}
+unsafe impl<T: Send> Sync for SharedSlice<'_, T> {}
+
+impl<'a, T> SharedSlice<'a, T> {
+    pub fn new(data: &'a mut [T]) -> Self {
+        SharedSlice {
+            ptr: data.as_mut_ptr(),
+            len: data.len(),
+            _borrow: PhantomData,
+        }
+    }
+
+    /// The elements in `r`.
+    ///
+    /// # Safety
+    /// No two slices taken at the same time may overlap.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn range(&self, r: Range<usize>) -> &mut [T] {
+        assert!(
+            r.start <= r.end && r.end <= self.len,
+            "range {r:?} of {}",
+            self.len
+        );
+        // SAFETY: in bounds (asserted); exclusivity is the caller's promise.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(r.start), r.end - r.start) }
+    }
+}
