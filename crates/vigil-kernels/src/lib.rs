@@ -6,11 +6,16 @@
 //! x86 rounding rules, and the dot products run on integers.
 //!
 //! * [`matmul()`]: `y = x Wᵀ` for `W` a [`QuantMatrix`] `[out, in]` and `x` `[rows, in]` f32;
-//!   one rayon hand-off per call, tiles of 8 weight rows × up to 16 activation rows.
+//!   one parallel section per call, tiles of 8 weight rows × up to 16 activation rows.
 //!   [`matmul_uninit`] writes into a fresh vector's spare capacity instead (every element
 //!   written, so nothing needs zeroing first). [`matmul_group`] runs several matrices
-//!   that read the same input as one product (the input quantised once, one hand-off for
+//!   that read the same input as one product (the input quantised once, one section for
 //!   all their tiles).
+//! * Parallel sections ([`team::for_each_index`]) run on a [`team::WorkerTeam`]: helper
+//!   threads that spin briefly between sections, so a decode step's hundred-odd short
+//!   products start on every core at once (rayon's parked workers woke late on a VM).
+//!   Inference opts in with [`team::with_team`]; inside other rayon pools (training)
+//!   sections stay on rayon.
 //! * A [`QuantMatrix`] is row-major as in the GGUF ([`Layout::RowMajor`]) or, for the
 //!   32-value block formats on CPUs with AVX-512 VNNI, packed in groups of 8 rows
 //!   ([`Layout::RowGroups`], [`QuantMatrix::packed_for`]; the `groups` module): a decode

@@ -2,8 +2,9 @@
 //!
 //! 1. The activation rows are quantised once ([`QuantizedActs`]).
 //! 2. The output features are cut into tiles of 8 weight rows; the tiles are split into
-//!    a few contiguous ranges, one rayon task each — a single hand-off to the global pool
-//!    per matmul (none at all for small products or one thread).
+//!    contiguous ranges, eight per thread, handed out one parallel section per matmul
+//!    ([`crate::team::for_each_index`]; none at all for small products or one thread).
+//!    Threads claim ranges as they come, so one that joins late takes fewer.
 //! 3. Inside a tile, activation rows are taken 16 at a time; each weight block of the
 //!    8 rows is unpacked once per 16 activation rows (the prefill win), and every
 //!    weight tile stays in L1 while all activation rows stream past it.
