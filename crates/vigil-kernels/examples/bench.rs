@@ -98,19 +98,21 @@ fn print_sweep(
     );
 }
 
+/// The Qwen2.5-0.5B shape's seven matrices per layer (q, k, v, o, gate, up, down).
+const QWEN: [(usize, usize); 7] = [
+    (896, 896),
+    (128, 896),
+    (128, 896),
+    (896, 896),
+    (4864, 896),
+    (4864, 896),
+    (896, 4864),
+];
+
 /// A decode step's hand-offs: the Qwen shape's Q5_0 row groups, with `gap_us` of serial
 /// work after each layer (a real step's norms, rope and attention), started three ways:
 /// from a rayon worker, from outside rayon's pool, and on the thread team.
 fn handoff_sweeps(pool: &rayon::ThreadPool, seed: &mut u64) {
-    const QWEN: [(usize, usize); 7] = [
-        (896, 896),
-        (128, 896),
-        (128, 896),
-        (896, 896),
-        (4864, 896),
-        (4864, 896),
-        (896, 4864),
-    ];
     let layers = decoder_layers(QuantType::Q5_0, 24, QWEN, seed);
     let layers = packed_layers(&layers).unwrap_or(layers);
     let bytes: usize = layers.iter().flatten().map(|m| m.data().len()).sum();
@@ -218,15 +220,6 @@ fn main() {
         );
     }
     // The same for the Qwen2.5-0.5B shape (24 layers, ~390 MB in Q8_0, ~230 in Q5_0).
-    const QWEN: [(usize, usize); 7] = [
-        (896, 896),
-        (128, 896),
-        (128, 896),
-        (896, 896),
-        (4864, 896),
-        (4864, 896),
-        (896, 4864),
-    ];
     for t in [QuantType::Q8_0, QuantType::Q5_0] {
         let layers = decoder_layers(t, 24, QWEN, &mut seed);
         let label = format!("{t:?} Qwen2.5-0.5B shape, 24 layers");
