@@ -113,15 +113,18 @@ impl WorkerTeam {
     }
 
     /// The process's team: as many threads as rayon's global pool (`RAYON_NUM_THREADS`,
-    /// else the cores), or `None` for one thread or where threads cannot be started.
+    /// else the cores) but never more than the cores (a spinning helper without a core
+    /// of its own only delays the sections it joined), or `None` for one thread or where
+    /// threads cannot be started.
     pub fn global() -> Option<&'static WorkerTeam> {
         static TEAM: OnceLock<Option<WorkerTeam>> = OnceLock::new();
         TEAM.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let threads = std::env::var("RAYON_NUM_THREADS")
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .filter(|&n: &usize| n > 0)
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+                .map_or(cores, |n: usize| n.min(cores));
             (threads > 1)
                 .then(|| WorkerTeam::new(threads).ok())
                 .flatten()
@@ -167,8 +170,16 @@ impl WorkerTeam {
         // SeqCst order of "announce, then read job" against "clear job, then read
         // active" leaves no gap), so `job` may go out of scope when `active` is 0.
         s.job.store(std::ptr::null_mut(), Ordering::SeqCst);
+        let mut spins = 0u32;
         while s.active.load(Ordering::SeqCst) != 0 {
-            std::hint::spin_loop();
+            spins = spins.saturating_add(1);
+            if spins < 1024 {
+                std::hint::spin_loop();
+            } else {
+                // A helper still inside was preempted (more runnable threads than
+                // cores): give it this core rather than spin against it.
+                std::thread::yield_now();
+            }
         }
     }
 }
