@@ -1,23 +1,25 @@
 //! A team of spinning threads for the runtime's many short parallel sections.
 //!
-//! Why not rayon alone: a decode step is a hundred or so products of a few hundred
-//! microseconds each, with serial work (norms, rope, attention of one token) between
-//! them. rayon parks an idle worker within microseconds, and waking it again costs tens
-//! of microseconds on a virtual machine (a futex wake-up, then the vCPU leaving its halt);
-//! a caller outside the pool also blocks itself and needs waking at the end. Measured on
-//! the project's 2-core host, the second thread joined each product late, so two threads
-//! decoded at ~62 % of the memory bandwidth where one reached ~74–90 %.
+//! Why not rayon alone: a decode step is a hundred or so products of tens to hundreds of
+//! microseconds each, with serial work (norms, rope, one token's attention) between them.
+//! rayon parks an idle worker within microseconds, and waking it again costs tens of
+//! microseconds on a virtual machine (a futex wake-up, then the vCPU leaving its halt), so
+//! on the project's 2-core host the second thread joined each product late: two threads
+//! decoded at ~62 % of the memory bandwidth where one reached ~74 % (BENCHMARKS.md,
+//! session 14).
 //!
 //! The [`WorkerTeam`] keeps `threads − 1` helper threads that spin (with the CPU's pause
-//! hint) for a while after each section, so the next section starts on every core at
-//! once; the caller works as a member of the team rather than waiting. Work is handed
-//! out index by index from a shared counter, so a late helper only takes fewer indices.
-//! Helpers that stay idle for [`SPIN`] go to sleep and cost nothing.
+//! hint, yielding the core now and then) for [`SPIN`] after each section and then sleep,
+//! so the next section starts on every core at once; the caller works as a member of the
+//! team rather than waiting. Work is handed out index by index from a shared counter, so
+//! a late helper only takes fewer indices.
 //!
-//! [`for_each_index`] is the entry point: it uses the team when called from outside any
-//! rayon pool and the team is free, rayon inside a pool (training sizes its own pools),
-//! and the calling thread alone when a section is too small to share or another caller
-//! holds the team (parallel scan workers already fill the cores).
+//! [`for_each_index`] (and [`for_each_range`], [`for_each_chunk_mut`] on top of it) is the
+//! entry point. It uses the team outside any rayon pool, and inside one under
+//! [`with_team`] (inference: candle runs a forward pass on a worker of its own pool);
+//! otherwise the current rayon pool (training sizes its own pools); and the calling thread
+//! alone when a section has one index or another caller holds the team (parallel scan
+//! workers already fill the cores).
 
 use std::cell::Cell;
 use std::marker::PhantomData;
