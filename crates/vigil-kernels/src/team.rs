@@ -21,6 +21,7 @@
 //! alone when a section has one index or another caller holds the team (parallel scan
 //! workers already fill the cores).
 
+use std::any::Any;
 use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ops::Range;
@@ -39,7 +40,8 @@ struct Job<'a> {
     f: &'a (dyn Fn(usize) + Sync),
     n: usize,
     next: AtomicUsize,
-    panicked: AtomicBool,
+    /// The first panic of a task, raised in the caller once the section is over.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 impl Job<'_> {
@@ -51,8 +53,9 @@ impl Job<'_> {
             if i >= self.n {
                 return;
             }
-            if catch_unwind(AssertUnwindSafe(|| (self.f)(i))).is_err() {
-                self.panicked.store(true, Ordering::Relaxed);
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| (self.f)(i))) {
+                let mut first = self.panic.lock().unwrap_or_else(|e| e.into_inner());
+                first.get_or_insert(payload);
             }
         }
     }
@@ -140,8 +143,8 @@ impl WorkerTeam {
     }
 
     /// Runs `f(i)` for every `i < n` on the team and returns true, or returns false at
-    /// once, having run nothing, when another thread holds the team. A panic in `f` is
-    /// raised here after every index has run.
+    /// once, having run nothing, when another thread holds the team. The first panic in
+    /// `f` is raised here, with its own payload, after every index has run.
     pub fn try_run(&self, n: usize, f: &(dyn Fn(usize) + Sync)) -> bool {
         // A panic raised by an earlier section poisoned the lock; the team is still sound.
         let _owner = match self.owner.try_lock() {
@@ -153,11 +156,11 @@ impl WorkerTeam {
             f,
             n,
             next: AtomicUsize::new(0),
-            panicked: AtomicBool::new(false),
+            panic: Mutex::new(None),
         };
         self.run(&job);
-        if job.panicked.load(Ordering::Relaxed) {
-            resume_unwind(Box::new("a task of a parallel section panicked"));
+        if let Some(payload) = job.panic.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            resume_unwind(payload);
         }
         true
     }

@@ -91,7 +91,12 @@ fn a_panicking_task_is_raised_in_the_caller_and_the_team_goes_on() {
             }
         })
     }));
-    assert!(r.is_err(), "the panic reached the caller");
+    let payload = r.expect_err("the panic reached the caller");
+    assert_eq!(
+        payload.downcast_ref::<&str>().copied(),
+        Some("task 5 fails"),
+        "the task's own panic message"
+    );
     // Every other index still ran.
     assert_each_once(&c, "section with a panic");
     let c = counts(16);
