@@ -184,13 +184,45 @@ pub enum Layout {
 /// bytes are a file mapping hands those pages back as it goes).
 const COPY_SLICE: usize = 4 << 20;
 
+/// A matrix's bytes: borrowed (a memory map, a `QTensor`), its own, or a decode copy in a
+/// [`crate::StreamArena`].
+#[derive(Clone)]
+enum Bytes<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+    Arena(crate::pages::ArenaBytes),
+}
+
+impl std::ops::Deref for Bytes<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Borrowed(b) => b,
+            Bytes::Owned(v) => v,
+            Bytes::Arena(a) => a,
+        }
+    }
+}
+
+impl fmt::Debug for Bytes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self {
+            Bytes::Borrowed(_) => "borrowed",
+            Bytes::Owned(_) => "owned",
+            Bytes::Arena(_) => "in an arena",
+        };
+        write!(f, "{} bytes, {kind}", self.len())
+    }
+}
+
 /// A block-quantised matrix `[rows, cols]` (`rows` = output features, `cols` = input
 /// features), as raw GGUF tensor bytes: row after row, each row `cols / block_elems`
 /// blocks ([`Layout::RowMajor`]), or packed for decode ([`Layout::RowGroups`]). Borrowed
 /// (e.g. from a memory map or a `QTensor`) or owned.
 #[derive(Debug, Clone)]
 pub struct QuantMatrix<'a> {
-    data: Cow<'a, [u8]>,
+    data: Bytes<'a>,
     qtype: QuantType,
     rows: usize,
     cols: usize,
@@ -205,7 +237,10 @@ impl<'a> QuantMatrix<'a> {
         rows: usize,
         cols: usize,
     ) -> Result<Self, Error> {
-        let data = data.into();
+        let data = match data.into() {
+            Cow::Borrowed(b) => Bytes::Borrowed(b),
+            Cow::Owned(v) => Bytes::Owned(v),
+        };
         if !cols.is_multiple_of(qtype.block_elems()) {
             return Err(Error::RowNotBlockMultiple { qtype, cols });
         }
@@ -251,7 +286,11 @@ impl<'a> QuantMatrix<'a> {
     /// The same matrix owning its bytes.
     pub fn into_owned(self) -> QuantMatrix<'static> {
         QuantMatrix {
-            data: Cow::Owned(self.data.into_owned()),
+            data: match self.data {
+                Bytes::Borrowed(b) => Bytes::Owned(b.to_vec()),
+                Bytes::Owned(v) => Bytes::Owned(v),
+                Bytes::Arena(a) => Bytes::Arena(a),
+            },
             qtype: self.qtype,
             rows: self.rows,
             cols: self.cols,
@@ -262,7 +301,7 @@ impl<'a> QuantMatrix<'a> {
     /// The same matrix borrowing this one's bytes.
     pub fn view(&self) -> QuantMatrix<'_> {
         QuantMatrix {
-            data: Cow::Borrowed(&self.data),
+            data: Bytes::Borrowed(&self.data),
             qtype: self.qtype,
             rows: self.rows,
             cols: self.cols,
@@ -275,65 +314,80 @@ impl<'a> QuantMatrix<'a> {
     /// of rows; `None` otherwise (the row-major matrix is then the faster one). Products
     /// over the copy equal products over `self` bit for bit, with any instruction set.
     pub fn packed_for(&self, isa: crate::Isa) -> Option<QuantMatrix<'static>> {
-        self.packed_for_with(isa, &mut |_| {})
-    }
-
-    /// [`Self::packed_for`], a few megabytes of rows at a time: after each slice,
-    /// `packed(prefix)` gets the part of [`Self::data`] packed so far. A caller whose bytes
-    /// are a file mapping hands those pages back as it goes, so that no weight is ever
-    /// held twice, not even while it is being packed.
-    pub fn packed_for_with(
-        &self,
-        isa: crate::Isa,
-        packed: &mut dyn FnMut(&[u8]),
-    ) -> Option<QuantMatrix<'static>> {
         crate::groups::group_tile_fn(isa.checked(), self.qtype)?;
-        self.row_groups(packed)
+        self.with_row_groups()
     }
 
-    /// The copy a decode step should stream, made a few megabytes at a time as
-    /// [`Self::packed_for_with`] makes it (`copied(prefix)` after each slice): in row
-    /// groups where `isa` has that kernel ([`Self::packed_for`]), otherwise row-major.
-    /// Either way in memory advised to huge pages (the `pages` module: one core streams
-    /// faster from 2 MiB pages than from the 4 KiB pages of a file mapping). Products
-    /// over the copy equal products over `self` bit for bit.
-    pub fn decode_copy_with(
+    /// The copy a decode step should stream, placed in `arena`: in row groups where `isa`
+    /// has that kernel ([`Self::packed_for`]), otherwise row-major, either way on huge
+    /// pages (the `pages` module: one core streams faster from 2 MiB pages than from the
+    /// 4 KiB pages of a file mapping). Made a few megabytes at a time: after each slice,
+    /// `copied(prefix)` gets the part of [`Self::data`] copied so far, so a caller whose
+    /// bytes are a file mapping can hand those pages back as it goes and no weight is
+    /// ever held twice, not even while it is being copied. Products over the copy equal
+    /// products over `self` bit for bit.
+    pub fn decode_copy_in(
         &self,
         isa: crate::Isa,
+        arena: &mut crate::StreamArena,
         copied: &mut dyn FnMut(&[u8]),
     ) -> QuantMatrix<'static> {
-        if let Some(packed) = self.packed_for_with(isa, copied) {
-            return packed;
-        }
-        let mut data = Vec::with_capacity(self.data.len());
-        crate::pages::advise_huge_pages(data.spare_capacity_mut());
-        for chunk in self.data.chunks(COPY_SLICE) {
-            data.extend_from_slice(chunk);
-            copied(&self.data[..data.len()]);
-        }
+        let grouped =
+            self.can_group() && crate::groups::group_tile_fn(isa.checked(), self.qtype).is_some();
+        let (data, ()) = arena.alloc_with(self.data.len(), |dst| {
+            if grouped {
+                self.pack_rows_into(dst, copied);
+            } else {
+                for (start, chunk) in (0..).step_by(COPY_SLICE).zip(self.data.chunks(COPY_SLICE)) {
+                    dst[start..start + chunk.len()].copy_from_slice(chunk);
+                    copied(&self.data[..start + chunk.len()]);
+                }
+            }
+        });
         QuantMatrix {
-            data: Cow::Owned(data),
+            data: Bytes::Arena(data),
             qtype: self.qtype,
             rows: self.rows,
             cols: self.cols,
-            layout: self.layout,
+            layout: if grouped {
+                Layout::RowGroups
+            } else {
+                self.layout
+            },
         }
     }
 
     /// A copy in [`Layout::RowGroups`] whatever the instruction set, or `None` if the
     /// format has no such layout or the matrix has fewer than 8 rows.
     pub fn with_row_groups(&self) -> Option<QuantMatrix<'static>> {
-        self.row_groups(&mut |_| {})
-    }
-
-    fn row_groups(&self, packed: &mut dyn FnMut(&[u8])) -> Option<QuantMatrix<'static>> {
-        use crate::groups::{pack_group, packable, GROUP};
-        if self.layout != Layout::RowMajor || !packable(self.qtype) || self.rows < GROUP {
+        if !self.can_group() {
             return None;
         }
+        let mut data = crate::pages::zeroed_streamed(self.data.len());
+        self.pack_rows_into(&mut data, &mut |_| {});
+        Some(QuantMatrix {
+            data: Bytes::Owned(data),
+            qtype: self.qtype,
+            rows: self.rows,
+            cols: self.cols,
+            layout: Layout::RowGroups,
+        })
+    }
+
+    /// Whether this matrix can be packed in row groups: row-major, a format with that
+    /// layout, a full group of rows.
+    fn can_group(&self) -> bool {
+        self.layout == Layout::RowMajor
+            && crate::groups::packable(self.qtype)
+            && self.rows >= crate::groups::GROUP
+    }
+
+    /// Packs this row-major matrix's groups into `data` (its length), rows after the last
+    /// full group as they are; `packed(prefix)` after each few megabytes of rows.
+    fn pack_rows_into(&self, data: &mut [u8], packed: &mut dyn FnMut(&[u8])) {
+        use crate::groups::{pack_group, GROUP};
         let span = GROUP * self.row_bytes();
         let grouped = self.rows / GROUP * span;
-        let mut data = crate::pages::zeroed_streamed(self.data.len());
         let per_slice = (COPY_SLICE / span).max(1) * span;
         for start in (0..grouped).step_by(per_slice) {
             let end = (start + per_slice).min(grouped);
@@ -345,16 +399,8 @@ impl<'a> QuantMatrix<'a> {
             }
             packed(&self.data[..end]);
         }
-        // The rows after the last full group stay row-major.
         data[grouped..].copy_from_slice(&self.data[grouped..]);
         packed(&self.data);
-        Some(QuantMatrix {
-            data: Cow::Owned(data),
-            qtype: self.qtype,
-            rows: self.rows,
-            cols: self.cols,
-            layout: Layout::RowGroups,
-        })
     }
 
     /// How the rows lie in the bytes.

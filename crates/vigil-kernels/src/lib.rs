@@ -21,9 +21,10 @@
 //!   ([`Layout::RowGroups`], [`QuantMatrix::packed_for`]; the `groups` module): a decode
 //!   step then reads one linear stream that feeds 8 independent accumulator chains, where
 //!   one row at a time is bound by a single chain's FMA latency. Products are the same
-//!   bit for bit in either layout. [`QuantMatrix::decode_copy_with`] makes the copy a
-//!   decode step streams (row groups where they exist, row-major otherwise) in memory
-//!   advised to huge pages ([`advise_huge_pages`], the `pages` module).
+//!   bit for bit in either layout. [`QuantMatrix::decode_copy_in`] makes the copy a
+//!   decode step streams (row groups where they exist, row-major otherwise) in a
+//!   [`StreamArena`]: a model's copies one after another on 2 MiB pages (the `pages`
+//!   module).
 //! * One module per weight family ([`q4_0`], [`q4_1`], [`q5_0`], [`q8_0`], [`q4_k`],
 //!   [`q6_k`]), each documenting its block layout and exposing `vec_dot_scalar`,
 //!   `vec_dot_avx2` (x86-64) and `vec_dot` (run-time dispatch) for one weight row ·
@@ -166,7 +167,7 @@ pub use act::{quantize_row, QuantizedActs};
 pub use cpu::Isa;
 pub use format::{ActType, Error, Layout, QuantMatrix, QuantType};
 pub use matmul::{matmul, matmul_group, matmul_group_with, matmul_uninit, matmul_with};
-pub use pages::advise_huge_pages;
+pub use pages::{advise_huge_pages, ArenaBytes, StreamArena};
 
 /// Row of `qtype` weights as f32 (`out.len()` = values in the row).
 pub fn dequantize_row(qtype: QuantType, w: &[u8], out: &mut [f32]) {

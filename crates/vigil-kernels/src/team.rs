@@ -11,8 +11,8 @@
 //! The [`WorkerTeam`] keeps `threads − 1` helper threads that spin (with the CPU's pause
 //! hint, yielding the core now and then) for [`SPIN`] after each section and then sleep,
 //! so the next section starts on every core at once; the caller works as a member of the
-//! team rather than waiting. Work is handed out index by index from a shared counter, so
-//! a late helper only takes fewer indices.
+//! team rather than waiting. Each member runs a contiguous block of a section's indices
+//! and then helps with the others' (see `Job`), so a late helper only takes fewer.
 //!
 //! [`for_each_index`] (and [`for_each_range`], [`for_each_chunk_mut`] on top of it) is the
 //! entry point. It uses the team outside any rayon pool, and inside one under
@@ -35,27 +35,75 @@ use std::time::{Duration, Instant};
 /// generation leaves no core busy.
 pub const SPIN: Duration = Duration::from_millis(2);
 
-/// One parallel section: `f(i)` for every `i < n`, indices claimed from `next`.
+/// One parallel section: `f(i)` for every `i < n`.
+///
+/// The indices are cut into one contiguous block per member of the team, and each member
+/// runs its own block front to back before it helps with the others (from their back
+/// ends). Products hand out neighbouring weight rows as neighbouring indices, so each
+/// thread then reads one forward stream, which its prefetches (the kernels' and the
+/// hardware's) follow from one index into the next; handing indices out one shared
+/// counter at a time interleaved the threads, and every index was a cold start. A member
+/// that comes late or not at all leaves its block to the others.
 struct Job<'a> {
     f: &'a (dyn Fn(usize) + Sync),
-    n: usize,
-    next: AtomicUsize,
+    /// Per member: the unclaimed indices of its block, `front` in the low and `back` (one
+    /// past the last) in the high 32 bits, claimed by compare-and-swap from either end.
+    blocks: Vec<AtomicU64>,
     /// The first panic of a task, raised in the caller once the section is over.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
-impl Job<'_> {
-    /// Claims and runs indices until none are left; a panic is recorded, not raised, so
-    /// that the section always completes its hand-back protocol.
-    fn work(&self) {
+impl<'a> Job<'a> {
+    fn new(n: usize, members: usize, f: &'a (dyn Fn(usize) + Sync)) -> Self {
+        let n = u32::try_from(n).expect("a parallel section of more than 2^32 indices");
+        let members = members.clamp(1, n.max(1) as usize) as u64;
+        let blocks = (0..members)
+            .map(|b| {
+                let (front, back) = (b * n as u64 / members, (b + 1) * n as u64 / members);
+                AtomicU64::new(front | back << 32)
+            })
+            .collect();
+        Job {
+            f,
+            blocks,
+            panic: Mutex::new(None),
+        }
+    }
+
+    /// The next index of block `b`: its front for the block's own member, its back for
+    /// the others; `None` once the block is used up.
+    fn claim(&self, b: usize, own: bool) -> Option<usize> {
+        let block = &self.blocks[b];
+        let mut cur = block.load(Ordering::Relaxed);
         loop {
-            let i = self.next.fetch_add(1, Ordering::Relaxed);
-            if i >= self.n {
-                return;
+            let (front, back) = (cur & 0xFFFF_FFFF, cur >> 32);
+            if front >= back {
+                return None;
             }
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| (self.f)(i))) {
-                let mut first = self.panic.lock().unwrap_or_else(|e| e.into_inner());
-                first.get_or_insert(payload);
+            let (next, i) = if own {
+                (cur + 1, front)
+            } else {
+                (cur - (1 << 32), back - 1)
+            };
+            match block.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Some(i as usize),
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+
+    /// Runs indices for team member `member` (the caller is 0) until none are left: its
+    /// own block first, then the others'. A panic is recorded, not raised, so that the
+    /// section always completes its hand-back protocol.
+    fn work(&self, member: usize) {
+        let blocks = self.blocks.len();
+        for k in 0..blocks {
+            let b = (member + k) % blocks;
+            while let Some(i) = self.claim(b, k == 0) {
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| (self.f)(i))) {
+                    let mut first = self.panic.lock().unwrap_or_else(|e| e.into_inner());
+                    first.get_or_insert(payload);
+                }
             }
         }
     }
@@ -112,7 +160,7 @@ impl WorkerTeam {
             // On failure `team` is dropped, which stops the helpers already started.
             std::thread::Builder::new()
                 .name(format!("vigil-team-{i}"))
-                .spawn(move || helper(&shared))?;
+                .spawn(move || helper(&shared, i))?;
         }
         Ok(team)
     }
@@ -152,12 +200,7 @@ impl WorkerTeam {
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
             Err(TryLockError::WouldBlock) => return false,
         };
-        let job = Job {
-            f,
-            n,
-            next: AtomicUsize::new(0),
-            panic: Mutex::new(None),
-        };
+        let job = Job::new(n, self.threads, f);
         self.run(&job);
         if let Some(payload) = job.panic.into_inner().unwrap_or_else(|e| e.into_inner()) {
             resume_unwind(payload);
@@ -169,7 +212,7 @@ impl WorkerTeam {
         let s = &*self.shared;
         s.job.store(job as *const Job as *mut (), Ordering::SeqCst);
         s.start_epoch();
-        job.work();
+        job.work(0);
         // Every index is claimed; helpers still inside finish theirs. Once `job` is
         // cleared no helper can newly reach it, and `active` counts those that did (the
         // SeqCst order of "announce, then read job" against "clear job, then read
@@ -207,8 +250,9 @@ impl Drop for WorkerTeam {
     }
 }
 
-/// A helper's life: wait for a section (spinning, then asleep), join it, repeat.
-fn helper(s: &Shared) {
+/// A helper's life (team member `member`): wait for a section (spinning, then asleep),
+/// join it, repeat.
+fn helper(s: &Shared, member: usize) {
     // The epoch the team was created with, not the one at this thread's start: a section
     // may begin before the helper first runs, and it must still join that one.
     let mut seen = 0;
@@ -248,7 +292,7 @@ fn helper(s: &Shared) {
         if !job.is_null() {
             // SAFETY: the caller keeps the job alive until `active` drops to 0 (see
             // `WorkerTeam::run`), and this helper is counted in it.
-            unsafe { (*job).work() };
+            unsafe { (*job).work(member) };
         }
         s.active.fetch_sub(1, Ordering::SeqCst);
     }

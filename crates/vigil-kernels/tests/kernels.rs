@@ -8,6 +8,7 @@ use common::{activations, weight_row, Rng};
 use vigil_kernels::act::quantize_row_with;
 use vigil_kernels::{
     matmul_with, vec_dot_with, ActType, Isa, Layout, QuantMatrix, QuantType, QuantizedActs,
+    StreamArena,
 };
 
 fn f16_at(b: &[u8], at: usize) -> f64 {
@@ -616,7 +617,9 @@ fn decode_copies_are_the_same_matrix_copied_in_reported_slices() {
         let w = random_matrix(t, out, cols, &mut rng);
         for isa in [Isa::Scalar, Isa::detect()] {
             let mut reports = Vec::new();
-            let copy = w.decode_copy_with(isa, &mut |prefix| reports.push(prefix.len()));
+            let mut arena = StreamArena::default();
+            let copy = w.decode_copy_in(isa, &mut arena, &mut |prefix| reports.push(prefix.len()));
+            drop(arena); // the copy keeps its memory
             let grouped = isa == Isa::Avx512Vnni && t == QuantType::Q8_0;
             let layout = if grouped {
                 Layout::RowGroups
@@ -652,4 +655,86 @@ fn decode_copies_are_the_same_matrix_copied_in_reported_slices() {
             }
         }
     }
+}
+
+#[test]
+fn an_arena_places_small_copies_one_after_another_on_aligned_huge_pages() {
+    let mut rng = Rng::new(53);
+    // A layer's worth of small matrices (the Qwen shape's q, k and v, scaled down): one
+    // allocation each would put none of them on a huge page.
+    let ws: Vec<_> = [
+        (QuantType::Q5_0, 256, 896),
+        (QuantType::Q5_0, 40, 896),
+        (QuantType::Q6K, 24, 1024),
+    ]
+    .into_iter()
+    .cycle()
+    .take(12)
+    .map(|(t, out, cols)| random_matrix(t, out, cols, &mut rng))
+    .collect();
+    let mut arena = StreamArena::with_region_size(8 << 20);
+    let copies: Vec<_> = ws
+        .iter()
+        .map(|w| w.decode_copy_in(Isa::detect(), &mut arena, &mut |_| {}))
+        .collect();
+    drop(arena);
+    let starts: Vec<usize> = copies.iter().map(|c| c.data().as_ptr() as usize).collect();
+    // In order, cache-line aligned, each right after the previous one (padding < 64 B).
+    assert!(starts.iter().all(|s| s % 64 == 0), "not cache-line aligned");
+    for (i, pair) in copies.windows(2).enumerate() {
+        let prev_end = starts[i] + pair[0].data().len();
+        assert!(
+            starts[i + 1] >= prev_end && starts[i + 1] - prev_end < 64,
+            "copy {} is not right after copy {i}",
+            i + 1
+        );
+    }
+    // The region starts on a huge-page boundary.
+    assert_eq!(starts[0] % (2 << 20), 0, "the region is not 2 MiB-aligned");
+    // Every copy multiplies as its source (bit for bit) and holds its bytes after the arena
+    // is gone.
+    for (w, c) in ws.iter().zip(&copies) {
+        if c.layout() == Layout::RowMajor {
+            assert_eq!(c.data(), w.data());
+        }
+        let x = activations(w.cols(), &mut rng, true);
+        let want = reference_rows(Isa::detect(), w, &x, 1);
+        let mut y = vec![f32::NAN; w.rows()];
+        matmul_with(Isa::detect(), c, &x, 1, &mut y).unwrap();
+        assert!(y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+    #[cfg(target_os = "linux")]
+    if std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
+        let flags = vm_flags_at(starts[0]).expect("the copies lie in a mapping");
+        assert!(
+            flags.split_whitespace().any(|f| f == "hg"),
+            "not advised: {flags}"
+        );
+    }
+}
+
+#[test]
+fn an_arena_gives_a_copy_larger_than_its_regions_a_region_of_its_own() {
+    let mut rng = Rng::new(59);
+    let small = random_matrix(QuantType::Q8_0, 64, 1024, &mut rng);
+    let large = random_matrix(QuantType::Q8_0, 4096, 1024, &mut rng); // 4.4 MB
+    let mut arena = StreamArena::with_region_size(2 << 20);
+    let a = small.decode_copy_in(Isa::Scalar, &mut arena, &mut |_| {});
+    let b = large.decode_copy_in(Isa::Scalar, &mut arena, &mut |_| {});
+    let c = small.decode_copy_in(Isa::Scalar, &mut arena, &mut |_| {});
+    let (pa, pb, pc) = (
+        a.data().as_ptr() as usize,
+        b.data().as_ptr() as usize,
+        c.data().as_ptr() as usize,
+    );
+    // The small copies share the first region; the large one lies elsewhere.
+    assert!(
+        pc > pa && pc - pa < 2 << 20,
+        "the third copy left the first region"
+    );
+    assert!(pb + b.data().len() <= pa || pb >= pa + (2 << 20), "overlap");
+    assert_eq!(
+        (a.data(), b.data(), c.data()),
+        (small.data(), large.data(), small.data())
+    );
 }

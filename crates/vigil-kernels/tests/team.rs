@@ -185,3 +185,46 @@ fn ranges_and_chunks_cover_everything_once() {
         }
     }
 }
+
+/// Whether `seq` is `start, start + 1, …` for a while and then only descending values:
+/// one thread's share of a section (its own block front to back, then what it took from
+/// the back of others' blocks).
+fn forward_then_stolen(seq: &[usize], start: usize) -> bool {
+    let own = seq
+        .iter()
+        .enumerate()
+        .take_while(|&(k, &i)| i == start + k)
+        .count();
+    seq[own..].windows(2).all(|w| w[0] > w[1])
+}
+
+#[test]
+fn each_thread_runs_its_own_block_in_order_before_helping() {
+    // Neighbouring indices are neighbouring weight rows: each thread should read one
+    // forward stream. Two members, 64 indices: the caller's block is 0..32, the helper's
+    // 32..64; whichever finishes first takes the other's indices from the back.
+    let team = WorkerTeam::new(2).unwrap();
+    let caller = std::thread::current().id();
+    for _ in 0..200 {
+        let log = Mutex::new(Vec::new());
+        team.try_run(64, &|i| {
+            let mine = std::thread::current().id() == caller;
+            log.lock().unwrap().push((mine, i));
+            // Some work, so that both threads usually take part.
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_micros(2) {
+                std::hint::spin_loop();
+            }
+        });
+        let log = log.into_inner().unwrap();
+        let of = |mine: bool| -> Vec<usize> {
+            log.iter().filter(|e| e.0 == mine).map(|e| e.1).collect()
+        };
+        let (ours, helper) = (of(true), of(false));
+        assert_eq!(ours.len() + helper.len(), 64);
+        assert!(forward_then_stolen(&ours, 0), "caller: {ours:?}");
+        if !helper.is_empty() {
+            assert!(forward_then_stolen(&helper, 32), "helper: {helper:?}");
+        }
+    }
+}

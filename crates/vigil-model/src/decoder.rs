@@ -212,11 +212,14 @@ fn linear_from(src: &WeightSource, w: Weight, bias: Option<Tensor>) -> Result<Li
         Weight::Quantized(q) => src.maps(&q.data()?),
         Weight::Dense(_) => false,
     };
-    if !mapped {
+    let Some(arena) = src.copy_arena().filter(|_| mapped) else {
         return Linear::new(w, bias);
-    }
+    };
+    // Loading is one thread, so the lock is never contended; a panic elsewhere leaves
+    // the arena consistent (it only ever hands out fresh bytes).
+    let mut arena = arena.lock().unwrap_or_else(|e| e.into_inner());
     let mut released = 0;
-    Linear::new_with_copy(w, bias, &mut |copied: &[u8]| {
+    Linear::new_with_copy(w, bias, &mut arena, &mut |copied: &[u8]| {
         released += src.release_pages(&copied[released..]);
     })
 }
@@ -291,9 +294,9 @@ impl Attention {
         let q = rope.apply(&q, cos, sin, precision)?;
         let k = rope.apply(&k, cos, sin, precision)?;
         if crate::trace::enabled() {
-            crate::trace::trace(&format!("Qcur-{layer}"), &q);
-            crate::trace::trace(&format!("Kcur-{layer}"), &k);
-            crate::trace::trace(&format!("Vcur-{layer}"), &v);
+            crate::trace::trace_layer("Qcur", layer, &q);
+            crate::trace::trace_layer("Kcur", layer, &k);
+            crate::trace::trace_layer("Vcur", layer, &v);
         }
         // Training runs whole sequences without a cache: the cache's in-place append is
         // invisible to autograd.
@@ -328,13 +331,13 @@ impl Attention {
                 None => scores,
             };
             let probs = softmax_last(&scores, precision)?;
-            crate::trace::trace(&format!("kq_soft_max-{layer}"), &probs);
+            crate::trace::trace_layer("kq_soft_max", layer, &probs);
             let probs = probs.reshape((b, kv, group * t, s))?;
             probs.matmul(&v.contiguous()?)?
         };
         let out = out.reshape((b, h, t, d))?;
         let out = out.transpose(1, 2)?.reshape((b, t, h * d))?;
-        crate::trace::trace(&format!("kqv_out-{layer}"), &out);
+        crate::trace::trace_layer("kqv_out", layer, &out);
         self.o_proj.forward_pass(&out, pass)
     }
 }
@@ -359,8 +362,8 @@ impl Mlp {
             Linear::forward_group(&[&self.gate_proj, &self.up_proj], x, pass)?
                 .try_into()
                 .expect("one output per layer");
-        crate::trace::trace(&format!("ffn_gate-{layer}"), &gate);
-        crate::trace::trace(&format!("ffn_up-{layer}"), &up);
+        crate::trace::trace_layer("ffn_gate", layer, &gate);
+        crate::trace::trace_layer("ffn_up", layer, &up);
         // Inference follows ggml's rounding; training needs candle's differentiable ops.
         let ggml = pass.precision == Precision::Inference && gate.dtype() == DType::F32;
         let (act, act_name) = match self.activation {
@@ -369,7 +372,7 @@ impl Mlp {
             Activation::Silu => ((candle_nn::ops::silu(&gate)? * up)?, "ffn_swiglu"),
             Activation::GeluTanh => ((gate.gelu()? * up)?, "ffn_geglu"),
         };
-        crate::trace::trace(&format!("{act_name}-{layer}"), &act);
+        crate::trace::trace_layer(act_name, layer, &act);
         self.down_proj.forward_pass(&act, pass)
     }
 }
@@ -411,7 +414,7 @@ impl Block {
     ) -> Result<Tensor> {
         let precision = pass.precision;
         let layer = self.index;
-        let trace = |name: &str, t: &Tensor| crate::trace::trace(&format!("{name}-{layer}"), t);
+        let trace = |name: &str, t: &Tensor| crate::trace::trace_layer(name, layer, t);
         let h = self.attn_norm.forward(x, precision)?;
         trace("attn_norm", &h);
         let mut h = self.attn.forward(&h, rope, mask, cache, pass, slots)?;

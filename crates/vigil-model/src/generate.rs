@@ -329,17 +329,17 @@ impl<'m> Generator<'m> {
         stats.prefill_seconds = start.elapsed().as_secs_f64();
         let decode_start = Instant::now();
         let mut reason = StopReason::MaxTokens;
+        // The last position's logits, refilled each step (one vocabulary-sized buffer).
+        let mut row: Vec<f32> = Vec::new();
         while out_ids.len() < req.max_tokens {
             if constraint.as_ref().is_some_and(|c| c.is_complete()) {
                 reason = StopReason::Constraint;
                 break;
             }
-            let mut row: Vec<f32> = logits
-                .logits
-                .as_ref()
-                .expect("asked for logits")
-                .flatten_all()?
-                .to_vec1()?;
+            row.clear();
+            crate::ggml_ops::with_f32(logits.logits.as_ref().expect("asked for logits"), |v| {
+                row.extend_from_slice(v)
+            })?;
             let banned: &[u32] = if out_ids.len() < req.min_tokens {
                 &stop_ids
             } else {

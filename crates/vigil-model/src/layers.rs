@@ -35,7 +35,7 @@ pub enum LinearWeight {
         matmul: QMatMul,
         /// The copy decode streams, for weights mapped from the file: in vigil-kernels'
         /// row-group layout on a CPU with the decode kernel for it, otherwise row-major,
-        /// on huge pages either way ([`vigil_kernels::QuantMatrix::decode_copy_with`],
+        /// on huge pages either way ([`vigil_kernels::QuantMatrix::decode_copy_in`],
         /// [`Linear::new_with_copy`]). Inference multiplies this copy (bit-identical, faster
         /// to decode) and training dequantises it; `tensor` stays for adapters and
         /// export. The mapped pages are handed back as the copy is made, so the weights
@@ -55,16 +55,17 @@ impl LinearWeight {
         })
     }
 
-    /// A block-quantised weight with its copy for decode where the kernels have its
-    /// format. While the copy is built, `release(prefix)` gets the part of the tensor's
-    /// bytes already copied (`vigil_kernels::QuantMatrix::decode_copy_with`), for a
-    /// mapped file to take back.
+    /// A block-quantised weight with its copy for decode, placed in `arena`, where the
+    /// kernels have its format. While the copy is built, `release(prefix)` gets the part
+    /// of the tensor's bytes already copied (`vigil_kernels::QuantMatrix::decode_copy_in`),
+    /// for a mapped file to take back.
     pub fn quantized_with_copy(
         tensor: Arc<QTensor>,
+        arena: &mut vigil_kernels::StreamArena,
         release: &mut dyn FnMut(&[u8]),
     ) -> Result<Self> {
         let decode_copy = row_major_matrix(&tensor)?
-            .map(|m| Arc::new(m.decode_copy_with(vigil_kernels::Isa::detect(), release)));
+            .map(|m| Arc::new(m.decode_copy_in(vigil_kernels::Isa::detect(), arena, release)));
         Ok(LinearWeight::Quantized {
             matmul: QMatMul::from_arc(tensor.clone())?,
             tensor,
@@ -103,16 +104,17 @@ impl Linear {
         Self::with_weight(weight, bias, LinearWeight::quantized)
     }
 
-    /// [`Linear::new`] with a quantised weight's copy for decode, its bytes handed
-    /// to `release` as they are copied ([`LinearWeight::quantized_with_copy`]): for weights
-    /// mapped from the file.
+    /// [`Linear::new`] with a quantised weight's copy for decode in `arena`, its bytes
+    /// handed to `release` as they are copied ([`LinearWeight::quantized_with_copy`]): for
+    /// weights mapped from the file.
     pub fn new_with_copy(
         weight: Weight,
         bias: Option<Tensor>,
+        arena: &mut vigil_kernels::StreamArena,
         release: &mut dyn FnMut(&[u8]),
     ) -> Result<Self> {
         Self::with_weight(weight, bias, |q| {
-            LinearWeight::quantized_with_copy(q, release)
+            LinearWeight::quantized_with_copy(q, arena, release)
         })
     }
 

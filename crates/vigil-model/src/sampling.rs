@@ -42,19 +42,35 @@ impl Default for SamplingParams {
 pub struct Sampler {
     pub params: SamplingParams,
     rng: StdRng,
+    /// The adjusted logits, kept between calls: a fresh vocabulary-sized vector per token
+    /// cost page faults and zeroing on every decode step.
+    scratch: Vec<f32>,
 }
 
 impl Sampler {
     pub fn new(params: SamplingParams) -> Self {
         let rng = StdRng::seed_from_u64(params.seed);
-        Sampler { params, rng }
+        Sampler {
+            params,
+            rng,
+            scratch: Vec::new(),
+        }
     }
 
     /// Picks a token. `history` feeds the repetition penalty; `banned` tokens are never
     /// picked (used to forbid end-of-sequence below a minimum length).
     pub fn sample(&mut self, logits: &[f32], history: &[u32], banned: &[u32]) -> u32 {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(logits);
+        let token = self.pick(&mut scratch, history, banned);
+        self.scratch = scratch;
+        token
+    }
+
+    /// [`Sampler::sample`] on `logits`, which it may change.
+    fn pick(&mut self, logits: &mut [f32], history: &[u32], banned: &[u32]) -> u32 {
         let p = &self.params;
-        let mut logits = logits.to_vec();
         for &b in banned {
             if let Some(l) = logits.get_mut(b as usize) {
                 *l = f32::NEG_INFINITY;
@@ -76,7 +92,7 @@ impl Sampler {
             }
         }
         if p.temperature <= 0.0 {
-            return argmax(&logits);
+            return argmax(logits);
         }
         // Candidates sorted by logit, most likely first.
         let mut cand: Vec<(u32, f32)> = logits
@@ -86,7 +102,7 @@ impl Sampler {
             .map(|(i, &l)| (i as u32, l))
             .collect();
         if cand.is_empty() {
-            return argmax(&logits);
+            return argmax(logits);
         }
         cand.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
         if p.top_k > 0 && p.top_k < cand.len() {
@@ -119,15 +135,25 @@ impl Sampler {
     }
 }
 
-/// Index of the largest value (the first one on ties, like llama.cpp's greedy sampler).
+/// Index of the largest value (the first one on ties, like llama.cpp's greedy sampler);
+/// NaN is never the largest, and 0 is the answer when nothing is larger than −∞.
 pub fn argmax(values: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, v) in values.iter().enumerate() {
-        if *v > values[best] {
-            best = i;
+    // The maximum first, in independent lanes the compiler vectorises (a vocabulary is
+    // 50–250 thousand logits, scanned once per generated token), then its first index.
+    const LANES: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (m, &v) in lanes.iter_mut().zip(c) {
+            *m = m.max(v);
         }
     }
-    best as u32
+    let max = lanes
+        .into_iter()
+        .chain(tail.iter().copied())
+        .fold(f32::NEG_INFINITY, f32::max);
+    values.iter().position(|&v| v == max).unwrap_or(0) as u32
 }
 
 fn softmax(cand: &[(u32, f32)], temperature: f32) -> Vec<f32> {
@@ -148,6 +174,29 @@ mod tests {
         let mut p = SamplingParams::default();
         f(&mut p);
         Sampler::new(p)
+    }
+
+    #[test]
+    fn argmax_finds_the_first_largest_anywhere_and_never_nan() {
+        // Lengths around the 16-lane chunks, the maximum in every position, ties after it.
+        for n in [1, 15, 16, 17, 33, 100] {
+            for at in 0..n {
+                let mut v: Vec<f32> = (0..n).map(|i| (i % 7) as f32 - 3.0).collect();
+                v[at] = 10.0;
+                for tie in at + 1..n {
+                    let mut t = v.clone();
+                    t[tie] = 10.0;
+                    assert_eq!(argmax(&t), at as u32, "n {n}, max at {at}, tie at {tie}");
+                }
+                assert_eq!(argmax(&v), at as u32, "n {n}, max at {at}");
+            }
+        }
+        assert_eq!(argmax(&[f32::NAN, 1.0, f32::NAN]), 1);
+        assert_eq!(argmax(&[f32::NEG_INFINITY; 40]), 0);
+        assert_eq!(argmax(&[]), 0);
+        let mut v = vec![f32::NEG_INFINITY; 40];
+        v[39] = -1e30;
+        assert_eq!(argmax(&v), 39);
     }
 
     #[test]

@@ -22,6 +22,14 @@ pub fn enabled() -> bool {
     dir().is_some()
 }
 
+/// [`trace`] under `<name>-<layer>`, the name built only when tracing is on (a forward
+/// pass makes a dozen of these calls per layer).
+pub fn trace_layer(name: &str, layer: usize, t: &Tensor) {
+    if enabled() {
+        trace(&format!("{name}-{layer}"), t);
+    }
+}
+
 /// Writes `t` as `NNNN-<name>.npy` when tracing is on. Failures are logged, never fatal:
 /// tracing must not change what the forward pass returns.
 pub fn trace(name: &str, t: &Tensor) {

@@ -20,7 +20,8 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use vigil_kernels::StreamArena;
 
 /// One stored tensor: still quantised, or dense f32.
 #[derive(Debug, Clone)]
@@ -224,6 +225,15 @@ impl WeightSource {
         start <= p && p + bytes.len() <= end
     }
 
+    /// The arena for decode copies of this source's mapped tensors (see [`MappedFile`]);
+    /// `None` if nothing is mapped.
+    pub fn copy_arena(&self) -> Option<&Mutex<StreamArena>> {
+        match self {
+            WeightSource::Gguf { map: Some(m), .. } => Some(&m.copies),
+            _ => None,
+        }
+    }
+
     /// Hands the pages wholly inside `bytes` back to the page cache, if `bytes` lie in
     /// this source's mapping: for a tensor whose values now live elsewhere (a layer's
     /// copy for decode, see `LinearWeight::Quantized`), so the process does not hold them
@@ -346,6 +356,10 @@ pub struct MappedFile {
     map: MmapMut,
     /// `map`'s start, taken once from a unique borrow: the views write through it.
     base: *mut u8,
+    /// Where the decode copies of this file's tensors go (`LinearWeight::Quantized`): one
+    /// region the size of the file, so they all lie on huge pages (vigil_kernels' `pages`
+    /// module); what the copies leave unused is never touched.
+    copies: Mutex<StreamArena>,
 }
 
 // SAFETY: the mapping is plain memory owned by this value; the views hand out disjoint
@@ -360,7 +374,8 @@ impl MappedFile {
         // Start reading ahead now; a model's weights are all used on the first pass.
         let _ = map.advise(memmap2::Advice::WillNeed);
         let base = map.as_mut_ptr();
-        Ok(MappedFile { map, base })
+        let copies = Mutex::new(StreamArena::with_region_size(map.len()));
+        Ok(MappedFile { map, base, copies })
     }
 
     fn len(&self) -> usize {
