@@ -609,6 +609,33 @@ fn vm_flags_at(addr: usize) -> Option<String> {
     None
 }
 
+/// `copy` times a random activation row equals `w`'s reference product, bit for bit.
+fn assert_multiplies_like(w: &QuantMatrix, copy: &QuantMatrix, rng: &mut Rng, what: &str) {
+    let x = activations(w.cols(), rng, true);
+    let want = reference_rows(Isa::detect(), w, &x, 1);
+    let mut y = vec![f32::NAN; w.rows()];
+    matmul_with(Isa::detect(), copy, &x, 1, &mut y).unwrap();
+    assert!(
+        y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+        "{what}: the copy multiplies differently"
+    );
+}
+
+/// The memory at `addr` is advised to huge pages, where the kernel has them (THP compiled
+/// in).
+fn assert_advised_huge(addr: usize, what: &str) {
+    #[cfg(target_os = "linux")]
+    if std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
+        let flags = vm_flags_at(addr).expect("the copy lies in a mapping");
+        assert!(
+            flags.split_whitespace().any(|f| f == "hg"),
+            "{what}: not advised to huge pages ({flags})"
+        );
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (addr, what);
+}
+
 #[test]
 fn decode_copies_are_the_same_matrix_copied_in_reported_slices() {
     let mut rng = Rng::new(47);
@@ -635,24 +662,9 @@ fn decode_copies_are_the_same_matrix_copied_in_reported_slices() {
             assert!(reports.len() >= 2, "{t:?} {isa:?}: {reports:?}");
             assert!(reports.windows(2).all(|p| p[0] <= p[1]), "{reports:?}");
             assert_eq!(reports.last(), Some(&w.data().len()));
-            let x = activations(cols, &mut rng, true);
-            let want = reference_rows(Isa::detect(), &w, &x, 1);
-            let mut y = vec![f32::NAN; out];
-            matmul_with(Isa::detect(), &copy, &x, 1, &mut y).unwrap();
-            assert!(
-                y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
-                "{t:?} {isa:?}: the copy multiplies differently"
-            );
-            // Advised to huge pages where the kernel has them (THP compiled in).
-            #[cfg(target_os = "linux")]
-            if std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
-                let mid = copy.data().as_ptr() as usize + copy.data().len() / 2;
-                let flags = vm_flags_at(mid).expect("the copy lies in a mapping");
-                assert!(
-                    flags.split_whitespace().any(|f| f == "hg"),
-                    "{t:?} {isa:?}: not advised to huge pages ({flags})"
-                );
-            }
+            assert_multiplies_like(&w, &copy, &mut rng, &format!("{t:?} {isa:?}"));
+            let mid = copy.data().as_ptr() as usize + copy.data().len() / 2;
+            assert_advised_huge(mid, &format!("{t:?} {isa:?}"));
         }
     }
 }
@@ -697,20 +709,9 @@ fn an_arena_places_small_copies_one_after_another_on_aligned_huge_pages() {
         if c.layout() == Layout::RowMajor {
             assert_eq!(c.data(), w.data());
         }
-        let x = activations(w.cols(), &mut rng, true);
-        let want = reference_rows(Isa::detect(), w, &x, 1);
-        let mut y = vec![f32::NAN; w.rows()];
-        matmul_with(Isa::detect(), c, &x, 1, &mut y).unwrap();
-        assert!(y.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert_multiplies_like(w, c, &mut rng, "an arena copy");
     }
-    #[cfg(target_os = "linux")]
-    if std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
-        let flags = vm_flags_at(starts[0]).expect("the copies lie in a mapping");
-        assert!(
-            flags.split_whitespace().any(|f| f == "hg"),
-            "not advised: {flags}"
-        );
-    }
+    assert_advised_huge(starts[0], "the arena's region");
 }
 
 #[test]
