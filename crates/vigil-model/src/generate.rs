@@ -329,31 +329,34 @@ impl<'m> Generator<'m> {
         stats.prefill_seconds = start.elapsed().as_secs_f64();
         let decode_start = Instant::now();
         let mut reason = StopReason::MaxTokens;
-        // The last position's logits, refilled each step (one vocabulary-sized buffer).
+        // A constraint masks a copy of the logits (one vocabulary-sized buffer, refilled
+        // each step); without one the sampler reads them where they are.
         let mut row: Vec<f32> = Vec::new();
         while out_ids.len() < req.max_tokens {
             if constraint.as_ref().is_some_and(|c| c.is_complete()) {
                 reason = StopReason::Constraint;
                 break;
             }
-            row.clear();
-            crate::ggml_ops::with_f32(logits.logits.as_ref().expect("asked for logits"), |v| {
-                row.extend_from_slice(v)
-            })?;
+            let last = logits.logits.as_ref().expect("asked for logits");
             let banned: &[u32] = if out_ids.len() < req.min_tokens {
                 &stop_ids
             } else {
                 &[]
             };
-            if let Some(c) = constraint.as_deref_mut() {
-                c.mask(&mut row);
-                if row.iter().all(|l| *l == f32::NEG_INFINITY) {
-                    return Err(ModelError::Generation(
-                        "the output constraint allows no next token".into(),
-                    ));
+            let next = match constraint.as_deref_mut() {
+                Some(c) => {
+                    row.clear();
+                    crate::ggml_ops::with_f32(last, |v| row.extend_from_slice(v))?;
+                    c.mask(&mut row);
+                    if row.iter().all(|l| *l == f32::NEG_INFINITY) {
+                        return Err(ModelError::Generation(
+                            "the output constraint allows no next token".into(),
+                        ));
+                    }
+                    sampler.sample_in_place(&mut row, &history, banned)
                 }
-            }
-            let next = sampler.sample(&row, &history, banned);
+                None => crate::ggml_ops::with_f32(last, |v| sampler.sample(v, &history, banned))?,
+            };
             if let Some(c) = constraint.as_deref_mut() {
                 c.accept(next).map_err(ModelError::Generation)?;
             }
