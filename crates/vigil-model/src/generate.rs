@@ -498,11 +498,12 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 /// Runs `f` on candle's CPU thread pool (its ops' parallel parts then need no hand-off),
 /// then hands the heap memory freed meanwhile back to the OS.
 ///
-/// Why: the pool runs `f` on whichever of its workers is free, and glibc gives each
-/// thread a heap of its own that keeps what was freed in it. Two generations on two
-/// workers each kept a prefill's temporaries: ~25 MB more peak RSS in about one run in
-/// four (Gemma 3 270M, two threads; none with `MALLOC_ARENA_MAX=1`, which confirmed the
-/// cause). `malloc_trim(0)` returns the free memory of every thread's heap.
+/// Why: [`crate::settle_runtime`]'s heap settings keep freed memory for the next pass
+/// (no page faults on every activation), but glibc keeps it per thread heap, and the pool
+/// runs `f` on whichever of its workers is free. Two generations on two workers each kept
+/// a prefill's temporaries: ~25 MB more peak RSS in about one run in four (Gemma 3 270M,
+/// two threads; none with `MALLOC_ARENA_MAX=1`, which confirmed the cause). Trimming once
+/// per generation costs the next prefill a few page faults; measured, no slower.
 pub(crate) fn on_candle_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     let result = Device::Cpu.with_context(f);
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
