@@ -219,7 +219,8 @@ impl fmt::Debug for Bytes<'_> {
 /// A block-quantised matrix `[rows, cols]` (`rows` = output features, `cols` = input
 /// features), as raw GGUF tensor bytes: row after row, each row `cols / block_elems`
 /// blocks ([`Layout::RowMajor`]), or packed for decode ([`Layout::RowGroups`]). Borrowed
-/// (e.g. from a memory map or a `QTensor`) or owned.
+/// (e.g. from a memory map or a `QTensor`), owned, or a decode copy in a
+/// [`crate::StreamArena`].
 #[derive(Debug, Clone)]
 pub struct QuantMatrix<'a> {
     data: Bytes<'a>,
