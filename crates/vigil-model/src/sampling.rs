@@ -42,8 +42,8 @@ impl Default for SamplingParams {
 pub struct Sampler {
     pub params: SamplingParams,
     rng: StdRng,
-    /// The adjusted logits, kept between calls: a fresh vocabulary-sized vector per token
-    /// cost page faults and zeroing on every decode step.
+    /// The adjusted logits (penalties, bans), kept between calls rather than allocated
+    /// anew for every token: a vocabulary is 50–250 thousand values.
     scratch: Vec<f32>,
 }
 
