@@ -868,20 +868,8 @@ pub fn vector(weight: Weight) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ggml_ops::tests::values;
     use candle_core::quantized::GgmlDType;
-
-    /// Values of mixed sign and magnitude from a seed.
-    fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
-            })
-            .collect()
-    }
 
     /// A Q8_0 layer (a format the kernels multiply) of `out` outputs over 64 inputs.
     fn quantized(out: usize, seed: u64, bias: Option<Tensor>) -> Linear {
