@@ -358,6 +358,21 @@ pub(crate) fn fast_dots() -> bool {
     })
 }
 
+/// Whether the 512-bit attention sums can run (checked once; implies [`fast_dots`]).
+pub(crate) fn wide_dots() -> bool {
+    static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WIDE.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            fast_dots() && is_x86_feature_detected!("avx512f")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
 /// [`dot_vec_f32_scalar`], with AVX2 where available (bit-identical).
 pub(crate) fn dot_vec_f32(x: &[f32], y: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
@@ -379,8 +394,14 @@ fn weighted_rows<'r>(
 ) {
     #[cfg(target_arch = "x86_64")]
     if fast_dots() {
-        // SAFETY: fast_dots() checked AVX2 and FMA.
-        return unsafe { avx2::weighted_rows(rows, w, order, acc, out) };
+        // SAFETY: fast_dots() checked AVX2 and FMA, wide_dots() AVX-512 F.
+        return unsafe {
+            if wide_dots() {
+                avx512::weighted_rows(rows, w, order, acc, out)
+            } else {
+                avx2::weighted_rows(rows, w, order, acc, out)
+            }
+        };
     }
     weighted_rows_impl(rows, w, order, acc, out)
 }
@@ -642,6 +663,83 @@ mod avx2 {
             let silu = _mm256_div_ps(xv, _mm256_add_ps(one, e));
             let out = _mm256_mul_ps(silu, _mm256_loadu_ps(g.as_ptr().add(i)));
             _mm256_storeu_ps(y.as_mut_ptr().add(i), out);
+        }
+    }
+}
+
+/// Attention's weighted sum of value rows on 512-bit vectors: one register holds the 16
+/// lanes that ggml's AVX-512 build keeps and [`avx2`] splits in two.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::LANES;
+    use std::arch::x86_64::*;
+
+    /// [`super::weighted_rows_impl`] and [`super::reduce_slots`] without the accumulator
+    /// array: per 64 columns, the (up to four) slots of each of reduce16's 16 leaves are
+    /// summed key by key in registers and added into the leaf as `reduce_slots` adds
+    /// them, and only the 16 leaves go through memory (4 KB, not 64 slots × the row).
+    /// The same fused adds and the same additions in the same order; for one token the
+    /// array's stores and its 63 passes of pairwise adds were a fixed cost per head
+    /// larger than the products over a short cache.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn weighted_rows<'r>(
+        rows: impl Fn(usize) -> &'r [f32],
+        w: &[f32],
+        order: super::PvOrder,
+        acc: &mut [f32],
+        out: &mut [f32],
+    ) {
+        const BLOCK: usize = 4 * LANES;
+        let d = out.len();
+        if !d.is_multiple_of(BLOCK) {
+            return super::weighted_rows_impl(rows, w, order, acc, out);
+        }
+        let slots = order.slots();
+        // Slots per leaf: VecDot's leaf l is (l + (32 + l)) + ((16 + l) + (48 + l)).
+        let per_leaf = slots / LANES;
+        let n = w.len();
+        let mut leaves = [[_mm512_setzero_ps(); 4]; LANES];
+        for c in (0..d).step_by(BLOCK) {
+            for (l, leaf) in leaves.iter_mut().enumerate() {
+                // sums[i][h]: slot LANES · i + l, columns c + 16 h ..
+                let mut sums = [[_mm512_setzero_ps(); 4]; 4];
+                for (i, sum) in sums.iter_mut().enumerate().take(per_leaf) {
+                    let mut j = LANES * i + l;
+                    while j < n {
+                        let r = rows(j)[c..c + BLOCK].as_ptr();
+                        let wj = _mm512_set1_ps(w[j]);
+                        for (h, a) in sum.iter_mut().enumerate() {
+                            *a = _mm512_fmadd_ps(_mm512_loadu_ps(r.add(LANES * h)), wj, *a);
+                        }
+                        j += slots;
+                    }
+                }
+                for h in 0..4 {
+                    leaf[h] = if per_leaf == 4 {
+                        _mm512_add_ps(
+                            _mm512_add_ps(sums[0][h], sums[2][h]),
+                            _mm512_add_ps(sums[1][h], sums[3][h]),
+                        )
+                    } else {
+                        sums[0][h]
+                    };
+                }
+            }
+            // reduce16 over the leaves: halves of 8, of 4, then (0 + 2) + (1 + 3).
+            for h in 0..4 {
+                let mut s = [_mm512_setzero_ps(); LANES];
+                for (sl, leaf) in s.iter_mut().zip(&leaves) {
+                    *sl = leaf[h];
+                }
+                for i in 0..8 {
+                    s[i] = _mm512_add_ps(s[i], s[8 + i]);
+                }
+                for i in 0..4 {
+                    s[i] = _mm512_add_ps(s[i], s[4 + i]);
+                }
+                let r = _mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[1], s[3]));
+                _mm512_storeu_ps(out[c + LANES * h..][..LANES].as_mut_ptr(), r);
+            }
         }
     }
 }
@@ -1073,6 +1171,35 @@ pub(crate) mod tests {
                     weighted_rows(rows, &w, order, &mut acc, &mut got);
                     weighted_rows_impl(rows, &w, order, &mut acc, &mut want);
                     assert_eq!(bits(&got), bits(&want), "{order:?}, d {d}, {n} keys");
+                }
+            }
+        }
+    }
+
+    /// The dispatch above takes the widest version this CPU has; each width on its own.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_and_avx512_weighted_sums_give_the_scalar_bits() {
+        let widths = [(fast_dots(), "avx2"), (wide_dots(), "avx512")];
+        for (_, width) in widths.iter().filter(|w| w.0) {
+            for order in [PvOrder::VecDot, PvOrder::TinyBlas] {
+                for d in [64, 128, 256, 80] {
+                    for n in [1, 17, 64, 130] {
+                        let v = values(n * d, n as u64 + 3);
+                        let w: Vec<f32> = values(n, 4).iter().map(|x| x.abs() / 20.0).collect();
+                        let rows = |j: usize| &v[j * d..][..d];
+                        let mut acc = vec![0f32; order.slots() * d];
+                        let (mut got, mut want) = (vec![0f32; d], vec![0f32; d]);
+                        // SAFETY: the filter above checked the width's features.
+                        unsafe {
+                            match *width {
+                                "avx2" => avx2::weighted_rows(rows, &w, order, &mut acc, &mut got),
+                                _ => avx512::weighted_rows(rows, &w, order, &mut acc, &mut got),
+                            }
+                        }
+                        weighted_rows_impl(rows, &w, order, &mut acc, &mut want);
+                        assert_eq!(bits(&got), bits(&want), "{width} {order:?}, d {d}, {n}");
+                    }
                 }
             }
         }
