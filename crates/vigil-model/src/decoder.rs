@@ -22,6 +22,8 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::kv_cache::KvCache;
 use std::collections::BTreeMap;
 
+mod token_step;
+
 /// Self-attention with grouped key/value heads.
 #[derive(Debug, Clone)]
 pub struct Attention {
@@ -543,12 +545,27 @@ impl Decoder {
                 self.config.num_layers
             )));
         }
+        self.check_adapter(opts.adapter.as_deref())?;
+        if self.token_step_applies(t, opts)? {
+            return self.token_step(tokens, state, opts);
+        }
+        self.forward_tensors(tokens, state, opts)
+    }
+
+    /// [`Decoder::forward`] through candle tensors: any number of tokens, adapters, traced
+    /// and hidden states.
+    fn forward_tensors(
+        &self,
+        tokens: &Tensor,
+        state: &mut KvState,
+        opts: &ForwardOptions,
+    ) -> Result<ForwardOutput> {
+        let (b, t) = tokens.dims2()?;
         let pass = Pass {
             precision: self.precision,
             adapter: opts.adapter.as_deref(),
             dropout_seed: None,
         };
-        self.check_adapter(pass.adapter)?;
         let offset = state.len;
         let (x, mut hidden) = self.trunk(
             tokens,
@@ -673,12 +690,7 @@ impl Decoder {
         let slots = KeySlots { pad, offset };
         let mut hidden = Vec::new();
         let wanted = |i: usize| want.contains(&i);
-        let mut x = self.embed.forward(tokens)?;
-        crate::trace::trace("embd", &x);
-        if let Some(scale) = self.config.embed_scale {
-            x = (x * scale as f64)?;
-            crate::trace::trace("inp_scaled", &x);
-        }
+        let mut x = self.embed_tokens(tokens)?;
         if wanted(0) {
             hidden.push((0, x.clone()));
         }
@@ -702,8 +714,23 @@ impl Decoder {
         Ok((x, hidden))
     }
 
+    /// The embeddings of `tokens` (`[b, t]`), scaled where the family scales them.
+    fn embed_tokens(&self, tokens: &Tensor) -> Result<Tensor> {
+        let mut x = self.embed.forward(tokens)?;
+        crate::trace::trace("embd", &x);
+        if let Some(scale) = self.config.embed_scale {
+            x = (x * scale as f64)?;
+            crate::trace::trace("inp_scaled", &x);
+        }
+        Ok(x)
+    }
+
     fn project(&self, x: &Tensor, pass: &Pass) -> Result<Tensor> {
-        let logits = self.lm_head.forward_pass(x, pass)?;
+        self.softcap(self.lm_head.forward_pass(x, pass)?)
+    }
+
+    /// Logits squashed into `(−cap, cap)` where the family caps them.
+    fn softcap(&self, logits: Tensor) -> Result<Tensor> {
         Ok(match self.config.final_logit_softcap {
             Some(cap) => ((logits / cap as f64)?.tanh()? * cap as f64)?,
             None => logits,

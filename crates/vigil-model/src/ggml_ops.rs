@@ -133,16 +133,27 @@ pub fn rope(
         map_rows(xs, d, |r, xr, yr| {
             let (bi, ti) = (r / (h * t), r % t);
             let base = (bi * t + ti) * half;
-            let (c, s) = (&cos[base..][..half], &sin[base..][..half]);
-            #[cfg(target_arch = "x86_64")]
-            if fast_dots() {
-                // SAFETY: fast_dots() checked AVX2 and FMA.
-                return unsafe { avx2::rope_row(xr, yr, c, s, interleaved) };
-            }
-            rope_row(xr, yr, c, s, interleaved)
+            rotate_row(
+                xr,
+                yr,
+                &cos[base..][..half],
+                &sin[base..][..half],
+                interleaved,
+            )
         })
     })?;
     Tensor::from_vec(y, x.shape(), x.device())
+}
+
+/// One head's row of [`rope`] (`cos`, `sin`: `head_dim / 2` values), with FMA where
+/// available.
+pub(crate) fn rotate_row(xr: &[f32], yr: &mut [f32], cos: &[f32], sin: &[f32], interleaved: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if fast_dots() {
+        // SAFETY: fast_dots() checked AVX2 and FMA.
+        return unsafe { avx2::rope_row(xr, yr, cos, sin, interleaved) };
+    }
+    rope_row(xr, yr, cos, sin, interleaved)
 }
 
 /// One row of [`rope`]; the fused multiply-adds are library calls unless compiled with
@@ -773,7 +784,7 @@ fn pow2_f64(n: i32) -> f64 {
 
 /// `ggml_vec_swiglu_f32`: `silu(x) · g` with `silu(x) = x / (1 + expf(0 − x))`, in blocks
 /// of 16; a tail shorter than 16 uses the C library's `expf`, as ggml's scalar loop does.
-fn swiglu_row(x: &[f32], g: &[f32], y: &mut [f32]) {
+pub(crate) fn swiglu_row(x: &[f32], g: &[f32], y: &mut [f32]) {
     let full = x.len() & !(LANES - 1);
     #[cfg(target_arch = "x86_64")]
     if fast_dots() {
@@ -920,12 +931,50 @@ pub fn attention(
     slots: &KeySlots,
     layer: usize,
 ) -> candle_core::Result<Tensor> {
-    let (pad, offset) = (slots.pad, slots.offset);
-    let (b, h, t, d) = q.dims4()?;
-    let (_, kvh, s, _) = k.dims4()?;
-    let group = h / kvh;
+    let dims = q.dims4()?;
+    let (b, h, t, d) = dims;
     let qv = f32_data(q)?;
     let mv = mask.map(f32_data).transpose()?;
+    let mut out = vec![0f32; b * h * t * d];
+    attention_into(
+        &qv,
+        dims,
+        k,
+        v,
+        mv.as_deref(),
+        scale,
+        slots,
+        layer,
+        &mut out,
+    )?;
+    Tensor::from_vec(out, (b, h, t, d), q.device())
+}
+
+/// [`attention`] on plain values: `q` holds `[b, heads, t, d]` (`dims`), `mask`
+/// `[b, 1, t, s]`, and every value of `out` (`[b, heads, t, d]`) is written. A one-token
+/// step's `[b, 1, heads · d]` projections are already in this order.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attention_into(
+    qv: &[f32],
+    dims: (usize, usize, usize, usize),
+    k: &Tensor,
+    v: &Tensor,
+    mv: Option<&[f32]>,
+    scale: f32,
+    slots: &KeySlots,
+    layer: usize,
+    out: &mut [f32],
+) -> candle_core::Result<()> {
+    let (pad, offset) = (slots.pad, slots.offset);
+    let (b, h, t, d) = dims;
+    let (_, kvh, s, _) = k.dims4()?;
+    if qv.len() != b * h * t * d || out.len() != qv.len() || kvh == 0 || h % kvh != 0 {
+        candle_core::bail!("attention: queries, outputs and key heads do not match");
+    }
+    if mv.is_some_and(|m| m.len() != b * t * s) {
+        candle_core::bail!("attention: the mask does not match the keys");
+    }
+    let group = h / kvh;
     let (k, v) = (innermost_contiguous(k)?, innermost_contiguous(v)?);
     let (k_store, k_layout) = k.storage_and_layout();
     let (v_store, v_layout) = v.storage_and_layout();
@@ -936,7 +985,6 @@ pub fn attention(
     } else {
         PvOrder::TinyBlas
     };
-    let mut out = vec![0f32; b * h * t * d];
     let mut probs = crate::trace::enabled().then(|| vec![0f32; b * h * t * s]);
     // One task per (batch row, query head): the heads are independent.
     let head = |task: usize, out: &mut [f32], mut probs: Option<&mut [f32]>| {
@@ -947,18 +995,23 @@ pub fn attention(
         let mut w = vec![0f32; n];
         let mut acc = vec![0f32; order.slots() * d];
         for i in 0..t {
+            let o = &mut out[i * d..][..d];
             if offset + i < p0 || n == 0 {
-                continue; // a padding query: its output is never read
+                o.fill(0.0); // a padding query: its output is never read
+                continue;
             }
             let qr = &qv[((bi * h + hh) * t + i) * d..][..d];
-            let mrow = mv.as_ref().map(|m| &m[(bi * t + i) * s + p0..][..n]);
+            let mrow = mv.map(|m| &m[(bi * t + i) * s + p0..][..n]);
             // Keys after the last visible one (the causal future) would add exact zeros
             // to every sum: leave them out.
             let visible = match mrow {
                 Some(m) => m.iter().rposition(|&v| v != f32::NEG_INFINITY),
                 None => n.checked_sub(1),
             };
-            let Some(last) = visible else { continue };
+            let Some(last) = visible else {
+                o.fill(0.0);
+                continue;
+            };
             let w = &mut w[..=last];
             let keys = |j: usize| kr.row(bi, kh, p0 + j);
             key_scores(keys, qr, scale, mrow.map(|m| &m[..=last]), w);
@@ -967,7 +1020,7 @@ pub fn attention(
                 p[i * s + p0..][..w.len()].copy_from_slice(w);
             }
             let rows = |j: usize| vr.row(bi, kh, p0 + j);
-            weighted_rows(rows, w, order, &mut acc, &mut out[i * d..][..d]);
+            weighted_rows(rows, w, order, &mut acc, o);
         }
     };
     // A hand-off to the pool costs microseconds: only worth it for real work.
@@ -979,7 +1032,7 @@ pub fn attention(
             .enumerate()
             .for_each(|(task, (o, p))| head(task, o, Some(p))),
         None if parallel => {
-            vigil_kernels::team::for_each_chunk_mut(&mut out, t * d, |task, o| head(task, o, None))
+            vigil_kernels::team::for_each_chunk_mut(out, t * d, |task, o| head(task, o, None))
         }
         None => out
             .chunks_mut(t * d)
@@ -989,10 +1042,10 @@ pub fn attention(
     if let Some(p) = probs {
         crate::trace::trace(
             &format!("kq_soft_max-{layer}"),
-            &Tensor::from_vec(p, (b, h, t, s), q.device())?,
+            &Tensor::from_vec(p, (b, h, t, s), &candle_core::Device::Cpu)?,
         );
     }
-    Tensor::from_vec(out, (b, h, t, d), q.device())
+    Ok(())
 }
 
 /// ggml's tanh-approximated GELU as compiled for x86 with FMA:
@@ -1020,7 +1073,7 @@ fn gelu_table() -> &'static [f32] {
 
 /// `ggml_vec_geglu_f32`: `gelu(x) · g` with GELU looked up at `x` rounded to f16, exact
 /// zero below −10 and the identity above 10.
-fn geglu_row(x: &[f32], g: &[f32], y: &mut [f32]) {
+pub(crate) fn geglu_row(x: &[f32], g: &[f32], y: &mut [f32]) {
     let table = gelu_table();
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]

@@ -207,6 +207,25 @@ impl Linear {
         Ok((y + delta.reshape(shape)?)?)
     }
 
+    /// The weight as a vigil-kernels matrix (its copy for decode where there is one), if
+    /// the kernels multiply its format; what the inference products run on.
+    pub(crate) fn kernel_weight(&self) -> Result<Option<vigil_kernels::QuantMatrix<'_>>> {
+        match &self.weight {
+            LinearWeight::Quantized {
+                tensor,
+                matmul,
+                decode_copy,
+            } => kernel_weight_of(tensor, matmul, decode_copy.as_deref()),
+            LinearWeight::Dense(_) => Ok(None),
+        }
+    }
+
+    /// Adds the layer's bias, if it has one, to every row of `y` (`[rows, out]`): one f32
+    /// add per value, the rounding of candle's broadcast add.
+    pub(crate) fn add_bias(&self, y: &mut [f32]) -> Result<()> {
+        add_bias(self.bias.as_ref(), self.out_dim, y)
+    }
+
     /// The adapter of that name on this layer, if it has one.
     pub fn adapter(&self, name: &str) -> Option<&LoraWeights> {
         self.lora.iter().find(|(n, _)| n == name).map(|(_, w)| w)
@@ -346,15 +365,20 @@ fn kernel_matrix<'a>(
     decode_copy: Option<&'a vigil_kernels::QuantMatrix<'static>>,
     x: &Tensor,
 ) -> Result<Option<vigil_kernels::QuantMatrix<'a>>> {
-    if !matches!(matmul, QMatMul::QTensor(_)) {
+    let in_dim = tensor.shape().dims().last().copied();
+    if x.dtype() != DType::F32 || !x.device().is_cpu() || x.dims().last().copied() != in_dim {
         return Ok(None);
     }
-    let in_dim = tensor.shape().dims().last().copied();
-    if x.dtype() != DType::F32
-        || !x.device().is_cpu()
-        || !tensor.device().is_cpu()
-        || x.dims().last().copied() != in_dim
-    {
+    kernel_weight_of(tensor, matmul, decode_copy)
+}
+
+/// [`kernel_matrix`] without the activations: whether the kernels have the weight at all.
+fn kernel_weight_of<'a>(
+    tensor: &'a Arc<QTensor>,
+    matmul: &QMatMul,
+    decode_copy: Option<&'a vigil_kernels::QuantMatrix<'static>>,
+) -> Result<Option<vigil_kernels::QuantMatrix<'a>>> {
+    if !matches!(matmul, QMatMul::QTensor(_)) || !tensor.device().is_cpu() {
         return Ok(None);
     }
     match decode_copy {
@@ -430,23 +454,61 @@ fn kernel_products(
         .map(|((w, mut y), bias)| {
             // SAFETY: `matmul_group` returned Ok, so it wrote all `rows * out` values.
             unsafe { y.set_len(rows * w.rows()) };
-            if let Some(b) = bias.filter(|_| w.rows() > 0) {
-                if b.dims() != [w.rows()] {
-                    let msg = format!("bias of shape {:?} for {} outputs", b.dims(), w.rows());
-                    return Err(candle_core::Error::Msg(msg).into());
-                }
-                // The same single rounding as candle's broadcast add.
-                crate::ggml_ops::with_f32(b, |b| {
-                    for row in y.chunks_exact_mut(b.len()) {
-                        row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
-                    }
-                })?;
-            }
+            add_bias(*bias, w.rows(), &mut y)?;
             let mut dims = x.dims().to_vec();
             *dims.last_mut().expect("x has at least one dimension") = w.rows();
             Ok(Tensor::from_vec(y, dims, &Device::Cpu)?)
         })
         .collect()
+}
+
+/// Adds `bias` (one f32 per output, `out` of them), if given, to every row of `y`: one
+/// f32 add per value, the rounding of candle's broadcast add.
+fn add_bias(bias: Option<&Tensor>, out: usize, y: &mut [f32]) -> Result<()> {
+    let Some(b) = bias.filter(|_| out > 0) else {
+        return Ok(());
+    };
+    if b.dims() != [out] {
+        let msg = format!("bias of shape {:?} for {out} outputs", b.dims());
+        return Err(candle_core::Error::Msg(msg).into());
+    }
+    crate::ggml_ops::with_f32(b, |b| {
+        for row in y.chunks_exact_mut(out) {
+            row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+        }
+    })?;
+    Ok(())
+}
+
+/// `ys[i] = x Wᵢᵀ + bᵢ` into buffers the caller keeps: `x` is `[rows, in]`, `Wᵢ` the
+/// weight of `layers[i]` ([`Linear::kernel_weight`], which must exist), `ys[i]`
+/// `[rows, outᵢ]`. What [`Linear::forward_group`] computes, bit for bit.
+pub(crate) fn products_into(
+    layers: &[&Linear],
+    x: &[f32],
+    rows: usize,
+    ys: &mut [&mut [f32]],
+) -> Result<()> {
+    let ws = layers
+        .iter()
+        .map(|l| {
+            l.kernel_weight()?.ok_or_else(|| {
+                candle_core::Error::Msg(format!("{}: no kernel for this weight", l.path)).into()
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let refs: Vec<_> = ws.iter().collect();
+    let mut outs: Vec<&mut [std::mem::MaybeUninit<f32>]> = ys
+        .iter_mut()
+        // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and the kernels only write
+        // f32 values through it, so the buffers stay initialised.
+        .map(|y| unsafe { &mut *(&mut **y as *mut [f32] as *mut [std::mem::MaybeUninit<f32>]) })
+        .collect();
+    vigil_kernels::matmul_group(&refs, x, rows, &mut outs).map_err(kernel_err)?;
+    for (layer, y) in layers.iter().zip(ys.iter_mut()) {
+        layer.add_bias(y)?;
+    }
+    Ok(())
 }
 
 /// A tensor (a copy) from a custom op's input storage, which must be contiguous f32.
@@ -647,6 +709,18 @@ impl RmsNorm {
     }
 }
 
+impl RmsNorm {
+    /// One row in inference: what [`RmsNorm::forward`] gives for each row of an f32 input.
+    pub(crate) fn forward_row(&self, x: &[f32], y: &mut [f32]) {
+        crate::ggml_ops::rms_norm_row(x, &self.weight_f32, self.eps as f32, y)
+    }
+
+    /// The number of values a row has.
+    pub(crate) fn width(&self) -> usize {
+        self.weight_f32.len()
+    }
+}
+
 struct RmsNormOp {
     weight: Tensor,
     eps: f64,
@@ -757,22 +831,33 @@ impl RotaryEmbedding {
         let mut sin = Vec::with_capacity(b * t * half);
         for row in positions {
             for &p in row {
-                let mut theta = p as f32;
-                for i in 0..half {
-                    let extrap = match &self.divisors {
-                        Some(d) => theta / d[i],
-                        None => theta,
-                    };
-                    let angle = self.freq_scale * extrap;
-                    cos.push(angle.cos());
-                    sin.push(angle.sin());
-                    theta *= self.theta_scale;
-                }
+                self.push_angles(p, &mut cos, &mut sin);
             }
         }
         let cos = Tensor::from_vec(cos, (b, t, half), &Device::Cpu)?;
         let sin = Tensor::from_vec(sin, (b, t, half), &Device::Cpu)?;
         Ok((cos, sin))
+    }
+
+    /// Appends the `head_dim / 2` cosines and sines of position `p`.
+    pub(crate) fn push_angles(&self, p: u32, cos: &mut Vec<f32>, sin: &mut Vec<f32>) {
+        let mut theta = p as f32;
+        for i in 0..self.half {
+            let extrap = match &self.divisors {
+                Some(d) => theta / d[i],
+                None => theta,
+            };
+            let angle = self.freq_scale * extrap;
+            cos.push(angle.cos());
+            sin.push(angle.sin());
+            theta *= self.theta_scale;
+        }
+    }
+
+    /// Whether rotated pairs are adjacent values (llama.cpp's "normal" rope) rather than
+    /// `head_dim / 2` apart (NeoX).
+    pub(crate) fn interleaved(&self) -> bool {
+        self.layout == RopeLayout::Interleaved
     }
 
     /// Rotates `x`: `[b, heads, t, head_dim]`, contiguous.
@@ -791,8 +876,7 @@ impl RotaryEmbedding {
             })?);
         }
         if x.dtype() == DType::F32 {
-            let interleaved = self.layout == RopeLayout::Interleaved;
-            return Ok(crate::ggml_ops::rope(x, cos, sin, interleaved)?);
+            return Ok(crate::ggml_ops::rope(x, cos, sin, self.interleaved())?);
         }
         Ok(rope_fused(x, cos, sin, self.layout)?)
     }
