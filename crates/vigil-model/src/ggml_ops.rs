@@ -331,8 +331,15 @@ fn key_scores<'r>(
     if fast_dots() && q.len().is_multiple_of(4 * LANES) {
         while j + 8 <= w.len() {
             let k: [&[f32]; 8] = std::array::from_fn(|i| keys(j + i));
-            // SAFETY: fast_dots() checked AVX2 and FMA; every row is q.len() long.
-            let dots = unsafe { avx2::dot8_f32(k, q) };
+            // SAFETY: fast_dots() checked AVX2 and FMA, wide_dots() AVX-512 F; every row
+            // is q.len() long.
+            let dots = unsafe {
+                if wide_dots() {
+                    avx512::dot8_f32(k, q)
+                } else {
+                    avx2::dot8_f32(k, q)
+                }
+            };
             for (i, dot) in dots.into_iter().enumerate() {
                 let masked = mask.map_or(0.0, |m| m[j + i]);
                 w[j + i] = if masked == f32::NEG_INFINITY {
@@ -590,6 +597,13 @@ mod avx2 {
             let hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
             *t = _mm256_add_ps(hi, lo);
         }
+        reduce_rows8(t3)
+    }
+
+    /// The rest of eight [`reduce16`] trees, from each row's first halving `t3[r]`
+    /// (lanes `8..16` plus lanes `0..8`), side by side in registers.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn reduce_rows8(t3: [__m256; 8]) -> [f32; 8] {
         // t6 of rows (2i, 2i + 1): [t3[4..8] + t3[0..4] of one | of the other].
         let t6: [__m256; 4] = std::array::from_fn(|i| {
             let (a, b) = (t3[2 * i], t3[2 * i + 1]);
@@ -684,6 +698,32 @@ mod avx2 {
 mod avx512 {
     use super::LANES;
     use std::arch::x86_64::*;
+
+    /// [`super::avx2::dot8_f32`] with each row's four 16-lane sums in one register each
+    /// (the AVX2 version keeps them as eight halves): the same fused adds, the same tree.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn dot8_f32(x: [&[f32]; 8], y: &[f32]) -> [f32; 8] {
+        const STEP: usize = 4 * LANES;
+        let n = y.len();
+        debug_assert!(n.is_multiple_of(STEP) && x.iter().all(|r| r.len() >= n));
+        let yp = y.as_ptr();
+        let t3: [__m256; 8] = std::array::from_fn(|r| {
+            let xp = x[r].as_ptr();
+            let mut sum = [_mm512_setzero_ps(); 4];
+            for i in (0..n).step_by(STEP) {
+                for (j, a) in sum.iter_mut().enumerate() {
+                    let o = i + LANES * j;
+                    *a =
+                        _mm512_fmadd_ps(_mm512_loadu_ps(xp.add(o)), _mm512_loadu_ps(yp.add(o)), *a);
+                }
+            }
+            // (s0 + s2) + (s1 + s3), then reduce16's first halving.
+            let s = _mm512_add_ps(_mm512_add_ps(sum[0], sum[2]), _mm512_add_ps(sum[1], sum[3]));
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(s)));
+            _mm256_add_ps(hi, _mm512_castps512_ps256(s))
+        });
+        super::avx2::reduce_rows8(t3)
+    }
 
     /// [`super::weighted_rows_impl`] and [`super::reduce_slots`] without the accumulator
     /// array: per 64 columns, the (up to four) slots of each of reduce16's 16 leaves are
@@ -1207,6 +1247,27 @@ pub(crate) mod tests {
                     })
                     .collect();
                 assert_eq!(bits(&w), bits(&want), "d {d}, {n} keys");
+            }
+        }
+    }
+
+    #[test]
+    fn the_avx2_and_avx512_key_dots_give_the_scalar_bits() {
+        let widths = [(fast_dots(), "avx2"), (wide_dots(), "avx512")];
+        for (_, width) in widths.iter().filter(|w| w.0) {
+            for d in [64, 128, 256, 512] {
+                let keys = values(8 * d, d as u64);
+                let q = values(d, 9);
+                let rows: [&[f32]; 8] = std::array::from_fn(|r| &keys[r * d..][..d]);
+                // SAFETY: the filter above checked the width's features; rows are d long.
+                let got = unsafe {
+                    match *width {
+                        "avx2" => avx2::dot8_f32(rows, &q),
+                        _ => avx512::dot8_f32(rows, &q),
+                    }
+                };
+                let want = rows.map(|r| dot_vec_f32_scalar(r, &q));
+                assert_eq!(bits(&got), bits(&want), "{width}, d {d}");
             }
         }
     }
