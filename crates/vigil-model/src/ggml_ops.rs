@@ -401,21 +401,32 @@ pub(crate) fn dot_vec_f32(x: &[f32], y: &[f32]) -> f32 {
     dot_vec_f32_scalar(x, y)
 }
 
+/// Columns per step of the 512-bit weighted sum (`avx512::weighted_rows`): four
+/// registers.
+const WIDE_BLOCK: usize = 4 * LANES;
+
 /// [`weighted_rows_impl`], compiled with FMA where available (bit-identical: the same
-/// fused operations, which without FMA are library calls).
+/// fused operations, which without FMA are library calls). `acc` is grown to the
+/// accumulator array where the chosen version needs one (the 512-bit one does not: for
+/// one token, zeroing 64 slots × the row per head was itself a cost).
 fn weighted_rows<'r>(
     rows: impl Fn(usize) -> &'r [f32],
     w: &[f32],
     order: PvOrder,
-    acc: &mut [f32],
+    acc: &mut Vec<f32>,
     out: &mut [f32],
 ) {
+    let d = out.len();
+    let wide = wide_dots() && d.is_multiple_of(WIDE_BLOCK);
+    if acc.len() < order.slots() * d && !wide {
+        acc.resize(order.slots() * d, 0.0);
+    }
     #[cfg(target_arch = "x86_64")]
     if fast_dots() {
         // SAFETY: fast_dots() checked AVX2 and FMA, wide_dots() AVX-512 F.
         return unsafe {
-            if wide_dots() {
-                avx512::weighted_rows(rows, w, order, acc, out)
+            if wide {
+                avx512::weighted_rows(rows, w, order, out)
             } else {
                 avx2::weighted_rows(rows, w, order, acc, out)
             }
@@ -696,7 +707,7 @@ mod avx2 {
 /// lanes that ggml's AVX-512 build keeps and [`avx2`] splits in two.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::LANES;
+    use super::{LANES, WIDE_BLOCK as BLOCK};
     use std::arch::x86_64::*;
 
     /// [`super::avx2::dot8_f32`] with each row's four 16-lane sums in one register each
@@ -732,19 +743,16 @@ mod avx512 {
     /// The same fused adds and the same additions in the same order; for one token the
     /// array's stores and its 63 passes of pairwise adds were a fixed cost per head
     /// larger than the products over a short cache.
+    /// `out.len()` must be a multiple of [`BLOCK`].
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) unsafe fn weighted_rows<'r>(
         rows: impl Fn(usize) -> &'r [f32],
         w: &[f32],
         order: super::PvOrder,
-        acc: &mut [f32],
         out: &mut [f32],
     ) {
-        const BLOCK: usize = 4 * LANES;
         let d = out.len();
-        if !d.is_multiple_of(BLOCK) {
-            return super::weighted_rows_impl(rows, w, order, acc, out);
-        }
+        assert!(d.is_multiple_of(BLOCK), "rows of {d} values");
         let slots = order.slots();
         // Slots per leaf: VecDot's leaf l is (l + (32 + l)) + ((16 + l) + (48 + l)).
         let per_leaf = slots / LANES;
@@ -1033,7 +1041,7 @@ pub(crate) fn attention_into(
         let p0 = pad.get(bi).copied().unwrap_or(0).min(s);
         let n = s - p0;
         let mut w = vec![0f32; n];
-        let mut acc = vec![0f32; order.slots() * d];
+        let mut acc = Vec::new();
         for i in 0..t {
             let o = &mut out[i * d..][..d];
             if offset + i < p0 || n == 0 {
@@ -1280,9 +1288,10 @@ pub(crate) mod tests {
                     let v = values(n * d, n as u64 * 31 + d as u64);
                     let w: Vec<f32> = values(n, 5).iter().map(|x| x.abs() / 20.0).collect();
                     let rows = |j: usize| &v[j * d..][..d];
-                    let mut acc = vec![0f32; order.slots() * d];
+                    let mut acc = Vec::new();
                     let (mut got, mut want) = (vec![0f32; d], vec![0f32; d]);
                     weighted_rows(rows, &w, order, &mut acc, &mut got);
+                    acc.resize(order.slots() * d, 0.0);
                     weighted_rows_impl(rows, &w, order, &mut acc, &mut want);
                     assert_eq!(bits(&got), bits(&want), "{order:?}, d {d}, {n} keys");
                 }
@@ -1297,7 +1306,10 @@ pub(crate) mod tests {
         let widths = [(fast_dots(), "avx2"), (wide_dots(), "avx512")];
         for (_, width) in widths.iter().filter(|w| w.0) {
             for order in [PvOrder::VecDot, PvOrder::TinyBlas] {
-                for d in [64, 128, 256, 80] {
+                for d in [64usize, 128, 256, 80] {
+                    if *width == "avx512" && !d.is_multiple_of(WIDE_BLOCK) {
+                        continue; // the dispatcher takes AVX2 there
+                    }
                     for n in [1, 17, 64, 130] {
                         let v = values(n * d, n as u64 + 3);
                         let w: Vec<f32> = values(n, 4).iter().map(|x| x.abs() / 20.0).collect();
@@ -1308,7 +1320,7 @@ pub(crate) mod tests {
                         unsafe {
                             match *width {
                                 "avx2" => avx2::weighted_rows(rows, &w, order, &mut acc, &mut got),
-                                _ => avx512::weighted_rows(rows, &w, order, &mut acc, &mut got),
+                                _ => avx512::weighted_rows(rows, &w, order, &mut got),
                             }
                         }
                         weighted_rows_impl(rows, &w, order, &mut acc, &mut want);
