@@ -154,17 +154,14 @@ pub(crate) fn unpack_group(qtype: QuantType, src: &[u8], dst: &mut [u8]) {
 /// most 16) into `out[ai][k]`; one activation row (decode) streams the group once.
 pub(crate) type GroupTileFn = fn(&[u8], &QuantizedActs, usize, usize, &mut [[f32; 8]]);
 
-/// The grouped tile kernel of `qtype` for `isa`, if there is one (AVX-512 VNNI).
+/// The grouped tile kernel of `qtype` for `isa`, if there is one (AVX-512 VNNI; the
+/// nibble formats' decode loop takes GFNI too where the CPU has it: one affine map per
+/// pair of rows instead of a shift and an AND, 1.14–1.16× the L2 throughput of Q4_1 and
+/// Q5_0 here).
 pub(crate) fn group_tile_fn(isa: crate::Isa, qtype: QuantType) -> Option<GroupTileFn> {
     #[cfg(target_arch = "x86_64")]
     if isa == crate::Isa::Avx512Vnni {
-        return Some(match qtype {
-            QuantType::Q4_0 => vnni::tile_group_checked::<crate::q4_0::Q4_0>,
-            QuantType::Q4_1 => vnni::tile_group_checked::<crate::q4_1::Q4_1>,
-            QuantType::Q5_0 => vnni::tile_group_checked::<crate::q5_0::Q5_0>,
-            QuantType::Q8_0 => vnni::tile_group_checked::<crate::q8_0::Q8_0>,
-            _ => return None,
-        });
+        return vnni::tile_fn(qtype, vnni::gfni_available());
     }
     let _ = (isa, qtype);
     None
@@ -222,9 +219,33 @@ mod vnni {
         }
     }
 
+    /// Whether the CPU has GFNI (Ice Lake and later; not Cascade Lake, which has VNNI).
+    pub(super) fn gfni_available() -> bool {
+        std::is_x86_feature_detected!("gfni")
+    }
+
+    /// The tile kernel for `qtype`, with GFNI's nibble extraction or without (Q8_0 has
+    /// no nibbles: the same code either way).
+    pub(super) fn tile_fn(qtype: QuantType, gfni: bool) -> Option<GroupTileFn> {
+        fn pick<F: Fmt32>(gfni: bool) -> GroupTileFn {
+            if gfni {
+                tile_group_checked::<F, true>
+            } else {
+                tile_group_checked::<F, false>
+            }
+        }
+        Some(match qtype {
+            QuantType::Q4_0 => pick::<crate::q4_0::Q4_0>(gfni),
+            QuantType::Q4_1 => pick::<crate::q4_1::Q4_1>(gfni),
+            QuantType::Q5_0 => pick::<crate::q5_0::Q5_0>(gfni),
+            QuantType::Q8_0 => pick::<crate::q8_0::Q8_0>(gfni),
+            _ => return None,
+        })
+    }
+
     /// The prefill tile over a packed group: `block32::vnni::tile8`'s body, its block
     /// columns read from the packed layout (scales as one load, no gathering).
-    pub(super) fn tile_group_checked<F: Fmt32>(
+    pub(super) fn tile_group_checked<F: Fmt32, const GFNI: bool>(
         group: &[u8],
         acts: &QuantizedActs,
         a0: usize,
@@ -234,9 +255,16 @@ mod vnni {
         assert_eq!(acts.act, act_of::<F>());
         assert_eq!(group.len(), GROUP * acts.nb * F::BYTES, "group length");
         assert!(a0 < a1 && a1 <= acts.rows && a1 - a0 <= MAX_TILE_ROWS && out.len() >= a1 - a0);
+        assert!(!GFNI || gfni_available(), "GFNI is not available");
         // SAFETY: `group_tile_fn` hands this out for Isa::Avx512Vnni only, which the
-        // caller got from `Isa::checked`; the sizes are checked above.
-        unsafe { tile_group::<F>(group.as_ptr(), acts, a0, a1, out) }
+        // caller got from `Isa::checked`, and GFNI was checked above; the sizes too.
+        unsafe {
+            if GFNI {
+                tile_group_gfni::<F>(group.as_ptr(), acts, a0, a1, out)
+            } else {
+                tile_group::<F>(group.as_ptr(), acts, a0, a1, out)
+            }
+        }
     }
 
     /// # Safety
@@ -249,8 +277,34 @@ mod vnni {
         a1: usize,
         out: &mut [[f32; 8]],
     ) {
+        tile_group_body::<F, false>(group, acts, a0, a1, out)
+    }
+
+    /// [`tile_group`] with GFNI as well.
+    ///
+    /// # Safety
+    /// As [`tile_group`], and the CPU must have GFNI.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni,gfni")]
+    unsafe fn tile_group_gfni<F: Fmt32>(
+        group: *const u8,
+        acts: &QuantizedActs,
+        a0: usize,
+        a1: usize,
+        out: &mut [[f32; 8]],
+    ) {
+        tile_group_body::<F, true>(group, acts, a0, a1, out)
+    }
+
+    #[inline(always)]
+    unsafe fn tile_group_body<F: Fmt32, const GFNI: bool>(
+        group: *const u8,
+        acts: &QuantizedActs,
+        a0: usize,
+        a1: usize,
+        out: &mut [[f32; 8]],
+    ) {
         if a1 - a0 == 1 {
-            out[0] = dot_group::<F>(group, acts, a0);
+            out[0] = dot_group::<F, GFNI>(group, acts, a0);
         } else {
             tile8_body::<F, _>(Packed(group), acts, a0, a1, out);
         }
@@ -268,11 +322,20 @@ mod vnni {
     /// each half its own row's chain in its own order; Q4_1's minimum terms as one vector
     /// of 8 chains.
     ///
+    /// The nibble codes of a pair come out of one GFNI affine map per byte (`GFNI`) or a
+    /// masked shift and an AND; Q5_0's fifth bits go in by a masked byte add. Every
+    /// operation there is on exact integers, so all ways give the same codes.
+    ///
     /// # Safety
-    /// AVX2, FMA, F16C, AVX-512 F/VL/BW and VNNI must be available; `group` must point at
-    /// `GROUP · acts.nb` blocks; `a < acts.rows`.
-    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
-    unsafe fn dot_group<F: Fmt32>(group: *const u8, acts: &QuantizedActs, a: usize) -> [f32; 8] {
+    /// AVX2, FMA, F16C, AVX-512 F/VL/BW and VNNI (and GFNI with `GFNI`) must be available
+    /// and enabled in the caller; `group` must point at `GROUP · acts.nb` blocks;
+    /// `a < acts.rows`.
+    #[inline(always)]
+    unsafe fn dot_group<F: Fmt32, const GFNI: bool>(
+        group: *const u8,
+        acts: &QuantizedActs,
+        a: usize,
+    ) -> [f32; 8] {
         const PAIRS: usize = GROUP / 2;
         let nb = acts.nb;
         let ab = acts.act.block_bytes();
@@ -290,7 +353,19 @@ mod vnni {
                 _mm256_set1_epi32(2 * p as i32 + 1),
             )
         });
-        let low4 = _mm512_set1_epi8(0x0F);
+        // An affine map per byte (a GF(2) bit matrix per 64-bit lane; byte 7 − i of the
+        // matrix picks the input bits of output bit i): the low nibble in the low half,
+        // the high nibble moved down in the high half.
+        let nibbles = _mm512_set_epi64(
+            0x1020_4080_0000_0000,
+            0x1020_4080_0000_0000,
+            0x1020_4080_0000_0000,
+            0x1020_4080_0000_0000,
+            0x0102_0408_0000_0000,
+            0x0102_0408_0000_0000,
+            0x0102_0408_0000_0000,
+            0x0102_0408_0000_0000,
+        );
         let mut acc = [_mm512_setzero_ps(); PAIRS];
         let mut mins = _mm256_setzero_ps();
         for b in 0..nb {
@@ -324,13 +399,17 @@ mod vnni {
                     let v = _mm512_broadcast_i64x4(_mm256_loadu_si256(
                         codes_at.add(32 * p) as *const __m256i
                     ));
-                    let v = _mm512_mask_srli_epi16::<4>(v, 0xFFFF_0000, v);
-                    _mm512_and_si512(v, low4)
+                    if GFNI {
+                        _mm512_gf2p8affine_epi64_epi8::<0>(v, nibbles)
+                    } else {
+                        let v = _mm512_mask_srli_epi16::<4>(v, 0xFFFF_0000, v);
+                        _mm512_and_si512(v, _mm512_set1_epi8(0x0F))
+                    }
                 };
                 let q = if F::QTYPE == QuantType::Q5_0 {
                     // The two rows' qh are adjacent: bit j of each is bit 4 of code j.
                     let qh = (col.add(2 * GROUP + e * 2 * p) as *const u64).read_unaligned();
-                    _mm512_or_si512(q, _mm512_maskz_mov_epi8(qh, _mm512_set1_epi8(0x10)))
+                    _mm512_mask_add_epi8(q, qh, q, _mm512_set1_epi8(0x10))
                 } else {
                     q
                 };
@@ -346,5 +425,69 @@ mod vnni {
             _mm512_storeu_ps(lanes[2 * p..].as_mut_ptr() as *mut f32, *a);
         }
         std::array::from_fn(|k| finish::<F>(hsum8_ggml(&lanes[k]), m[k]))
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use crate::{matmul_with, Isa, QuantMatrix};
+
+    /// Random blocks with a sane f16 scale (and Q4_1's minimum) in every block.
+    fn matrix(t: QuantType, rows: usize, cols: usize, seed: u64) -> QuantMatrix<'static> {
+        let mut s = seed;
+        let mut data: Vec<u8> = (0..rows * cols / 32 * t.block_bytes())
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (s >> 33) as u8
+            })
+            .collect();
+        let offsets: &[usize] = if t == QuantType::Q4_1 { &[0, 2] } else { &[0] };
+        for block in data.chunks_mut(t.block_bytes()) {
+            for &o in offsets {
+                let scale = half::f16::from_f32(0.01 + (block[4] as f32) / 4096.0);
+                block[o..o + 2].copy_from_slice(&scale.to_bits().to_le_bytes());
+            }
+        }
+        QuantMatrix::owned(data, t, rows, cols).unwrap()
+    }
+
+    /// The decode loop over packed groups, with and without GFNI, gives each row-major
+    /// row's product bit for bit.
+    #[test]
+    fn both_nibble_extractions_give_the_row_major_products() {
+        if Isa::detect() != Isa::Avx512Vnni {
+            return; // no grouped kernel on this CPU
+        }
+        let ways: &[bool] = if vnni::gfni_available() {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for t in [QuantType::Q4_0, QuantType::Q4_1, QuantType::Q5_0] {
+            for cols in [32, 96, 640] {
+                let w = matrix(t, 16, cols, cols as u64);
+                let packed = w.packed_for(Isa::Avx512Vnni).expect("a packed copy");
+                let x: Vec<f32> = (0..cols)
+                    .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
+                    .collect();
+                let mut want = vec![0f32; 16];
+                matmul_with(Isa::Avx512Vnni, &w, &x, 1, &mut want).unwrap();
+                let acts = QuantizedActs::with_isa(Isa::Avx512Vnni, t.act_type(), &x, 1, cols);
+                for &gfni in ways {
+                    let tile = vnni::tile_fn(t, gfni).expect("a grouped kernel");
+                    for g in 0..2 {
+                        let mut out = [[0f32; 8]; 1];
+                        tile(packed.group(g), &acts, 0, 1, &mut out);
+                        let got: Vec<u32> = out[0].iter().map(|v| v.to_bits()).collect();
+                        let row: Vec<u32> =
+                            want[8 * g..8 * g + 8].iter().map(|v| v.to_bits()).collect();
+                        assert_eq!(got, row, "{t:?}, {cols} columns, group {g}, GFNI {gfni}");
+                    }
+                }
+            }
+        }
     }
 }
