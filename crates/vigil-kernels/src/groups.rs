@@ -161,7 +161,7 @@ pub(crate) type GroupTileFn = fn(&[u8], &QuantizedActs, usize, usize, &mut [[f32
 pub(crate) fn group_tile_fn(isa: crate::Isa, qtype: QuantType) -> Option<GroupTileFn> {
     #[cfg(target_arch = "x86_64")]
     if isa == crate::Isa::Avx512Vnni {
-        return vnni::tile_fn(qtype, vnni::gfni_available());
+        return vnni::tile_fn(qtype, crate::x86::gfni_available());
     }
     let _ = (isa, qtype);
     None
@@ -219,11 +219,6 @@ mod vnni {
         }
     }
 
-    /// Whether the CPU has GFNI (Ice Lake and later; not Cascade Lake, which has VNNI).
-    pub(super) fn gfni_available() -> bool {
-        std::is_x86_feature_detected!("gfni")
-    }
-
     /// The tile kernel for `qtype`, with GFNI's nibble extraction or without (Q8_0 has
     /// no nibbles: the same code either way).
     pub(super) fn tile_fn(qtype: QuantType, gfni: bool) -> Option<GroupTileFn> {
@@ -255,7 +250,10 @@ mod vnni {
         assert_eq!(acts.act, act_of::<F>());
         assert_eq!(group.len(), GROUP * acts.nb * F::BYTES, "group length");
         assert!(a0 < a1 && a1 <= acts.rows && a1 - a0 <= MAX_TILE_ROWS && out.len() >= a1 - a0);
-        assert!(!GFNI || gfni_available(), "GFNI is not available");
+        assert!(
+            !GFNI || crate::x86::gfni_available(),
+            "GFNI is not available"
+        );
         // SAFETY: `group_tile_fn` hands this out for Isa::Avx512Vnni only, which the
         // caller got from `Isa::checked`, and GFNI was checked above; the sizes too.
         unsafe {
@@ -353,19 +351,6 @@ mod vnni {
                 _mm256_set1_epi32(2 * p as i32 + 1),
             )
         });
-        // An affine map per byte (a GF(2) bit matrix per 64-bit lane; byte 7 − i of the
-        // matrix picks the input bits of output bit i): the low nibble in the low half,
-        // the high nibble moved down in the high half.
-        let nibbles = _mm512_set_epi64(
-            0x1020_4080_0000_0000,
-            0x1020_4080_0000_0000,
-            0x1020_4080_0000_0000,
-            0x1020_4080_0000_0000,
-            0x0102_0408_0000_0000,
-            0x0102_0408_0000_0000,
-            0x0102_0408_0000_0000,
-            0x0102_0408_0000_0000,
-        );
         let mut acc = [_mm512_setzero_ps(); PAIRS];
         let mut mins = _mm256_setzero_ps();
         for b in 0..nb {
@@ -394,17 +379,8 @@ mod vnni {
                     let v = _mm512_loadu_si512(codes_at.add(2 * c * p) as *const __m512i);
                     _mm512_xor_si512(v, _mm512_set1_epi8(-128))
                 } else {
-                    // The pair's 32 bytes in both halves; the high half takes the high
-                    // nibbles.
-                    let v = _mm512_broadcast_i64x4(_mm256_loadu_si256(
-                        codes_at.add(32 * p) as *const __m256i
-                    ));
-                    if GFNI {
-                        _mm512_gf2p8affine_epi64_epi8::<0>(v, nibbles)
-                    } else {
-                        let v = _mm512_mask_srli_epi16::<4>(v, 0xFFFF_0000, v);
-                        _mm512_and_si512(v, _mm512_set1_epi8(0x0F))
-                    }
+                    // Row 2p's codes in the low half, row 2p + 1's in the high half.
+                    crate::x86::nibble_halves::<GFNI>(codes_at.add(32 * p))
                 };
                 let q = if F::QTYPE == QuantType::Q5_0 {
                     // The two rows' qh are adjacent: bit j of each is bit 4 of code j.
@@ -461,7 +437,7 @@ mod tests {
         if Isa::detect() != Isa::Avx512Vnni {
             return; // no grouped kernel on this CPU
         }
-        let ways: &[bool] = if vnni::gfni_available() {
+        let ways: &[bool] = if crate::x86::gfni_available() {
             &[false, true]
         } else {
             &[false]

@@ -244,17 +244,111 @@ unsafe fn tile8_body<const VNNI: bool>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
-    vec_dot_body::<false>(w, a)
+    vec_dot_body(w, a)
 }
 
-/// [`vec_dot_avx2`] with the lane sums from VNNI's `vpdpbusd`: the decode kernel.
+/// Weight row · Q8_K activation row with AVX-512 VNNI (and GFNI where the CPU has it):
+/// the decode kernel; bit-identical to [`vec_dot_scalar`].
 ///
 /// # Safety
 /// AVX2, FMA, F16C, AVX-512 F/VL/BW and VNNI must be available.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
 pub unsafe fn vec_dot_vnni(w: &[u8], a: &[u8]) -> f32 {
-    vec_dot_body::<true>(w, a)
+    if crate::x86::gfni_available() {
+        vec_dot_wide_gfni(w, a)
+    } else {
+        vec_dot_wide(w, a)
+    }
+}
+
+/// [`vec_dot_vnni`] without GFNI.
+///
+/// # Safety
+/// As [`vec_dot_vnni`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+unsafe fn vec_dot_wide(w: &[u8], a: &[u8]) -> f32 {
+    vec_dot_wide_body::<false>(w, a)
+}
+
+/// [`vec_dot_vnni`] with GFNI.
+///
+/// # Safety
+/// As [`vec_dot_vnni`], and the CPU must have GFNI.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni,gfni")]
+unsafe fn vec_dot_wide_gfni(w: &[u8], a: &[u8]) -> f32 {
+    vec_dot_wide_body::<true>(w, a)
+}
+
+/// [`vec_dot_body`] on 512-bit vectors, with fewer operations per block: the integer sums
+/// `s = Σⱼ scⱼ · (qⱼ · yⱼ)` and `m = Σⱼ mnⱼ · (bsumⱼ)` are exact whatever the order of
+/// their additions, so only the f32 steps (one fused add each per block) must stay
+/// ggml's, and they do.
+///
+/// Per block: the 32 bytes of sub-blocks `2c` and `2c + 1` become their 64 codes in one
+/// register (low nibbles, then high: [`crate::x86::nibble_halves`]), which lines up with
+/// 64 contiguous activation bytes, so one `vpdpbusd` gives both sub-blocks' lane sums
+/// (|sum| ≤ 4 · 15 · 128, an i16). Two pairs packed to i16 and one `vpdpwssd` with each
+/// lane's scale then add up the scaled sums (instead of eight vectors reduced by
+/// horizontal adds, then a 32-bit multiply: the AVX2 body's cost, bound by those
+/// operations at 13 GB/s from L2).
+///
+/// # Safety
+/// The features of the entry point that inlines it.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn vec_dot_wide_body<const GFNI: bool>(w: &[u8], a: &[u8]) -> f32 {
+    use std::arch::x86_64::*;
+    let nb = w.len() / BYTES;
+    assert_eq!(w.len(), nb * BYTES, "weight row length");
+    assert_eq!(a.len(), nb * ABYTES, "activation row length");
+    // `packs(p[2k], p[2k + 1])` holds, per 128-bit chunk c, four sums of p[2k]'s lanes
+    // 4c.. then four of p[2k + 1]'s; lanes 0..8 of p[i] are sub-block 2i, 8..16 sub-block
+    // 2i + 1. Word w of the pack then belongs to sub-block `SUB[w] + 4k`.
+    let sub: [i16; 32] = std::array::from_fn(|w| {
+        let (c, i) = (w / 8, w % 8);
+        (if i < 4 { 0 } else { 2 }) + (c / 2) as i16
+    });
+    let idx01 = _mm512_loadu_si512(sub.as_ptr() as *const __m512i);
+    let idx23 = _mm512_add_epi16(idx01, _mm512_set1_epi16(4));
+    let (mut acc, mut mins) = (0f32, 0f32);
+    for (b, yb) in w.chunks_exact(BYTES).zip(a.chunks_exact(ABYTES)) {
+        crate::x86::prefetch_ahead::<BYTES>(b.as_ptr());
+        let (qp, yp) = (b.as_ptr().add(16), yb.as_ptr().add(4));
+        let p: [__m512i; 4] = std::array::from_fn(|c| {
+            let codes = crate::x86::nibble_halves::<GFNI>(qp.add(32 * c));
+            let y = _mm512_loadu_si512(yp.add(64 * c) as *const __m512i);
+            _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes, y)
+        });
+        let (sc, mn) = scale_words(b.as_ptr().add(4));
+        let bytes = |v: [u32; 2]| _mm_cvtsi64_si128((v[0] as u64 | (v[1] as u64) << 32) as i64);
+        let sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(bytes(sc)));
+        let t = _mm512_dpwssd_epi32(
+            _mm512_setzero_si512(),
+            _mm512_packs_epi32(p[0], p[1]),
+            _mm512_permutexvar_epi16(idx01, sc16),
+        );
+        let t = _mm512_dpwssd_epi32(
+            t,
+            _mm512_packs_epi32(p[2], p[3]),
+            _mm512_permutexvar_epi16(idx23, sc16),
+        );
+        // Words 2j and 2j + 1 of the minima: mn_j, against bsums 2j and 2j + 1.
+        let mnb = bytes(mn);
+        let mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mnb, mnb));
+        let bsums = _mm256_loadu_si256(yb.as_ptr().add(260) as *const __m256i);
+        let m8 = _mm256_madd_epi16(bsums, mn16);
+        let t8 = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64::<1>(t));
+        let x = _mm256_hadd_epi32(t8, m8);
+        let x = _mm256_hadd_epi32(x, x);
+        let x = _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256::<1>(x));
+        let (s, m) = (_mm_cvtsi128_si32(x), _mm_extract_epi32::<1>(x));
+        let yd = f32_at(yb, 0);
+        acc = (s as f32).mul_add(crate::x86::f16c(b.as_ptr()) * yd, acc);
+        mins = (m as f32).mul_add(crate::x86::f16c(b.as_ptr().add(2)) * yd, mins);
+    }
+    acc - mins
 }
 
 /// Weight row · activation row in [`Order::PerBlock`], bit-identical to
@@ -262,14 +356,15 @@ pub unsafe fn vec_dot_vnni(w: &[u8], a: &[u8]) -> f32 {
 /// once into one vector (lane = sub-block), times the scales unpacked with integer masks
 /// rather than byte by byte; the minima's term the same way. A row is one linear read of
 /// its weights: rows one after another stream best on this machine (a tile's eight rows
-/// side by side made a Q4_K decode step compute-bound at 8 GB/s; this runs at 14–17).
+/// side by side made a Q4_K decode step compute-bound at 8 GB/s). The AVX2 decode
+/// kernel; with AVX-512 VNNI, [`vec_dot_wide_body`] does the same with fewer operations.
 ///
 /// # Safety
 /// The features of the entry point that inlines it.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn vec_dot_body<const VNNI: bool>(w: &[u8], a: &[u8]) -> f32 {
-    use crate::x86::{hsum_epi32, lane_sums, reduce8};
+unsafe fn vec_dot_body(w: &[u8], a: &[u8]) -> f32 {
+    use crate::x86::{dot_u8_i8, hsum_epi32, reduce8};
     use std::arch::x86_64::*;
     let nb = w.len() / BYTES;
     assert_eq!(w.len(), nb * BYTES, "weight row length");
@@ -286,8 +381,8 @@ unsafe fn vec_dot_body<const VNNI: bool>(w: &[u8], a: &[u8]) -> f32 {
             let hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
             let ylo = _mm256_loadu_si256(yp.add(64 * c) as *const __m256i);
             let yhi = _mm256_loadu_si256(yp.add(64 * c + 32) as *const __m256i);
-            p[2 * c] = lane_sums::<VNNI>(lo, ylo);
-            p[2 * c + 1] = lane_sums::<VNNI>(hi, yhi);
+            p[2 * c] = dot_u8_i8(lo, ylo);
+            p[2 * c + 1] = dot_u8_i8(hi, yhi);
         }
         let (sc, mn) = scales_mins_x8(b.as_ptr().add(4));
         // Lane j: sub-block j's products (≤ 32 · 15 · 128) times its scale.
@@ -312,6 +407,20 @@ unsafe fn vec_dot_body<const VNNI: bool>(w: &[u8], a: &[u8]) -> f32 {
 #[inline]
 unsafe fn scales_mins_x8(s: *const u8) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
     use std::arch::x86_64::*;
+    let (sc, mn) = scale_words(s);
+    let widen = |v: [u32; 2]| {
+        _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(
+            (v[0] as u64 | (v[1] as u64) << 32) as i64,
+        ))
+    };
+    (widen(sc), widen(mn))
+}
+
+/// The eight 6-bit scales and eight minima of a block as bytes (scale `j` in byte `j` of
+/// the pair of words), unpacked a 32-bit word at a time (`s` points at the 12 scale bytes).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn scale_words(s: *const u8) -> ([u32; 2], [u32; 2]) {
     const LOW6: u32 = 0x3f3f_3f3f;
     const LOW4: u32 = 0x0f0f_0f0f;
     const LOW2: u32 = 0x0303_0303;
@@ -322,12 +431,7 @@ unsafe fn scales_mins_x8(s: *const u8) -> (std::arch::x86_64::__m256i, std::arch
     // top bits of bytes 0..4 and 4..8.
     let sc = [u0 & LOW6, (u2 & LOW4) | (((u0 >> 6) & LOW2) << 4)];
     let mn = [u1 & LOW6, ((u2 >> 4) & LOW4) | (((u1 >> 6) & LOW2) << 4)];
-    let widen = |v: [u32; 2]| {
-        _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(
-            (v[0] as u64 | (v[1] as u64) << 32) as i64,
-        ))
-    };
-    (widen(sc), widen(mn))
+    (sc, mn)
 }
 
 impl crate::matmul::Kernel for Q4K {
@@ -367,6 +471,63 @@ impl crate::matmul::Kernel for Q4K {
                     for (oi, wi) in o.iter_mut().zip(w.iter()) {
                         *oi = vec_dot_scalar_in(wi, a, order);
                     }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    /// The 512-bit decode body with and without GFNI gives the scalar dot's bits, over
+    /// random blocks whose codes and activations reach their extremes.
+    #[test]
+    fn the_wide_decode_bodies_give_the_scalar_bits() {
+        if !crate::Isa::vnni_available() {
+            return;
+        }
+        let mut s = 5u64;
+        let mut next = move || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 33) as u32
+        };
+        for round in 0..40 {
+            let nb = 1 + round % 5;
+            let mut w: Vec<u8> = (0..nb * BYTES).map(|_| next() as u8).collect();
+            for block in w.chunks_mut(BYTES) {
+                let d = half::f16::from_f32(0.002 + (next() % 100) as f32 / 10_000.0);
+                let dmin = half::f16::from_f32((next() % 100) as f32 / 20_000.0);
+                block[..2].copy_from_slice(&d.to_bits().to_le_bytes());
+                block[2..4].copy_from_slice(&dmin.to_bits().to_le_bytes());
+                if round % 4 == 0 {
+                    block[16..].fill(0xFF); // every code 15
+                }
+            }
+            let x: Vec<f32> = (0..nb * 256)
+                .map(|i| match (round % 4, i % 7) {
+                    (0, _) => {
+                        if i % 2 == 0 {
+                            -3.0
+                        } else {
+                            3.0
+                        }
+                    }
+                    (_, 0) => 50.0 - (next() % 100) as f32,
+                    _ => (next() % 2000) as f32 / 1000.0 - 1.0,
+                })
+                .collect();
+            let mut a = vec![0u8; nb * ABYTES];
+            crate::act::quantize_row(crate::format::ActType::Q8K, &x, &mut a);
+            let want = vec_dot_scalar(&w, &a).to_bits();
+            // SAFETY: vnni_available() checked the features; GFNI is checked before use.
+            unsafe {
+                assert_eq!(vec_dot_wide(&w, &a).to_bits(), want, "round {round}");
+                if crate::x86::gfni_available() {
+                    assert_eq!(vec_dot_wide_gfni(&w, &a).to_bits(), want, "round {round}");
                 }
             }
         }
