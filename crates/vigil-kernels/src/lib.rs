@@ -32,8 +32,9 @@
 //! * Instruction sets ([`Isa`]), chosen at run time on x86-64: AVX2+FMA+F16C, and on top
 //!   of it AVX-512 VNNI (`vpdpbusd`) for the tiles, the 32-value block formats' decode
 //!   kernels and the K-quants' (`q4_k::vec_dot_vnni`, `q6_k::vec_dot_vnni`: a decode step
-//!   reads each weight row as one linear stream); portable scalar code everywhere else
-//!   (no NEON path yet).
+//!   reads each weight row as one linear stream); where the CPU also has GFNI, the nibble
+//!   formats' decode kernels (row groups, Q4_K) take a pair of 32-code vectors out of 32
+//!   bytes with one affine map; portable scalar code everywhere else (no NEON path yet).
 //!   Every SIMD kernel is
 //!   bit-identical to the scalar one: all compute the integer sums exactly and apply the
 //!   scales in the same f32 order.

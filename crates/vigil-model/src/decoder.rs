@@ -7,7 +7,9 @@
 //!
 //! Batches are left-padded: every row ends at the same slot, and a row's pad slots are
 //! masked out as keys. A [`KvState`] holds the cache and the pad counts of one batch, so
-//! one loaded decoder can serve many independent sequences.
+//! one loaded decoder can serve many independent sequences. A pass of one new token per
+//! row in inference goes through `token_step` (the same ops on buffers kept for the step,
+//! no candle tensors but the cache); everything else through candle tensors.
 
 use crate::config::{Activation, ModelConfig};
 use crate::error::{ModelError, Result};

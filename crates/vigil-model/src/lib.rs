@@ -7,7 +7,8 @@
 //! [`layers::Linear`] (dense or quantised storage), [`layers::RmsNorm`] and
 //! [`layers::RotaryEmbedding`]. A forward pass runs a left-padded
 //! batch against a [`KvState`] (the KV cache of that batch) and returns the logits and any
-//! hidden states asked for. [`Model`] bundles the decoder with its tokenizer and chat
+//! hidden states asked for; a decode step (one new token per row) runs the same ops on
+//! plain f32 buffers instead of candle tensors (`decoder::token_step`). [`Model`] bundles the decoder with its tokenizer and chat
 //! template; [`sampling::Sampler`] picks tokens and [`generate::Generator`] runs the
 //! prefill / decode loop with stop strings and streaming. A [`PromptPrefix`] is the
 //! start many prompts share (a system prompt), run once: a request continues a copy of its
