@@ -480,14 +480,16 @@ fn add_bias(bias: Option<&Tensor>, out: usize, y: &mut [f32]) -> Result<()> {
     Ok(())
 }
 
-/// `ys[i] = x Wᵢᵀ + bᵢ` into buffers the caller keeps: `x` is `[rows, in]`, `Wᵢ` the
-/// weight of `layers[i]` ([`Linear::kernel_weight`], which must exist), `ys[i]`
-/// `[rows, outᵢ]`. What [`Linear::forward_group`] computes, bit for bit.
+/// `ys[i] = x Wᵢᵀ + bᵢ` (plus the named adapter's product, on layers that have it) into
+/// buffers the caller keeps: `x` is `[rows, in]`, `Wᵢ` the weight of `layers[i]`
+/// ([`Linear::kernel_weight`], which must exist), `ys[i]` `[rows, outᵢ]`. What
+/// [`Linear::forward_group`] computes in inference, bit for bit.
 pub(crate) fn products_into(
     layers: &[&Linear],
     x: &[f32],
     rows: usize,
     ys: &mut [&mut [f32]],
+    adapter: Option<&str>,
 ) -> Result<()> {
     let ws = layers
         .iter()
@@ -505,8 +507,18 @@ pub(crate) fn products_into(
         .map(|y| unsafe { &mut *(&mut **y as *mut [f32] as *mut [std::mem::MaybeUninit<f32>]) })
         .collect();
     vigil_kernels::matmul_group(&refs, x, rows, &mut outs).map_err(kernel_err)?;
+    let mut input = None;
     for (layer, y) in layers.iter().zip(ys.iter_mut()) {
         layer.add_bias(y)?;
+        if let Some(lora) = adapter.and_then(|name| layer.adapter(name)) {
+            let x = match &input {
+                Some(x) => x,
+                None => input.insert(Tensor::from_slice(x, (rows, layer.in_dim), &Device::Cpu)?),
+            };
+            // As `add_adapter`: the product row by row, then one f32 add per value.
+            let delta = lora.forward(x, None, false)?;
+            crate::ggml_ops::with_f32(&delta, |d| y.iter_mut().zip(d).for_each(|(v, d)| *v += d))?;
+        }
     }
     Ok(())
 }

@@ -11,8 +11,9 @@
 //! it to the tensor path, the conformance tests to llama.cpp). The KV cache stays candle's
 //! (appended in place, read in place by [`crate::ggml_ops::attention_into`]).
 //!
-//! Taken for inference without an adapter, traced tensors or hidden states, when every
-//! linear layer has a vigil-kernels weight; anything else runs the tensor path.
+//! Taken in inference (with or without an adapter) when no traced tensors or hidden
+//! states are asked for and every linear layer has a vigil-kernels weight; anything else
+//! runs the tensor path.
 
 use super::{Decoder, ForwardOptions, ForwardOutput, KvState, LogitsFor};
 use crate::config::Activation;
@@ -89,7 +90,6 @@ impl Decoder {
     pub(super) fn token_step_applies(&self, t: usize, opts: &ForwardOptions) -> Result<bool> {
         if t != 1
             || self.precision != Precision::Inference
-            || opts.adapter.is_some()
             || !opts.hidden_layers.is_empty()
             || matches!(opts.logits, LogitsFor::At(_))
             || crate::trace::enabled()
@@ -122,6 +122,7 @@ impl Decoder {
         let rows = state.batch_size();
         let offset = state.len;
         let (h, kv, d) = (c.num_heads, c.num_kv_heads, c.head_dim);
+        let adapter = opts.adapter.as_deref();
         let mut buf = StepBuffers::new(self, rows);
         buf.x = self.embed_tokens(tokens)?.flatten_all()?.to_vec1::<f32>()?;
 
@@ -174,6 +175,7 @@ impl Decoder {
                 &buf.normed,
                 rows,
                 &mut [&mut buf.q, &mut buf.k, &mut buf.v],
+                adapter,
             )?;
             // Head norm (Gemma 3), then rope, head by head; row r's heads use its angles.
             let mut rotate = |x: &[f32], norm: Option<&RmsNorm>, heads: usize, out: &mut [f32]| {
@@ -209,7 +211,7 @@ impl Decoder {
                 layer,
                 &mut buf.attn,
             )?;
-            products_into(&[&a.o_proj], &buf.attn, rows, &mut [&mut buf.proj])?;
+            products_into(&[&a.o_proj], &buf.attn, rows, &mut [&mut buf.proj], adapter)?;
             match &block.post_attn_norm {
                 Some(n) => {
                     norm_rows(n, &buf.proj, &mut buf.normed);
@@ -226,6 +228,7 @@ impl Decoder {
                 &buf.normed,
                 rows,
                 &mut [&mut buf.gate, &mut buf.up],
+                adapter,
             )?;
             let gated = match m.activation {
                 Activation::Silu => crate::ggml_ops::swiglu_row,
@@ -240,7 +243,13 @@ impl Decoder {
             {
                 gated(g, u, y);
             }
-            products_into(&[&m.down_proj], &buf.act, rows, &mut [&mut buf.proj])?;
+            products_into(
+                &[&m.down_proj],
+                &buf.act,
+                rows,
+                &mut [&mut buf.proj],
+                adapter,
+            )?;
             match &block.post_ffn_norm {
                 Some(n) => {
                     norm_rows(n, &buf.proj, &mut buf.normed);
@@ -256,7 +265,8 @@ impl Decoder {
             _ => {
                 norm_rows(&self.norm, &buf.x, &mut buf.normed);
                 let mut logits = vec![0f32; rows * c.vocab_size];
-                products_into(&[&self.lm_head], &buf.normed, rows, &mut [&mut logits])?;
+                let head = [&self.lm_head];
+                products_into(&head, &buf.normed, rows, &mut [&mut logits], adapter)?;
                 let logits = Tensor::from_vec(logits, (rows, 1, c.vocab_size), &Device::Cpu)?;
                 Some(self.softcap(logits)?)
             }
@@ -292,9 +302,17 @@ mod tests {
     /// at a time, through the token step and through the tensor path, and asks for the
     /// same logits bit for bit at every step.
     fn steps_match_the_tensor_path(d: &Decoder, prompts: &[Vec<u32>], steps: usize) {
+        steps_match_with(d, prompts, steps, None)
+    }
+
+    /// [`steps_match_the_tensor_path`] with the named adapter on.
+    fn steps_match_with(d: &Decoder, prompts: &[Vec<u32>], steps: usize, adapter: Option<&str>) {
         vigil_kernels::team::with_team(|| {
             let (input, pad) = left_padded_batch(prompts, 0).unwrap();
-            let opts = ForwardOptions::default();
+            let opts = ForwardOptions {
+                adapter: adapter.map(str::to_string),
+                ..Default::default()
+            };
             let mut fast = d.new_state(pad.clone());
             let mut slow = d.new_state(pad);
             d.forward_tensors(&input, &mut fast, &opts).unwrap();
@@ -352,7 +370,43 @@ mod tests {
     }
 
     #[test]
-    fn adapters_traces_and_hidden_states_take_the_tensor_path() {
+    fn steps_with_an_adapter_equal_the_tensor_path_bit_for_bit() {
+        use crate::lora::{LoraConfig, TargetModules};
+        let mut d = decoder("smollm2-135m-instruct");
+        let config = LoraConfig::new(4, 8.0, TargetModules::AllLinear);
+        d.add_lora("t", &config, 3).unwrap();
+        // A fresh adapter's B is zero (no change to the model): give it values.
+        let mut tensors = d.lora_tensors("t").unwrap();
+        for (i, (key, t)) in tensors.iter_mut().enumerate() {
+            if key.contains("lora_B") {
+                let vals = crate::ggml_ops::tests::values(t.elem_count(), i as u64);
+                let vals: Vec<f32> = vals.iter().map(|v| v * 0.05).collect();
+                *t = Tensor::from_vec(vals, t.shape(), &Device::Cpu).unwrap();
+            }
+        }
+        d.remove_lora("t");
+        d.attach_lora("t", &config, &tensors).unwrap();
+        steps_match_with(&d, &[prompt(7, 11)], 3, Some("t"));
+        steps_match_with(&d, &[prompt(6, 12), prompt(3, 13)], 3, Some("t"));
+        // And the adapter changes the logits (it is applied at all).
+        vigil_kernels::team::with_team(|| {
+            let input = Tensor::from_vec(prompt(5, 14), (1, 5), &Device::Cpu).unwrap();
+            let one = Tensor::from_vec(vec![42u32], (1, 1), &Device::Cpu).unwrap();
+            let run = |adapter: Option<&str>| {
+                let opts = ForwardOptions {
+                    adapter: adapter.map(str::to_string),
+                    ..Default::default()
+                };
+                let mut state = d.new_state(vec![0]);
+                d.forward(&input, &mut state, &opts).unwrap();
+                bits(&d.forward(&one, &mut state, &opts).unwrap().logits.unwrap())
+            };
+            assert!(run(Some("t")) != run(None));
+        });
+    }
+
+    #[test]
+    fn traces_and_hidden_states_take_the_tensor_path() {
         let d = decoder("smollm2-135m-instruct");
         assert!(d.token_step_applies(1, &ForwardOptions::default()).unwrap());
         assert!(!d.token_step_applies(2, &ForwardOptions::default()).unwrap());
@@ -361,10 +415,5 @@ mod tests {
             ..Default::default()
         };
         assert!(!d.token_step_applies(1, &hidden).unwrap());
-        let adapter = ForwardOptions {
-            adapter: Some("a".into()),
-            ..Default::default()
-        };
-        assert!(!d.token_step_applies(1, &adapter).unwrap());
     }
 }
