@@ -10,7 +10,7 @@
 //!   [`matmul_uninit`] writes into a fresh vector's spare capacity instead (every element
 //!   written, so nothing needs zeroing first). [`matmul_group`] runs several matrices
 //!   that read the same input as one product (the input quantised once, one section for
-//!   all their tiles).
+//!   all their tiles); [`matmul_group_into`] writes into buffers a caller keeps.
 //! * Parallel sections ([`team::for_each_index`]) run on a [`team::WorkerTeam`]: helper
 //!   threads that spin briefly between sections, so a decode step's hundred-odd short
 //!   products start on every core at once (rayon's parked workers woke late on a VM).
@@ -167,7 +167,9 @@ mod x86;
 pub use act::{quantize_row, QuantizedActs};
 pub use cpu::Isa;
 pub use format::{ActType, Error, Layout, QuantMatrix, QuantType};
-pub use matmul::{matmul, matmul_group, matmul_group_with, matmul_uninit, matmul_with};
+pub use matmul::{
+    matmul, matmul_group, matmul_group_into, matmul_group_with, matmul_uninit, matmul_with,
+};
 pub use pages::{advise_huge_pages, ArenaBytes, StreamArena};
 
 /// Row of `qtype` weights as f32 (`out.len()` = values in the row).

@@ -156,6 +156,18 @@ pub fn matmul_group(
     matmul_group_with(Isa::detect(), ws, x, rows, ys)
 }
 
+/// [`matmul_group`] into buffers that are already initialised (ones a caller keeps
+/// from step to step).
+pub fn matmul_group_into(
+    ws: &[&QuantMatrix],
+    x: &[f32],
+    rows: usize,
+    ys: &mut [&mut [f32]],
+) -> Result<(), Error> {
+    let mut outs: Vec<&mut [MaybeUninit<f32>]> = ys.iter_mut().map(|y| as_uninit(y)).collect();
+    matmul_group(ws, x, rows, &mut outs)
+}
+
 /// [`matmul_group`] with a given instruction set (scalar where the CPU lacks it).
 pub fn matmul_group_with(
     isa: Isa,

@@ -500,13 +500,7 @@ pub(crate) fn products_into(
         })
         .collect::<Result<Vec<_>>>()?;
     let refs: Vec<_> = ws.iter().collect();
-    let mut outs: Vec<&mut [std::mem::MaybeUninit<f32>]> = ys
-        .iter_mut()
-        // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and the kernels only write
-        // f32 values through it, so the buffers stay initialised.
-        .map(|y| unsafe { &mut *(&mut **y as *mut [f32] as *mut [std::mem::MaybeUninit<f32>]) })
-        .collect();
-    vigil_kernels::matmul_group(&refs, x, rows, &mut outs).map_err(kernel_err)?;
+    vigil_kernels::matmul_group_into(&refs, x, rows, ys).map_err(kernel_err)?;
     let mut input = None;
     for (layer, y) in layers.iter().zip(ys.iter_mut()) {
         layer.add_bias(y)?;
@@ -719,9 +713,7 @@ impl RmsNorm {
             })?,
         })
     }
-}
 
-impl RmsNorm {
     /// One row in inference: what [`RmsNorm::forward`] gives for each row of an f32 input.
     pub(crate) fn forward_row(&self, x: &[f32], y: &mut [f32]) {
         crate::ggml_ops::rms_norm_row(x, &self.weight_f32, self.eps as f32, y)

@@ -78,8 +78,17 @@ fn norm_rows(norm: &RmsNorm, x: &[f32], y: &mut [f32]) {
     }
 }
 
-/// `x += y`: candle's add, one rounding per value.
-fn add_into(x: &mut [f32], y: &[f32]) {
+/// The residual add after a sub-block: `x += y`, or `x += norm(y)` where the family has
+/// a sandwich norm (`scratch` takes the norm's output); candle's add, one rounding per
+/// value.
+fn add_residual(x: &mut [f32], y: &[f32], post_norm: Option<&RmsNorm>, scratch: &mut [f32]) {
+    let y = match post_norm {
+        Some(n) => {
+            norm_rows(n, y, scratch);
+            &*scratch
+        }
+        None => y,
+    };
     x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
 }
 
@@ -212,13 +221,8 @@ impl Decoder {
                 &mut buf.attn,
             )?;
             products_into(&[&a.o_proj], &buf.attn, rows, &mut [&mut buf.proj], adapter)?;
-            match &block.post_attn_norm {
-                Some(n) => {
-                    norm_rows(n, &buf.proj, &mut buf.normed);
-                    add_into(&mut buf.x, &buf.normed);
-                }
-                None => add_into(&mut buf.x, &buf.proj),
-            }
+            let post = block.post_attn_norm.as_ref();
+            add_residual(&mut buf.x, &buf.proj, post, &mut buf.normed);
 
             // Feed-forward block.
             let m = &block.mlp;
@@ -250,13 +254,8 @@ impl Decoder {
                 &mut [&mut buf.proj],
                 adapter,
             )?;
-            match &block.post_ffn_norm {
-                Some(n) => {
-                    norm_rows(n, &buf.proj, &mut buf.normed);
-                    add_into(&mut buf.x, &buf.normed);
-                }
-                None => add_into(&mut buf.x, &buf.proj),
-            }
+            let post = block.post_ffn_norm.as_ref();
+            add_residual(&mut buf.x, &buf.proj, post, &mut buf.normed);
         }
         state.len += 1;
 
