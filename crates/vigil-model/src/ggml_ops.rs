@@ -13,6 +13,7 @@
 
 use candle_core::Tensor;
 use std::mem::MaybeUninit;
+use std::ops::Range;
 
 /// `ggml_compute_forward_rms_norm_f32` followed by `ggml_mul` with the weight: the sum of
 /// squares in f64 (each square rounded to f32 first), `scale = 1 / sqrt(mean + eps)` in
@@ -317,47 +318,62 @@ fn reduce_slots(acc: &mut [f32], order: PvOrder, out: &mut [f32]) {
     out.copy_from_slice(&acc[..d]);
 }
 
-/// The attention scores of one query: `w[j] = (k_j · q) · scale + mask[j]` with ggml's f32
-/// dot, or −∞ where the mask is −∞ (that key's dot is never needed).
+/// The attention scores of queries that share their keys: `w[q][j] = (k_j · qs[q]) ·
+/// scale + mask[j]` with ggml's f32 dot, or −∞ where the mask is −∞ (that key's dot is
+/// never needed). `w` holds one row of scores per query.
+///
+/// Eight keys at a time for every query: the query heads of a grouped-query layer share
+/// a K head, and taken one query at a time each re-read the whole head (tens of KB, more
+/// than L1 holds) from L2. Each score is still its own dot product, so the order of the
+/// keys and queries does not change a bit.
 fn key_scores<'r>(
     keys: impl Fn(usize) -> &'r [f32],
-    q: &[f32],
+    qs: &[&[f32]],
     scale: f32,
     mask: Option<&[f32]>,
     w: &mut [f32],
 ) {
-    let mut j = 0;
-    #[cfg(target_arch = "x86_64")]
-    if fast_dots() && q.len().is_multiple_of(4 * LANES) {
-        while j + 8 <= w.len() {
-            let k: [&[f32]; 8] = std::array::from_fn(|i| keys(j + i));
-            // SAFETY: fast_dots() checked AVX2 and FMA, wide_dots() AVX-512 F; every row
-            // is q.len() long.
-            let dots = unsafe {
-                if wide_dots() {
-                    avx512::dot8_f32(k, q)
-                } else {
-                    avx2::dot8_f32(k, q)
-                }
-            };
-            for (i, dot) in dots.into_iter().enumerate() {
-                let masked = mask.map_or(0.0, |m| m[j + i]);
-                w[j + i] = if masked == f32::NEG_INFINITY {
-                    f32::NEG_INFINITY
-                } else {
-                    dot * scale + masked
-                };
-            }
-            j += 8;
-        }
-    }
-    for (jj, wj) in w.iter_mut().enumerate().skip(j) {
-        let masked = mask.map_or(0.0, |m| m[jj]);
-        *wj = if masked == f32::NEG_INFINITY {
+    let Some(d) = qs.first().map(|q| q.len()) else {
+        return;
+    };
+    let n = w.len() / qs.len();
+    let score = |dot: f32, j: usize| {
+        let masked = mask.map_or(0.0, |m| m[j]);
+        if masked == f32::NEG_INFINITY {
             f32::NEG_INFINITY
         } else {
-            dot_vec_f32(keys(jj), q) * scale + masked
-        };
+            dot * scale + masked
+        }
+    };
+    let mut j = 0;
+    #[cfg(target_arch = "x86_64")]
+    if fast_dots() && d.is_multiple_of(4 * LANES) {
+        while j < n {
+            // A last block of fewer than 8 keys repeats its last key (those dots are
+            // dropped): the scalar dot's fused adds are library calls.
+            let k: [&[f32]; 8] = std::array::from_fn(|i| keys((j + i).min(n - 1)));
+            let valid = (n - j).min(8);
+            for (q, wq) in qs.iter().zip(w.chunks_exact_mut(n)) {
+                // SAFETY: fast_dots() checked AVX2 and FMA, wide_dots() AVX-512 F; every
+                // row is d long.
+                let dots = unsafe {
+                    if wide_dots() {
+                        avx512::dot8_f32(k, q)
+                    } else {
+                        avx2::dot8_f32(k, q)
+                    }
+                };
+                for (i, dot) in dots.into_iter().enumerate().take(valid) {
+                    wq[j + i] = score(dot, j + i);
+                }
+            }
+            j += valid;
+        }
+    }
+    for jj in j..n {
+        for (q, wq) in qs.iter().zip(w.chunks_exact_mut(n)) {
+            wq[jj] = score(dot_vec_f32_scalar(keys(jj), q), jj);
+        }
     }
 }
 
@@ -405,34 +421,43 @@ pub(crate) fn dot_vec_f32(x: &[f32], y: &[f32]) -> f32 {
 /// registers.
 const WIDE_BLOCK: usize = 4 * LANES;
 
-/// [`weighted_rows_impl`], compiled with FMA where available (bit-identical: the same
-/// fused operations, which without FMA are library calls). `acc` is grown to the
-/// accumulator array where the chosen version needs one (the 512-bit one does not: for
-/// one token, zeroing 64 slots × the row per head was itself a cost).
+/// [`weighted_rows_impl`] for queries that share their value rows: `ws` holds one row of
+/// `n` weights per query, `outs` one output row per query. Compiled with FMA where
+/// available (bit-identical: the same fused operations, which without FMA are library
+/// calls). `acc` is grown to the accumulator array where the chosen version needs one;
+/// the 512-bit one needs none (for one token, zeroing 64 slots × the row per head was
+/// itself a cost), and it takes the queries together (see `avx512::weighted_rows`).
 fn weighted_rows<'r>(
     rows: impl Fn(usize) -> &'r [f32],
-    w: &[f32],
+    ws: &[f32],
+    n: usize,
     order: PvOrder,
     acc: &mut Vec<f32>,
-    out: &mut [f32],
+    outs: &mut [f32],
 ) {
-    let d = out.len();
+    let nq = ws.len() / n.max(1);
+    if nq == 0 {
+        return;
+    }
+    let d = outs.len() / nq;
     let wide = wide_dots() && d.is_multiple_of(WIDE_BLOCK);
     if acc.len() < order.slots() * d && !wide {
         acc.resize(order.slots() * d, 0.0);
     }
     #[cfg(target_arch = "x86_64")]
-    if fast_dots() {
-        // SAFETY: fast_dots() checked AVX2 and FMA, wide_dots() AVX-512 F.
-        return unsafe {
-            if wide {
-                avx512::weighted_rows(rows, w, order, out)
-            } else {
-                avx2::weighted_rows(rows, w, order, acc, out)
-            }
-        };
+    if wide {
+        // SAFETY: wide_dots() checked AVX-512 F, AVX2 and FMA.
+        return unsafe { avx512::weighted_rows(rows, ws, n, order, outs) };
     }
-    weighted_rows_impl(rows, w, order, acc, out)
+    for (w, out) in ws.chunks_exact(n).zip(outs.chunks_exact_mut(d)) {
+        #[cfg(target_arch = "x86_64")]
+        if fast_dots() {
+            // SAFETY: fast_dots() checked AVX2 and FMA.
+            unsafe { avx2::weighted_rows(&rows, w, order, acc, out) };
+            continue;
+        }
+        weighted_rows_impl(&rows, w, order, acc, out)
+    }
 }
 
 /// The dots with 16 lanes kept as two AVX2 halves (lanes 0..8, 8..16): same products, same
@@ -736,68 +761,85 @@ mod avx512 {
         super::avx2::reduce_rows8(t3)
     }
 
-    /// [`super::weighted_rows_impl`] and [`super::reduce_slots`] without the accumulator
-    /// array: per 64 columns, the (up to four) slots of each of reduce16's 16 leaves are
-    /// summed key by key in registers and added into the leaf as `reduce_slots` adds
-    /// them, and only the 16 leaves go through memory (4 KB, not 64 slots × the row).
-    /// The same fused adds and the same additions in the same order; for one token the
-    /// array's stores and its 63 passes of pairwise adds were a fixed cost per head
-    /// larger than the products over a short cache.
-    /// `out.len()` must be a multiple of [`BLOCK`].
+    /// [`super::weighted_rows_impl`] and [`super::reduce_slots`] for queries that share
+    /// their value rows (`ws`: one row of `n` weights per query; `outs`: one row of
+    /// output per query), without the accumulator array: per 64 columns, the (up to
+    /// four) slots of each of reduce16's 16 leaves are summed key by key in registers and
+    /// added into the leaf as `reduce_slots` adds them, and leaves are added into
+    /// reduce16's tree as soon as both halves of a pair exist, so only its four quarter
+    /// sums per query go through memory (not 64 slots × the row).
+    ///
+    /// The quarters run one after another, each for every query: a quarter reads the
+    /// value rows of four of the 16 leaves (`j mod 16`), a quarter of the head, which
+    /// stays in L1 while the queries of a grouped-query layer take their turns (one query
+    /// at a time, each re-read the whole head from L2). For every query the same fused
+    /// adds and the same additions in the same order. `outs`' rows must be a multiple of
+    /// [`BLOCK`] long.
     #[target_feature(enable = "avx512f,avx2,fma")]
     pub(super) unsafe fn weighted_rows<'r>(
         rows: impl Fn(usize) -> &'r [f32],
-        w: &[f32],
+        ws: &[f32],
+        n: usize,
         order: super::PvOrder,
-        out: &mut [f32],
+        outs: &mut [f32],
     ) {
-        let d = out.len();
+        /// Queries whose quarter sums are held at once (4 KB of registers' worth each).
+        const QUERIES: usize = 8;
+        let nq = ws.len() / n;
+        let d = outs.len() / nq;
         assert!(d.is_multiple_of(BLOCK), "rows of {d} values");
         let slots = order.slots();
         // Slots per leaf: VecDot's leaf l is (l + (32 + l)) + ((16 + l) + (48 + l)).
         let per_leaf = slots / LANES;
-        let n = w.len();
-        let mut leaves = [[_mm512_setzero_ps(); 4]; LANES];
-        for c in (0..d).step_by(BLOCK) {
-            for (l, leaf) in leaves.iter_mut().enumerate() {
-                // sums[i][h]: slot LANES · i + l, columns c + 16 h ..
-                let mut sums = [[_mm512_setzero_ps(); 4]; 4];
-                for (i, sum) in sums.iter_mut().enumerate().take(per_leaf) {
-                    let mut j = LANES * i + l;
-                    while j < n {
-                        let r = rows(j)[c..c + BLOCK].as_ptr();
-                        let wj = _mm512_set1_ps(w[j]);
-                        for (h, a) in sum.iter_mut().enumerate() {
-                            *a = _mm512_fmadd_ps(_mm512_loadu_ps(r.add(LANES * h)), wj, *a);
-                        }
-                        j += slots;
+        // Leaf `l` of one query's weights `w`, columns c .. c + BLOCK.
+        let leaf = |w: &[f32], l: usize, c: usize| -> [__m512; 4] {
+            // sums[i][h]: slot LANES · i + l, columns c + 16 h ..
+            let mut sums = [[_mm512_setzero_ps(); 4]; 4];
+            for (i, sum) in sums.iter_mut().enumerate().take(per_leaf) {
+                let mut j = LANES * i + l;
+                while j < n {
+                    let r = rows(j)[c..c + BLOCK].as_ptr();
+                    let wj = _mm512_set1_ps(w[j]);
+                    for (h, a) in sum.iter_mut().enumerate() {
+                        *a = _mm512_fmadd_ps(_mm512_loadu_ps(r.add(LANES * h)), wj, *a);
                     }
-                }
-                for h in 0..4 {
-                    leaf[h] = if per_leaf == 4 {
-                        _mm512_add_ps(
-                            _mm512_add_ps(sums[0][h], sums[2][h]),
-                            _mm512_add_ps(sums[1][h], sums[3][h]),
-                        )
-                    } else {
-                        sums[0][h]
-                    };
+                    j += slots;
                 }
             }
-            // reduce16 over the leaves: halves of 8, of 4, then (0 + 2) + (1 + 3).
-            for h in 0..4 {
-                let mut s = [_mm512_setzero_ps(); LANES];
-                for (sl, leaf) in s.iter_mut().zip(&leaves) {
-                    *sl = leaf[h];
+            std::array::from_fn(|h| {
+                if per_leaf == 4 {
+                    _mm512_add_ps(
+                        _mm512_add_ps(sums[0][h], sums[2][h]),
+                        _mm512_add_ps(sums[1][h], sums[3][h]),
+                    )
+                } else {
+                    sums[0][h]
                 }
-                for i in 0..8 {
-                    s[i] = _mm512_add_ps(s[i], s[8 + i]);
-                }
+            })
+        };
+        let add = |a: [__m512; 4], b: [__m512; 4]| -> [__m512; 4] {
+            std::array::from_fn(|h| _mm512_add_ps(a[h], b[h]))
+        };
+        for q0 in (0..nq).step_by(QUERIES) {
+            let q1 = (q0 + QUERIES).min(nq);
+            for c in (0..d).step_by(BLOCK) {
+                // reduce16 over the leaves: quarter i = (leaf i + leaf 8+i) + (leaf 4+i +
+                // leaf 12+i), then (quarter 0 + quarter 2) + (quarter 1 + quarter 3).
+                let mut quarters = [[[_mm512_setzero_ps(); 4]; 4]; QUERIES];
                 for i in 0..4 {
-                    s[i] = _mm512_add_ps(s[i], s[4 + i]);
+                    for (q, quarter) in (q0..q1).zip(quarters.iter_mut()) {
+                        let w = &ws[q * n..][..n];
+                        let lo = add(leaf(w, i, c), leaf(w, 8 + i, c));
+                        let hi = add(leaf(w, 4 + i, c), leaf(w, 12 + i, c));
+                        quarter[i] = add(lo, hi);
+                    }
                 }
-                let r = _mm512_add_ps(_mm512_add_ps(s[0], s[2]), _mm512_add_ps(s[1], s[3]));
-                _mm512_storeu_ps(out[c + LANES * h..][..LANES].as_mut_ptr(), r);
+                for (q, s) in (q0..q1).zip(&quarters) {
+                    let r = add(add(s[0], s[2]), add(s[1], s[3]));
+                    for (h, rh) in r.iter().enumerate() {
+                        _mm512_storeu_ps(outs[q * d + c + LANES * h..][..LANES].as_mut_ptr(), *rh);
+                    }
+                }
             }
         }
     }
@@ -1022,7 +1064,6 @@ pub(crate) fn attention_into(
     if mv.is_some_and(|m| m.len() != b * t * s) {
         candle_core::bail!("attention: the mask does not match the keys");
     }
-    let group = h / kvh;
     let (k, v) = (innermost_contiguous(k)?, innermost_contiguous(v)?);
     let (k_store, k_layout) = k.storage_and_layout();
     let (v_store, v_layout) = v.storage_and_layout();
@@ -1033,22 +1074,40 @@ pub(crate) fn attention_into(
     } else {
         PvOrder::TinyBlas
     };
-    let mut probs = crate::trace::enabled().then(|| vec![0f32; b * h * t * s]);
-    // One task per (batch row, query head): the heads are independent.
-    let head = |task: usize, out: &mut [f32], mut probs: Option<&mut [f32]>| {
-        let (bi, hh) = (task / h, task % h);
-        let kh = hh / group;
+    // A hand-off to the pool costs microseconds: only worth it for real work.
+    let parallel = b * h * t * s * d >= 1 << 16;
+    let threads = if parallel {
+        vigil_kernels::team::current_threads()
+    } else {
+        1
+    };
+    let groups = HeadGroups::new(b, kvh, h / kvh, threads);
+    // Batch row `bi`'s query heads `heads`, which read K/V head `kh`; `out` and `probs`
+    // hold those heads' rows (`[heads, t, d]`, `[heads, t, s]`).
+    let task = |bi: usize,
+                kh: usize,
+                heads: Range<usize>,
+                out: &mut [f32],
+                mut probs: Option<&mut [f32]>| {
+        let nq = heads.len();
         let p0 = pad.get(bi).copied().unwrap_or(0).min(s);
         let n = s - p0;
-        let mut w = vec![0f32; n];
+        let keys = |j: usize| kr.row(bi, kh, p0 + j);
+        let rows = |j: usize| vr.row(bi, kh, p0 + j);
+        let mut w = vec![0f32; nq * n];
         let mut acc = Vec::new();
+        // Query i's outputs of all the heads, one after another (with t = 1, `out`).
+        let mut outs = vec![0f32; if t == 1 { 0 } else { nq * d }];
         for i in 0..t {
-            let o = &mut out[i * d..][..d];
+            let zero = |out: &mut [f32]| {
+                for q in 0..nq {
+                    out[(q * t + i) * d..][..d].fill(0.0);
+                }
+            };
             if offset + i < p0 || n == 0 {
-                o.fill(0.0); // a padding query: its output is never read
+                zero(out); // a padding query: its output is never read
                 continue;
             }
-            let qr = &qv[((bi * h + hh) * t + i) * d..][..d];
             let mrow = mv.map(|m| &m[(bi * t + i) * s + p0..][..n]);
             // Keys after the last visible one (the causal future) would add exact zeros
             // to every sum: leave them out.
@@ -1057,35 +1116,53 @@ pub(crate) fn attention_into(
                 None => n.checked_sub(1),
             };
             let Some(last) = visible else {
-                o.fill(0.0);
+                zero(out);
                 continue;
             };
-            let w = &mut w[..=last];
-            let keys = |j: usize| kr.row(bi, kh, p0 + j);
-            key_scores(keys, qr, scale, mrow.map(|m| &m[..=last]), w);
-            softmax_row(w);
+            let m = last + 1;
+            let qs: Vec<&[f32]> = heads
+                .clone()
+                .map(|hh| &qv[((bi * h + hh) * t + i) * d..][..d])
+                .collect();
+            let w = &mut w[..nq * m];
+            key_scores(keys, &qs, scale, mrow.map(|mr| &mr[..m]), w);
+            w.chunks_exact_mut(m).for_each(softmax_row);
             if let Some(p) = probs.as_deref_mut() {
-                p[i * s + p0..][..w.len()].copy_from_slice(w);
+                for (q, wq) in w.chunks_exact(m).enumerate() {
+                    p[(q * t + i) * s + p0..][..m].copy_from_slice(wq);
+                }
             }
-            let rows = |j: usize| vr.row(bi, kh, p0 + j);
-            weighted_rows(rows, w, order, &mut acc, o);
+            if t == 1 {
+                weighted_rows(rows, w, m, order, &mut acc, out);
+            } else {
+                weighted_rows(rows, w, m, order, &mut acc, &mut outs);
+                for (q, o) in outs.chunks_exact(d).enumerate() {
+                    out[(q * t + i) * d..][..d].copy_from_slice(o);
+                }
+            }
         }
     };
-    // A hand-off to the pool costs microseconds: only worth it for real work.
-    let parallel = b * h * t * s * d >= 1 << 16;
-    match probs.as_mut() {
-        Some(p) => out
-            .chunks_mut(t * d)
-            .zip(p.chunks_mut(t * s))
-            .enumerate()
-            .for_each(|(task, (o, p))| head(task, o, Some(p))),
-        None if parallel => {
-            vigil_kernels::team::for_each_chunk_mut(out, t * d, |task, o| head(task, o, None))
+    let mut probs = crate::trace::enabled().then(|| vec![0f32; b * h * t * s]);
+    {
+        let outs = vigil_kernels::team::SharedSlice::new(out);
+        let probs_view = probs
+            .as_deref_mut()
+            .map(vigil_kernels::team::SharedSlice::new);
+        let run = |g: usize| {
+            let (bi, kh, heads) = groups.task(g);
+            let (r0, r1) = (bi * h + heads.start, bi * h + heads.end);
+            // SAFETY: tasks' head ranges are disjoint, and each task runs once.
+            let out = unsafe { outs.range(r0 * t * d..r1 * t * d) };
+            let probs = probs_view
+                .as_ref()
+                .map(|p| unsafe { p.range(r0 * t * s..r1 * t * s) });
+            task(bi, kh, heads, out, probs)
+        };
+        if parallel && probs_view.is_none() {
+            vigil_kernels::team::for_each_index(groups.tasks(), run);
+        } else {
+            (0..groups.tasks()).for_each(run);
         }
-        None => out
-            .chunks_mut(t * d)
-            .enumerate()
-            .for_each(|(task, o)| head(task, o, None)),
     }
     if let Some(p) = probs {
         crate::trace::trace(
@@ -1094,6 +1171,50 @@ pub(crate) fn attention_into(
         );
     }
     Ok(())
+}
+
+/// How [`attention_into`] cuts its work into tasks: for each batch row and K/V head, the
+/// query heads that read it (`group` of them), in `parts` runs of neighbouring heads.
+/// A run takes its keys and values once for all of its heads (`key_scores`,
+/// `weighted_rows`), so runs are as long as the threads allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeadGroups {
+    kvh: usize,
+    group: usize,
+    parts: usize,
+    tasks: usize,
+}
+
+impl HeadGroups {
+    /// The fewest runs per K/V head whose tasks, dealt out to `threads`, leave the
+    /// busiest thread the fewest query heads (a Qwen2.5-0.5B step on two threads: one
+    /// run of 7 heads for each of the 2 K/V heads; Gemma 3's single K/V head: two runs).
+    fn new(b: usize, kvh: usize, group: usize, threads: usize) -> Self {
+        let units = b * kvh;
+        let busiest =
+            |parts: usize| (units * parts).div_ceil(threads.max(1)) * group.div_ceil(parts);
+        let parts = (1..=group.max(1)).min_by_key(|&p| busiest(p)).unwrap_or(1);
+        HeadGroups {
+            kvh,
+            group,
+            parts,
+            tasks: units * parts,
+        }
+    }
+
+    fn tasks(&self) -> usize {
+        self.tasks
+    }
+
+    /// Task `g`'s batch row, K/V head and query heads.
+    fn task(&self, g: usize) -> (usize, usize, Range<usize>) {
+        let (unit, part) = (g / self.parts, g % self.parts);
+        let (bi, kh) = (unit / self.kvh, unit % self.kvh);
+        let first = kh * self.group;
+        let heads =
+            first + part * self.group / self.parts..first + (part + 1) * self.group / self.parts;
+        (bi, kh, heads)
+    }
 }
 
 /// ggml's tanh-approximated GELU as compiled for x86 with FMA:
@@ -1240,21 +1361,26 @@ pub(crate) mod tests {
     #[test]
     fn attention_scores_equal_the_scalar_dot_bit_for_bit() {
         for d in [64, 128, 256, 80] {
-            for n in [1, 7, 8, 9, 23, 64] {
+            for (n, nq) in [(1, 1), (7, 2), (8, 1), (9, 7), (23, 3), (64, 1)] {
                 let keys = values(n * d, d as u64 + n as u64);
-                let q = values(d, 7);
+                let q = values(nq * d, 7);
+                let qs: Vec<&[f32]> = q.chunks_exact(d).collect();
                 let mut mask: Vec<f32> = values(n, 3).iter().map(|m| m * 0.01).collect();
                 mask[n / 2] = f32::NEG_INFINITY;
                 let row = |j: usize| &keys[j * d..][..d];
-                let mut w = vec![0f32; n];
-                key_scores(row, &q, 0.125, Some(&mask), &mut w);
-                let want: Vec<f32> = (0..n)
-                    .map(|j| match mask[j] {
-                        f32::NEG_INFINITY => f32::NEG_INFINITY,
-                        m => dot_vec_f32_scalar(row(j), &q) * 0.125 + m,
+                let mut w = vec![0f32; nq * n];
+                key_scores(row, &qs, 0.125, Some(&mask), &mut w);
+                // Each query's scores as if it were alone.
+                let want: Vec<f32> = qs
+                    .iter()
+                    .flat_map(|q| {
+                        (0..n).map(|j| match mask[j] {
+                            f32::NEG_INFINITY => f32::NEG_INFINITY,
+                            m => dot_vec_f32_scalar(row(j), q) * 0.125 + m,
+                        })
                     })
                     .collect();
-                assert_eq!(bits(&w), bits(&want), "d {d}, {n} keys");
+                assert_eq!(bits(&w), bits(&want), "d {d}, {n} keys, {nq} queries");
             }
         }
     }
@@ -1284,16 +1410,23 @@ pub(crate) mod tests {
     fn weighted_rows_equal_the_scalar_sums_bit_for_bit() {
         for order in [PvOrder::VecDot, PvOrder::TinyBlas] {
             for d in [64, 256, 80] {
-                for n in [1, 5, 16, 17, 70, 130] {
+                for (n, nq) in [(1, 1), (5, 2), (16, 1), (17, 7), (70, 9), (130, 3)] {
                     let v = values(n * d, n as u64 * 31 + d as u64);
-                    let w: Vec<f32> = values(n, 5).iter().map(|x| x.abs() / 20.0).collect();
+                    let w: Vec<f32> = values(nq * n, 5).iter().map(|x| x.abs() / 20.0).collect();
                     let rows = |j: usize| &v[j * d..][..d];
                     let mut acc = Vec::new();
-                    let (mut got, mut want) = (vec![0f32; d], vec![0f32; d]);
-                    weighted_rows(rows, &w, order, &mut acc, &mut got);
+                    let (mut got, mut want) = (vec![0f32; nq * d], vec![0f32; nq * d]);
+                    weighted_rows(rows, &w, n, order, &mut acc, &mut got);
                     acc.resize(order.slots() * d, 0.0);
-                    weighted_rows_impl(rows, &w, order, &mut acc, &mut want);
-                    assert_eq!(bits(&got), bits(&want), "{order:?}, d {d}, {n} keys");
+                    // Each query's sums as if it were alone.
+                    for (wq, out) in w.chunks_exact(n).zip(want.chunks_exact_mut(d)) {
+                        weighted_rows_impl(rows, wq, order, &mut acc, out);
+                    }
+                    assert_eq!(
+                        bits(&got),
+                        bits(&want),
+                        "{order:?}, d {d}, {n} keys, {nq} queries"
+                    );
                 }
             }
         }
@@ -1310,23 +1443,130 @@ pub(crate) mod tests {
                     if *width == "avx512" && !d.is_multiple_of(WIDE_BLOCK) {
                         continue; // the dispatcher takes AVX2 there
                     }
-                    for n in [1, 17, 64, 130] {
+                    for (n, nq) in [(1, 1), (17, 3), (64, 1), (130, 10)] {
                         let v = values(n * d, n as u64 + 3);
-                        let w: Vec<f32> = values(n, 4).iter().map(|x| x.abs() / 20.0).collect();
+                        let w: Vec<f32> =
+                            values(nq * n, 4).iter().map(|x| x.abs() / 20.0).collect();
                         let rows = |j: usize| &v[j * d..][..d];
                         let mut acc = vec![0f32; order.slots() * d];
-                        let (mut got, mut want) = (vec![0f32; d], vec![0f32; d]);
-                        // SAFETY: the filter above checked the width's features.
-                        unsafe {
-                            match *width {
-                                "avx2" => avx2::weighted_rows(rows, &w, order, &mut acc, &mut got),
-                                _ => avx512::weighted_rows(rows, &w, order, &mut got),
+                        let (mut got, mut want) = (vec![0f32; nq * d], vec![0f32; nq * d]);
+                        for (q, (wq, out)) in
+                            w.chunks_exact(n).zip(want.chunks_exact_mut(d)).enumerate()
+                        {
+                            weighted_rows_impl(rows, wq, order, &mut acc, out);
+                            if *width == "avx2" {
+                                let got = &mut got[q * d..][..d];
+                                // SAFETY: the filter above checked the width's features.
+                                unsafe { avx2::weighted_rows(rows, wq, order, &mut acc, got) };
                             }
                         }
-                        weighted_rows_impl(rows, &w, order, &mut acc, &mut want);
-                        assert_eq!(bits(&got), bits(&want), "{width} {order:?}, d {d}, {n}");
+                        if *width == "avx512" {
+                            // All the queries at once (more than the eight held together).
+                            // SAFETY: the filter above checked the width's features.
+                            unsafe { avx512::weighted_rows(rows, &w, n, order, &mut got) };
+                        }
+                        assert_eq!(
+                            bits(&got),
+                            bits(&want),
+                            "{width} {order:?}, d {d}, {n}, {nq}"
+                        );
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn head_groups_cover_every_query_head_once_in_runs_of_one_kv_head() {
+        // (batch rows, K/V heads, group, threads, runs per K/V head)
+        for (b, kvh, group, threads, parts) in [
+            (1, 2, 7, 2, 1), // Qwen2.5-0.5B
+            (1, 1, 4, 2, 2), // Gemma 3 270M
+            (1, 3, 3, 2, 3), // SmolLM2-135M
+            (1, 3, 3, 1, 1),
+            (4, 2, 7, 2, 1),
+            (1, 2, 7, 16, 7),
+        ] {
+            let g = HeadGroups::new(b, kvh, group, threads);
+            assert_eq!(
+                g.parts, parts,
+                "{b} rows, {kvh} × {group} heads, {threads} threads"
+            );
+            let mut seen = vec![0; b * kvh * group];
+            for task in 0..g.tasks() {
+                let (bi, kh, heads) = g.task(task);
+                assert!(!heads.is_empty());
+                for hh in heads {
+                    assert_eq!(hh / group, kh, "head {hh} reads K/V head {kh}");
+                    seen[bi * kvh * group + hh] += 1;
+                }
+            }
+            assert!(seen.iter().all(|&c| c == 1), "{seen:?}");
+        }
+    }
+
+    /// Attention with grouped queries, left padding and a causal mask, on the thread team
+    /// (queries sharing a K/V head taken together) equals each head computed alone from
+    /// the scalar parts, bit for bit, for one new token and for several.
+    #[test]
+    fn attention_equals_each_head_alone_bit_for_bit() {
+        use candle_core::Device;
+        for (h, kvh, d) in [(14, 2, 64), (4, 1, 256), (9, 3, 64), (6, 2, 80)] {
+            for (t, offset) in [(1, 40), (3, 20)] {
+                let (b, s) = (2, offset + t);
+                let pad = [0, 5];
+                let q = values(b * h * t * d, 11);
+                let k = values(b * kvh * s * d, 12);
+                let v = values(b * kvh * s * d, 13);
+                let mut mask = vec![0f32; b * t * s];
+                for (r, m) in mask.chunks_exact_mut(s).enumerate() {
+                    let i = r % t;
+                    m[offset + i + 1..].fill(f32::NEG_INFINITY);
+                }
+                let kt = Tensor::from_vec(k.clone(), (b, kvh, s, d), &Device::Cpu).unwrap();
+                let vt = Tensor::from_vec(v.clone(), (b, kvh, s, d), &Device::Cpu).unwrap();
+                let slots = KeySlots { pad: &pad, offset };
+                let mut got = vec![f32::NAN; q.len()];
+                vigil_kernels::team::with_team(|| {
+                    let dims = (b, h, t, d);
+                    attention_into(&q, dims, &kt, &vt, Some(&mask), 0.125, &slots, 0, &mut got)
+                })
+                .unwrap();
+                let order = if t == 1 {
+                    PvOrder::VecDot
+                } else {
+                    PvOrder::TinyBlas
+                };
+                let mut want = vec![0f32; q.len()];
+                let mut acc = vec![0f32; order.slots() * d];
+                for bi in 0..b {
+                    for hh in 0..h {
+                        let kh = hh / (h / kvh);
+                        let row = |x: &'_ [f32], j: usize| {
+                            let o = ((bi * kvh + kh) * s + pad[bi] + j) * d;
+                            x[o..o + d].to_vec()
+                        };
+                        for i in 0..t {
+                            let o = &mut want[((bi * h + hh) * t + i) * d..][..d];
+                            if offset + i < pad[bi] {
+                                continue;
+                            }
+                            let qr = &q[((bi * h + hh) * t + i) * d..][..d];
+                            let n = offset + i + 1 - pad[bi];
+                            let mut w: Vec<f32> = (0..n)
+                                .map(|j| dot_vec_f32_scalar(&row(&k, j), qr) * 0.125)
+                                .collect();
+                            softmax_row(&mut w);
+                            let vs: Vec<Vec<f32>> = (0..n).map(|j| row(&v, j)).collect();
+                            weighted_rows_impl(|j| &vs[j], &w, order, &mut acc, o);
+                        }
+                    }
+                }
+                assert_eq!(
+                    bits(&got),
+                    bits(&want),
+                    "{h}/{kvh} heads of {d}, {t} queries"
+                );
             }
         }
     }
