@@ -3,6 +3,9 @@
 //! For each format and a few shapes of the default models, times `matmul` for one
 //! activation row (decode) and 128 rows (prefill) with AVX2 and scalar kernels, and
 //! prints µs per call, GOP/s (2 · out · in · rows) and weight GB/s.
+//!
+//! `VIGIL_BENCH_SWEEPS_ONLY=1` stops after the decode sweeps; `VIGIL_BENCH_SECTIONS=1`
+//! runs only the comparison of one parallel section per layer against one for all.
 
 use std::time::Instant;
 use vigil_kernels::{matmul_with, Isa, QuantMatrix, QuantType};
@@ -234,6 +237,10 @@ fn main() {
             );
         }
     }
+    if std::env::var_os("VIGIL_BENCH_SECTIONS").is_some() {
+        section_sweeps(&mut seed);
+        return;
+    }
     handoff_sweeps(&pool, &mut seed);
     // K-quants need rows of 256-value blocks, which only the Qwen shape's `ffn_down` has:
     // 56 matrices of that shape (~140 MB in Q4_K, ~190 in Q6_K).
@@ -304,6 +311,52 @@ fn main() {
                     w.data().len() as f64 / s / 1e9
                 );
             }
+        }
+    }
+}
+
+/// Sections against streams: the Qwen shape's gate and up (4864 × 896 each) for 40
+/// layers, as one section per layer (a decode step's) and as one section over all of
+/// them, on the thread team; the difference is what starting and ending a section costs.
+fn section_sweeps(seed: &mut u64) {
+    for t in [QuantType::Q8_0, QuantType::Q5_0] {
+        let mats: Vec<QuantMatrix> = (0..80)
+            .map(|_| {
+                let m = matrix(t, 4864, 896, seed);
+                m.packed_for(Isa::detect()).unwrap_or(m)
+            })
+            .collect();
+        let bytes: usize = mats.iter().map(|m| m.data().len()).sum();
+        let x = vec![0.5f32; 896];
+        let mut ys: Vec<Vec<f32>> = (0..80).map(|_| vec![0f32; 4864]).collect();
+        for round in 0..3 {
+            let per_layer = time(
+                || {
+                    for (pair, y) in mats.chunks(2).zip(ys.chunks_mut(2)) {
+                        let ws: Vec<&QuantMatrix> = pair.iter().collect();
+                        let mut outs: Vec<&mut [f32]> = y.iter_mut().map(|v| &mut v[..]).collect();
+                        vigil_kernels::matmul_group_into(&ws, &x, 1, &mut outs).unwrap();
+                    }
+                },
+                1.0,
+            );
+            let one = time(
+                || {
+                    let ws: Vec<&QuantMatrix> = mats.iter().collect();
+                    let mut outs: Vec<&mut [f32]> = ys.iter_mut().map(|v| &mut v[..]).collect();
+                    vigil_kernels::matmul_group_into(&ws, &x, 1, &mut outs).unwrap();
+                },
+                1.0,
+            );
+            let gb = |s: f64| bytes as f64 / s / 1e9;
+            println!(
+                "sections, {t:?} gate+up × 40 ({} MB), round {round}: one per layer {:.2} ms ({:.1} GB/s), one in all {:.2} ms ({:.1} GB/s)",
+                bytes / 1_000_000,
+                per_layer * 1e3,
+                gb(per_layer),
+                one * 1e3,
+                gb(one)
+            );
         }
     }
 }

@@ -38,17 +38,22 @@ pub const SPIN: Duration = Duration::from_millis(2);
 /// One parallel section: `f(i)` for every `i < n`.
 ///
 /// The indices are cut into one contiguous block per member of the team, and each member
-/// runs its own block front to back before it helps with the others (from their back
-/// ends). Products hand out neighbouring weight rows as neighbouring indices, so each
-/// thread then reads one forward stream, which its prefetches (the kernels' and the
-/// hardware's) follow from one index into the next; handing indices out one shared
-/// counter at a time interleaved the threads, and every index was a cold start. A member
-/// that comes late or not at all leaves its block to the others.
+/// runs its own block front to back. Products hand out neighbouring weight rows as
+/// neighbouring indices, so each thread then reads one forward stream, which its
+/// prefetches (the kernels' and the hardware's) follow from one index into the next;
+/// handing indices out one shared counter at a time interleaved the threads, and every
+/// index was a cold start. A member whose block is used up takes the back half of what is
+/// left of another's and runs it front to back as its own block (so it too is one
+/// stream, and it can be halved again): the members end within about one index of each
+/// other, where taking the others' indices one at a time from their back ends started a
+/// new stream at every index. A member that comes late or not at all leaves its block to
+/// the others.
 struct Job<'a> {
     f: &'a (dyn Fn(usize) + Sync),
     /// Per member: the unclaimed indices of its block, `front` in the low and `back` (one
-    /// past the last) in the high 32 bits, claimed by compare-and-swap from either end.
-    blocks: Vec<AtomicU64>,
+    /// past the last) in the high 32 bits; the member claims them one at a time from the
+    /// front, others take the back half, both by compare-and-swap.
+    blocks: Vec<Block>,
     /// The first panic of a task, raised in the caller once the section is over.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
@@ -56,11 +61,13 @@ struct Job<'a> {
 impl<'a> Job<'a> {
     fn new(n: usize, members: usize, f: &'a (dyn Fn(usize) + Sync)) -> Self {
         let n = u32::try_from(n).expect("a parallel section of more than 2^32 indices");
-        let members = members.clamp(1, n.max(1) as usize) as u64;
+        // One block per member, even an empty one: a member keeps what it takes from
+        // the others in its own.
+        let members = members.max(1) as u64;
         let blocks = (0..members)
             .map(|b| {
                 let (front, back) = (b * n as u64 / members, (b + 1) * n as u64 / members);
-                AtomicU64::new(front | back << 32)
+                Block(AtomicU64::new(front | back << 32))
             })
             .collect();
         Job {
@@ -70,44 +77,75 @@ impl<'a> Job<'a> {
         }
     }
 
-    /// The next index of block `b`: its front for the block's own member, its back for
-    /// the others; `None` once the block is used up.
-    fn claim(&self, b: usize, own: bool) -> Option<usize> {
-        let block = &self.blocks[b];
+    /// The front index of block `b`, claimed; `None` once the block is used up.
+    fn claim(&self, b: usize) -> Option<usize> {
+        let block = &self.blocks[b].0;
         let mut cur = block.load(Ordering::Relaxed);
         loop {
             let (front, back) = (cur & 0xFFFF_FFFF, cur >> 32);
             if front >= back {
                 return None;
             }
-            let (next, i) = if own {
-                (cur + 1, front)
-            } else {
-                (cur - (1 << 32), back - 1)
-            };
-            match block.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return Some(i as usize),
+            match block.compare_exchange_weak(cur, cur + 1, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Some(front as usize),
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+
+    /// The back half of block `b`'s unclaimed indices (at least one), taken from it;
+    /// `None` once the block is used up.
+    fn take_half(&self, b: usize) -> Option<(u64, u64)> {
+        let block = &self.blocks[b].0;
+        let mut cur = block.load(Ordering::Relaxed);
+        loop {
+            let (front, back) = (cur & 0xFFFF_FFFF, cur >> 32);
+            if front >= back {
+                return None;
+            }
+            let mid = back - ((back - front) / 2).max(1);
+            match block.compare_exchange_weak(
+                cur,
+                front | mid << 32,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some((mid, back)),
                 Err(seen) => cur = seen,
             }
         }
     }
 
     /// Runs indices for team member `member` (the caller is 0) until none are left: its
-    /// own block first, then the others'. A panic is recorded, not raised, so that the
-    /// section always completes its hand-back protocol.
+    /// own block, then halves of the others' taken as its own. A panic is recorded, not
+    /// raised, so that the section always completes its hand-back protocol.
     fn work(&self, member: usize) {
         let blocks = self.blocks.len();
-        for k in 0..blocks {
-            let b = (member + k) % blocks;
-            while let Some(i) = self.claim(b, k == 0) {
+        loop {
+            while let Some(i) = self.claim(member) {
                 if let Err(payload) = catch_unwind(AssertUnwindSafe(|| (self.f)(i))) {
                     let mut first = self.panic.lock().unwrap_or_else(|e| e.into_inner());
                     first.get_or_insert(payload);
                 }
             }
+            // This member's block is used up: nobody else changes it now (an empty block
+            // is never taken from), so it can hold what is taken from another.
+            let taken = (1..blocks).find_map(|k| self.take_half((member + k) % blocks));
+            match taken {
+                Some((front, back)) => self.blocks[member]
+                    .0
+                    .store(front | back << 32, Ordering::Relaxed),
+                None => return,
+            }
         }
     }
 }
+
+/// One member's block of a [`Job`], on a cache line (two, for the adjacent-line
+/// prefetcher) of its own: each claim writes it, and the members' claims would
+/// otherwise take the line from each other at every index.
+#[repr(align(128))]
+struct Block(AtomicU64);
 
 /// What the caller and the helpers share.
 struct Shared {
