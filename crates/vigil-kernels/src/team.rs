@@ -79,41 +79,17 @@ impl<'a> Job<'a> {
 
     /// The front index of block `b`, claimed; `None` once the block is used up.
     fn claim(&self, b: usize) -> Option<usize> {
-        let block = &self.blocks[b].0;
-        let mut cur = block.load(Ordering::Relaxed);
-        loop {
-            let (front, back) = (cur & 0xFFFF_FFFF, cur >> 32);
-            if front >= back {
-                return None;
-            }
-            match block.compare_exchange_weak(cur, cur + 1, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return Some(front as usize),
-                Err(seen) => cur = seen,
-            }
-        }
+        let taken = self.blocks[b].take(|front, back| ((front + 1, back), (front, front + 1)));
+        taken.map(|(i, _)| i as usize)
     }
 
     /// The back half of block `b`'s unclaimed indices (at least one), taken from it;
     /// `None` once the block is used up.
     fn take_half(&self, b: usize) -> Option<(u64, u64)> {
-        let block = &self.blocks[b].0;
-        let mut cur = block.load(Ordering::Relaxed);
-        loop {
-            let (front, back) = (cur & 0xFFFF_FFFF, cur >> 32);
-            if front >= back {
-                return None;
-            }
+        self.blocks[b].take(|front, back| {
             let mid = back - ((back - front) / 2).max(1);
-            match block.compare_exchange_weak(
-                cur,
-                front | mid << 32,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Some((mid, back)),
-                Err(seen) => cur = seen,
-            }
-        }
+            ((front, mid), (mid, back))
+        })
     }
 
     /// Runs indices for team member `member` (the caller is 0) until none are left: its
@@ -146,6 +122,30 @@ impl<'a> Job<'a> {
 /// otherwise take the line from each other at every index.
 #[repr(align(128))]
 struct Block(AtomicU64);
+
+impl Block {
+    /// Takes a run of the block's unclaimed indices `front..back` by compare-and-swap:
+    /// `cut(front, back)` (never called on an empty block) gives the run the block keeps
+    /// and the run taken, as `(front, back)` pairs; `None` once the block is used up.
+    fn take(&self, cut: impl Fn(u64, u64) -> ((u64, u64), (u64, u64))) -> Option<(u64, u64)> {
+        let mut cur = self.0.load(Ordering::Relaxed);
+        loop {
+            let (front, back) = (cur & 0xFFFF_FFFF, cur >> 32);
+            if front >= back {
+                return None;
+            }
+            let ((kept_front, kept_back), taken) = cut(front, back);
+            let kept = kept_front | kept_back << 32;
+            match self
+                .0
+                .compare_exchange_weak(cur, kept, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(taken),
+                Err(seen) => cur = seen,
+            }
+        }
+    }
+}
 
 /// What the caller and the helpers share.
 struct Shared {
