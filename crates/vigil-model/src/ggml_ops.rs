@@ -350,7 +350,7 @@ fn key_scores<'r>(
     if fast_dots() && d.is_multiple_of(4 * LANES) {
         while j < n {
             // A last block of fewer than 8 keys repeats its last key (those dots are
-            // dropped): the scalar dot's fused adds are library calls.
+            // dropped) rather than taking a one-key dot per query.
             let k: [&[f32]; 8] = std::array::from_fn(|i| keys((j + i).min(n - 1)));
             let valid = (n - j).min(8);
             for (q, wq) in qs.iter().zip(w.chunks_exact_mut(n)) {
@@ -372,7 +372,7 @@ fn key_scores<'r>(
     }
     for jj in j..n {
         for (q, wq) in qs.iter().zip(w.chunks_exact_mut(n)) {
-            wq[jj] = score(dot_vec_f32_scalar(keys(jj), q), jj);
+            wq[jj] = score(dot_vec_f32(keys(jj), q), jj);
         }
     }
 }
