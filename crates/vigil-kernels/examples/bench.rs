@@ -5,7 +5,8 @@
 //! prints µs per call, GOP/s (2 · out · in · rows) and weight GB/s.
 //!
 //! `VIGIL_BENCH_SWEEPS_ONLY=1` stops after the decode sweeps; `VIGIL_BENCH_SECTIONS=1`
-//! runs only the comparison of one parallel section per layer against one for all.
+//! runs only the comparison of one parallel section per layer against one for all, and
+//! against a plain sum of the same bytes.
 
 use std::time::Instant;
 use vigil_kernels::{matmul_with, Isa, QuantMatrix, QuantType};
@@ -315,12 +316,31 @@ fn main() {
     }
 }
 
-/// Sections against streams: the Qwen shape's gate and up (4864 × 896 each) for 40
-/// layers, as one section per layer (a decode step's) and as one section over all of
-/// them, on the thread team; the difference is what starting and ending a section costs.
+/// The bytes as u64 in 8 lanes, prefetching 3 KB ahead (`membw`'s loop).
+fn sum_lines(data: &[u8]) -> u64 {
+    let mut acc = [0u64; 8];
+    for chunk in data.chunks_exact(64) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch never faults, whatever the address.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(chunk.as_ptr().wrapping_add(3072).cast());
+        }
+        for (a, w) in acc.iter_mut().zip(chunk.chunks_exact(8)) {
+            *a = a.wrapping_add(u64::from_le_bytes(w.try_into().expect("8 bytes")));
+        }
+    }
+    acc.iter().fold(0, |s, &a| s.wrapping_add(a))
+}
+
+/// Sections against streams: the Qwen shape's gate and up (4864 × 896 each) for 80
+/// layers (more than the host's 260 MB L3 in both formats), as one section per layer (a
+/// decode step's) and as one section over all of them, on the thread team; the
+/// difference is what starting and ending a section costs. Then the same bytes read by
+/// a plain sum (`membw`'s loop): how far the kernels fall short of the memory itself.
 fn section_sweeps(seed: &mut u64) {
     for t in [QuantType::Q8_0, QuantType::Q5_0] {
-        let mats: Vec<QuantMatrix> = (0..80)
+        let mats: Vec<QuantMatrix> = (0..160)
             .map(|_| {
                 let m = matrix(t, 4864, 896, seed);
                 m.packed_for(Isa::detect()).unwrap_or(m)
@@ -328,7 +348,7 @@ fn section_sweeps(seed: &mut u64) {
             .collect();
         let bytes: usize = mats.iter().map(|m| m.data().len()).sum();
         let x = vec![0.5f32; 896];
-        let mut ys: Vec<Vec<f32>> = (0..80).map(|_| vec![0f32; 4864]).collect();
+        let mut ys: Vec<Vec<f32>> = (0..160).map(|_| vec![0f32; 4864]).collect();
         for round in 0..3 {
             let per_layer = time(
                 || {
@@ -348,14 +368,30 @@ fn section_sweeps(seed: &mut u64) {
                 },
                 1.0,
             );
+            // The same bytes read as `membw` reads its own, each thread its part of every
+            // matrix, in one section: what this memory gives a plain stream just now.
+            let threads = vigil_kernels::team::current_threads();
+            let plain = time(
+                || {
+                    vigil_kernels::team::for_each_index(threads, |k| {
+                        for m in &mats {
+                            let d = m.data();
+                            let part = d.len() / threads / 64 * 64;
+                            std::hint::black_box(sum_lines(&d[k * part..(k + 1) * part]));
+                        }
+                    })
+                },
+                1.0,
+            );
             let gb = |s: f64| bytes as f64 / s / 1e9;
             println!(
-                "sections, {t:?} gate+up × 40 ({} MB), round {round}: one per layer {:.2} ms ({:.1} GB/s), one in all {:.2} ms ({:.1} GB/s)",
+                "sections, {t:?} gate+up × 80 ({} MB), round {round}: one per layer {:.2} ms ({:.1} GB/s), one in all {:.2} ms ({:.1} GB/s), plain sum {:.1} GB/s",
                 bytes / 1_000_000,
                 per_layer * 1e3,
                 gb(per_layer),
                 one * 1e3,
-                gb(one)
+                gb(one),
+                gb(plain)
             );
         }
     }
