@@ -345,35 +345,52 @@ fn key_scores<'r>(
             dot * scale + masked
         }
     };
-    let mut j = 0;
     #[cfg(target_arch = "x86_64")]
     if fast_dots() && d.is_multiple_of(4 * LANES) {
-        while j < n {
-            // A last block of fewer than 8 keys repeats its last key (those dots are
-            // dropped) rather than taking a one-key dot per query.
-            let k: [&[f32]; 8] = std::array::from_fn(|i| keys((j + i).min(n - 1)));
-            let valid = (n - j).min(8);
-            for (q, wq) in qs.iter().zip(w.chunks_exact_mut(n)) {
-                // SAFETY: fast_dots() checked AVX2 and FMA, wide_dots() AVX-512 F; every
-                // row is d long.
-                let dots = unsafe {
-                    if wide_dots() {
-                        avx512::dot8_f32(k, q)
-                    } else {
-                        avx2::dot8_f32(k, q)
-                    }
-                };
-                for (i, dot) in dots.into_iter().enumerate().take(valid) {
-                    wq[j + i] = score(dot, j + i);
-                }
+        // SAFETY: fast_dots() checked AVX2 and FMA, wide_dots() AVX-512 F; every row is
+        // d long, a multiple of 64.
+        unsafe {
+            if wide_dots() {
+                avx512::key_score_blocks(&keys, qs, w, &score)
+            } else {
+                avx2::key_score_blocks(&keys, qs, w, &score)
             }
-            j += valid;
         }
+        return;
     }
-    for jj in j..n {
+    for jj in 0..n {
         for (q, wq) in qs.iter().zip(w.chunks_exact_mut(n)) {
             wq[jj] = score(dot_vec_f32(keys(jj), q), jj);
         }
+    }
+}
+
+/// [`key_scores`] by blocks of 8 keys with `dot8`, the 8-key dot of one instruction set:
+/// inlined into that set's entry point (`avx2::key_score_blocks`,
+/// `avx512::key_score_blocks`), so the dot inlines into the loop too rather than being a
+/// call per block and query. A last block of fewer than 8 keys repeats its last key (those
+/// dots are dropped) rather than taking a one-key dot per query.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn key_score_blocks_with<'r>(
+    dot8: impl Fn([&'r [f32]; 8], &[f32]) -> [f32; 8],
+    keys: &impl Fn(usize) -> &'r [f32],
+    qs: &[&[f32]],
+    w: &mut [f32],
+    score: &impl Fn(f32, usize) -> f32,
+) {
+    let n = w.len() / qs.len();
+    let mut j = 0;
+    while j < n {
+        let k: [&[f32]; 8] = std::array::from_fn(|i| keys((j + i).min(n - 1)));
+        let valid = (n - j).min(8);
+        for (q, wq) in qs.iter().zip(w.chunks_exact_mut(n)) {
+            let dots = dot8(k, q);
+            for (i, dot) in dots.into_iter().enumerate().take(valid) {
+                wq[j + i] = score(dot, j + i);
+            }
+        }
+        j += valid;
     }
 }
 
@@ -611,7 +628,23 @@ mod avx2 {
     /// each row's fused adds as in [`dot_vec_f32`], and the eight [`reduce16`] trees run
     /// side by side in registers (halves of 8, of 4, then `(t0 + t2) + (t1 + t3)`),
     /// instead of through memory one row at a time.
+    /// [`super::key_score_blocks_with`] with this module's 8-key dot.
+    ///
+    /// # Safety
+    /// AVX2 and FMA; every key and query row a multiple of 64 long.
     #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn key_score_blocks<'r>(
+        keys: &impl Fn(usize) -> &'r [f32],
+        qs: &[&[f32]],
+        w: &mut [f32],
+        score: &impl Fn(f32, usize) -> f32,
+    ) {
+        // SAFETY: the caller's guarantees are dot8_f32's.
+        super::key_score_blocks_with(|k, q| unsafe { dot8_f32(k, q) }, keys, qs, w, score)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
     pub(super) unsafe fn dot8_f32(x: [&[f32]; 8], y: &[f32]) -> [f32; 8] {
         const STEP: usize = 4 * LANES;
         let n = y.len();
@@ -737,7 +770,23 @@ mod avx512 {
 
     /// [`super::avx2::dot8_f32`] with each row's four 16-lane sums in one register each
     /// (the AVX2 version keeps them as eight halves): the same fused adds, the same tree.
+    /// [`super::key_score_blocks_with`] with this module's 8-key dot.
+    ///
+    /// # Safety
+    /// AVX-512 F, AVX2 and FMA; every key and query row a multiple of 64 long.
     #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn key_score_blocks<'r>(
+        keys: &impl Fn(usize) -> &'r [f32],
+        qs: &[&[f32]],
+        w: &mut [f32],
+        score: &impl Fn(f32, usize) -> f32,
+    ) {
+        // SAFETY: the caller's guarantees are dot8_f32's.
+        super::key_score_blocks_with(|k, q| unsafe { dot8_f32(k, q) }, keys, qs, w, score)
+    }
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[inline]
     pub(super) unsafe fn dot8_f32(x: [&[f32]; 8], y: &[f32]) -> [f32; 8] {
         const STEP: usize = 4 * LANES;
         let n = y.len();
