@@ -394,6 +394,28 @@ fn key_score_blocks_with<'r>(
     }
 }
 
+/// The entry point of [`key_score_blocks_with`] in an instruction set's module: that
+/// module's 8-key dot under its target features (the only difference between them).
+#[cfg(target_arch = "x86_64")]
+macro_rules! key_score_entry {
+    ($features:literal) => {
+        /// [`super::key_score_blocks_with`] with this module's 8-key dot.
+        ///
+        /// # Safety
+        /// The module's target features; every key and query row a multiple of 64 long.
+        #[target_feature(enable = $features)]
+        pub(super) unsafe fn key_score_blocks<'r>(
+            keys: &impl Fn(usize) -> &'r [f32],
+            qs: &[&[f32]],
+            w: &mut [f32],
+            score: &impl Fn(f32, usize) -> f32,
+        ) {
+            // SAFETY: the caller's guarantees are dot8_f32's.
+            super::key_score_blocks_with(|k, q| unsafe { dot8_f32(k, q) }, keys, qs, w, score)
+        }
+    };
+}
+
 /// Whether the AVX2 + FMA versions of the dots can run (checked once).
 pub(crate) fn fast_dots() -> bool {
     static FAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -628,21 +650,6 @@ mod avx2 {
     /// each row's fused adds as in [`dot_vec_f32`], and the eight [`reduce16`] trees run
     /// side by side in registers (halves of 8, of 4, then `(t0 + t2) + (t1 + t3)`),
     /// instead of through memory one row at a time.
-    /// [`super::key_score_blocks_with`] with this module's 8-key dot.
-    ///
-    /// # Safety
-    /// AVX2 and FMA; every key and query row a multiple of 64 long.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn key_score_blocks<'r>(
-        keys: &impl Fn(usize) -> &'r [f32],
-        qs: &[&[f32]],
-        w: &mut [f32],
-        score: &impl Fn(f32, usize) -> f32,
-    ) {
-        // SAFETY: the caller's guarantees are dot8_f32's.
-        super::key_score_blocks_with(|k, q| unsafe { dot8_f32(k, q) }, keys, qs, w, score)
-    }
-
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     pub(super) unsafe fn dot8_f32(x: [&[f32]; 8], y: &[f32]) -> [f32; 8] {
@@ -668,6 +675,8 @@ mod avx2 {
         }
         reduce_rows8(t3)
     }
+
+    key_score_entry!("avx2,fma");
 
     /// The rest of eight [`reduce16`] trees, from each row's first halving `t3[r]`
     /// (lanes `8..16` plus lanes `0..8`), side by side in registers.
@@ -770,21 +779,6 @@ mod avx512 {
 
     /// [`super::avx2::dot8_f32`] with each row's four 16-lane sums in one register each
     /// (the AVX2 version keeps them as eight halves): the same fused adds, the same tree.
-    /// [`super::key_score_blocks_with`] with this module's 8-key dot.
-    ///
-    /// # Safety
-    /// AVX-512 F, AVX2 and FMA; every key and query row a multiple of 64 long.
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    pub(super) unsafe fn key_score_blocks<'r>(
-        keys: &impl Fn(usize) -> &'r [f32],
-        qs: &[&[f32]],
-        w: &mut [f32],
-        score: &impl Fn(f32, usize) -> f32,
-    ) {
-        // SAFETY: the caller's guarantees are dot8_f32's.
-        super::key_score_blocks_with(|k, q| unsafe { dot8_f32(k, q) }, keys, qs, w, score)
-    }
-
     #[target_feature(enable = "avx512f,avx2,fma")]
     #[inline]
     pub(super) unsafe fn dot8_f32(x: [&[f32]; 8], y: &[f32]) -> [f32; 8] {
@@ -809,6 +803,8 @@ mod avx512 {
         });
         super::avx2::reduce_rows8(t3)
     }
+
+    key_score_entry!("avx512f,avx2,fma");
 
     /// [`super::weighted_rows_impl`] and [`super::reduce_slots`] for queries that share
     /// their value rows (`ws`: one row of `n` weights per query; `outs`: one row of
