@@ -1426,6 +1426,22 @@ pub(crate) mod tests {
                     })
                     .collect();
                 assert_eq!(bits(&w), bits(&want), "d {d}, {n} keys, {nq} queries");
+                // The AVX2 loop too, which `key_scores` skips where AVX-512 is present.
+                #[cfg(target_arch = "x86_64")]
+                if fast_dots() && d % 64 == 0 {
+                    let score = |dot: f32, j: usize| match mask[j] {
+                        f32::NEG_INFINITY => f32::NEG_INFINITY,
+                        m => dot * 0.125 + m,
+                    };
+                    let mut w2 = vec![0f32; nq * n];
+                    // SAFETY: fast_dots() checked AVX2 and FMA; rows are d long, d % 64 == 0.
+                    unsafe { avx2::key_score_blocks(&row, &qs, &mut w2, &score) };
+                    assert_eq!(
+                        bits(&w2),
+                        bits(&want),
+                        "AVX2, d {d}, {n} keys, {nq} queries"
+                    );
+                }
             }
         }
     }
