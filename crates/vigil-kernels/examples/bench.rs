@@ -8,6 +8,9 @@
 //! runs only the comparison of one parallel section per layer against one for all, and
 //! against a plain sum of the same bytes.
 
+#[path = "common/stream.rs"]
+mod stream;
+
 use std::time::Instant;
 use vigil_kernels::{matmul_with, Isa, QuantMatrix, QuantType};
 
@@ -316,23 +319,6 @@ fn main() {
     }
 }
 
-/// The bytes as u64 in 8 lanes, prefetching 3 KB ahead (`membw`'s loop).
-fn sum_lines(data: &[u8]) -> u64 {
-    let mut acc = [0u64; 8];
-    for chunk in data.chunks_exact(64) {
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch never faults, whatever the address.
-        unsafe {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            _mm_prefetch::<_MM_HINT_T0>(chunk.as_ptr().wrapping_add(3072).cast());
-        }
-        for (a, w) in acc.iter_mut().zip(chunk.chunks_exact(8)) {
-            *a = a.wrapping_add(u64::from_le_bytes(w.try_into().expect("8 bytes")));
-        }
-    }
-    acc.iter().fold(0, |s, &a| s.wrapping_add(a))
-}
-
 /// Sections against streams: the Qwen shape's gate and up (4864 × 896 each) for 80
 /// layers (more than the host's 260 MB L3 in both formats), as one section per layer (a
 /// decode step's) and as one section over all of them, on the thread team; the
@@ -377,7 +363,10 @@ fn section_sweeps(seed: &mut u64) {
                         for m in &mats {
                             let d = m.data();
                             let part = d.len() / threads / 64 * 64;
-                            std::hint::black_box(sum_lines(&d[k * part..(k + 1) * part]));
+                            std::hint::black_box(stream::sum_lanes(
+                                &d[k * part..(k + 1) * part],
+                                true,
+                            ));
                         }
                     })
                 },

@@ -15,39 +15,20 @@
 
 use std::time::Instant;
 
+#[path = "common/stream.rs"]
+mod stream;
+
 const SLICE_BYTES: usize = 512 << 20;
 
-/// How far ahead the prefetching pass asks for lines (the kernels' distance).
-const PREFETCH_BYTES: usize = 3072;
-
-/// Sum of `data` in 8 independent lanes: enough loads in flight to saturate memory.
-/// With `prefetch`, each 64-byte chunk first asks for the line `PREFETCH_BYTES` ahead.
-fn sum_lanes(data: &[u64], prefetch: bool) -> u64 {
-    let mut acc = [0u64; 8];
-    for chunk in data.chunks_exact(8) {
-        #[cfg(target_arch = "x86_64")]
-        if prefetch {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let ahead = chunk.as_ptr().cast::<u8>().wrapping_add(PREFETCH_BYTES);
-            // SAFETY: a prefetch never faults, whatever the address.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.cast()) };
-        }
-        for (a, &v) in acc.iter_mut().zip(chunk) {
-            *a = a.wrapping_add(v);
-        }
-    }
-    acc.iter().fold(0, |s, &a| s.wrapping_add(a))
-}
-
 /// Each thread's slice, its pages advised to huge pages or not.
-fn slices(threads: usize, huge: bool) -> Vec<Vec<u64>> {
+fn slices(threads: usize, huge: bool) -> Vec<Vec<u8>> {
     (0..threads)
         .map(|t| {
-            let mut v = Vec::with_capacity(SLICE_BYTES / 8);
+            let mut v = Vec::with_capacity(SLICE_BYTES);
             if huge {
                 vigil_kernels::advise_huge_pages(v.spare_capacity_mut());
             }
-            v.extend((0..SLICE_BYTES / 8).map(|i| (i ^ t) as u64));
+            v.extend((0..SLICE_BYTES).map(|i| (i ^ t) as u8));
             v
         })
         .collect()
@@ -61,7 +42,7 @@ fn measure(threads: usize) -> f64 {
     best
 }
 
-fn measure_on(slices: &[Vec<u64>]) -> f64 {
+fn measure_on(slices: &[Vec<u8>]) -> f64 {
     let threads = slices.len();
     let mut best = 0f64;
     for prefetch in [false, true].into_iter().flat_map(|p| [p; 5]) {
@@ -69,7 +50,7 @@ fn measure_on(slices: &[Vec<u64>]) -> f64 {
         let sums: u64 = std::thread::scope(|s| {
             let hs: Vec<_> = slices
                 .iter()
-                .map(|sl| s.spawn(move || sum_lanes(sl, prefetch)))
+                .map(|sl| s.spawn(move || stream::sum_lanes(sl, prefetch)))
                 .collect();
             hs.into_iter()
                 .map(|h| h.join().expect("reader thread"))
