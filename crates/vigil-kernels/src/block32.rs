@@ -193,7 +193,7 @@ pub(crate) mod avx2 {
     /// [`hsum8_ggml`] of a vector.
     #[target_feature(enable = "avx2")]
     #[inline]
-    unsafe fn hsum8_ps(v: __m256) -> f32 {
+    pub(crate) unsafe fn hsum8_ps(v: __m256) -> f32 {
         let mut a = [0f32; 8];
         _mm256_storeu_ps(a.as_mut_ptr(), v);
         hsum8_ggml(&a)
@@ -231,10 +231,10 @@ pub(crate) mod avx2 {
     /// Eight weight rows × activation rows `a0..a1` (at most [`MAX_TILE_ROWS`]):
     /// `out[ai][i] = w[i] · acts.row(a0 + ai)`, bit-identical to [`dot_scalar`].
     ///
-    /// Block-outer loop: each weight block of the 8 rows is unpacked once and used for
-    /// every activation row. Each output keeps its own 8-lane accumulator (in memory: 128
-    /// of them do not fit in registers) and, for Q4_1, a minimum term (8 outputs per
-    /// vector).
+    /// A single activation row (decode) goes row by row through [`dot`]: nothing is
+    /// reused across activation rows, and one weight row at a time streams memory in
+    /// order, which the hardware prefetcher follows better than eight interleaved rows.
+    /// More rows go through [`tile8_body`].
     ///
     /// # Safety
     /// AVX2, FMA and F16C must be available; the rows must hold `acts.nb` blocks.
@@ -247,37 +247,76 @@ pub(crate) mod avx2 {
         out: &mut [[f32; 8]],
     ) {
         assert_eq!(acts.act, act_of::<F>());
-        let (na, nb) = check_tile(w, acts, a0, a1, out, F::BYTES);
-        let ab = acts.act.block_bytes();
-        let row_bytes = acts.row_bytes();
-        let qoff = act_qoff::<F>();
-        let abase = acts.bytes.as_ptr();
-        let ptrs: [*const u8; 8] = std::array::from_fn(|i| w[i].as_ptr());
+        let (na, _) = check_tile(w, acts, a0, a1, out, F::BYTES);
         if na == 1 {
-            // A single activation row (decode) reuses nothing across rows: one weight row
-            // at a time streams memory in order, which the hardware prefetcher follows
-            // better than eight interleaved rows.
             let a = acts.row(a0);
             for (o, wi) in out[0].iter_mut().zip(w.iter()) {
                 *o = dot::<F>(wi, a);
             }
             return;
         }
+        let ptrs: [*const u8; 8] = std::array::from_fn(|i| w[i].as_ptr());
+        tile8_body::<F, _>(RowMajor(ptrs), acts, a0, a1, out)
+    }
+
+    /// Where a tile's 8 weight rows come from, block column by block column.
+    pub(crate) trait Columns {
+        /// Block column `b` of the 8 rows: their codes as [`Fmt32::codes_avx2`] gives
+        /// them (Q8_0 signed, the others unsigned with their bias), their scales and
+        /// (Q4_1) their minimums as f32. Prefetches what later columns will read.
+        ///
+        /// # Safety
+        /// Called from a function with AVX2, FMA and F16C enabled; `b` within the rows.
+        unsafe fn column<F: Fmt32>(&self, b: usize) -> ([__m256i; 8], __m256, __m256);
+    }
+
+    /// Eight rows of a row-major matrix.
+    struct RowMajor([*const u8; 8]);
+
+    impl Columns for RowMajor {
+        #[inline(always)]
+        unsafe fn column<F: Fmt32>(&self, b: usize) -> ([__m256i; 8], __m256, __m256) {
+            let off = b * F::BYTES;
+            let codes = std::array::from_fn(|i| {
+                // Eight row streams: prefetch a few cache lines ahead of each.
+                _mm_prefetch::<_MM_HINT_T0>(self.0[i].wrapping_add(off + PREFETCH) as *const i8);
+                F::codes_avx2(self.0[i].add(off))
+            });
+            let (dw, mw) = if F::MIN {
+                load_dm8(&self.0, off)
+            } else {
+                (load_f16x8(&self.0, off), _mm256_setzero_ps())
+            };
+            (codes, dw, mw)
+        }
+    }
+
+    /// The body of [`tile8`] for any [`Columns`]; at least two activation rows.
+    ///
+    /// Block-outer loop: each weight block of the 8 rows is unpacked once and used for
+    /// every activation row. Each output keeps its own 8-lane accumulator (in memory: 128
+    /// of them do not fit in registers) and, for Q4_1, a minimum term (8 outputs per
+    /// vector).
+    ///
+    /// # Safety
+    /// As [`tile8`]; inlined into a caller with its instruction sets.
+    #[inline(always)]
+    pub(crate) unsafe fn tile8_body<F: Fmt32, C: Columns>(
+        cols: C,
+        acts: &QuantizedActs,
+        a0: usize,
+        a1: usize,
+        out: &mut [[f32; 8]],
+    ) {
+        let (na, nb) = (a1 - a0, acts.nb);
+        let ab = acts.act.block_bytes();
+        let row_bytes = acts.row_bytes();
+        let qoff = act_qoff::<F>();
+        let abase = acts.bytes.as_ptr();
         let mut acc = [[_mm256_setzero_ps(); 8]; MAX_TILE_ROWS];
         let mut mins = [_mm256_setzero_ps(); MAX_TILE_ROWS];
         for b in 0..nb {
-            let off = b * F::BYTES;
-            let mut q = [_mm256_setzero_si256(); 8];
-            for i in 0..8 {
-                // Eight row streams: prefetch a few cache lines ahead of each.
-                _mm_prefetch::<_MM_HINT_T0>(ptrs[i].wrapping_add(off + PREFETCH) as *const i8);
-                q[i] = F::codes_avx2(ptrs[i].add(off));
-            }
-            let (dw, mw) = if F::MIN {
-                load_dm8(&ptrs, off)
-            } else {
-                (load_f16x8(&ptrs, off), _mm256_setzero_ps())
-            };
+            let (q, dw, mw) = cols.column::<F>(b);
             let mut dws = [0f32; 8];
             _mm256_storeu_ps(dws.as_mut_ptr(), dw);
             for ai in 0..na {

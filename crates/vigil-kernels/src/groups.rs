@@ -154,17 +154,193 @@ pub(crate) fn unpack_group(qtype: QuantType, src: &[u8], dst: &mut [u8]) {
 /// most 16) into `out[ai][k]`; one activation row (decode) streams the group once.
 pub(crate) type GroupTileFn = fn(&[u8], &QuantizedActs, usize, usize, &mut [[f32; 8]]);
 
-/// The grouped tile kernel of `qtype` for `isa`, if there is one (AVX-512 VNNI; the
-/// nibble formats' decode loop takes GFNI too where the CPU has it: one affine map per
-/// pair of rows instead of a shift and an AND, 1.14–1.16× the L2 throughput of Q4_1 and
-/// Q5_0 here).
+/// The grouped tile kernel of `qtype` for `isa`, if there is one: AVX2 ([`avx2`]) and
+/// AVX-512 VNNI (`vnni`; the nibble formats' decode loop takes GFNI too where the CPU has
+/// it: one affine map per pair of rows instead of a shift and an AND, 1.14–1.16× the L2
+/// throughput of Q4_1 and Q5_0 on an Intel Xeon).
 pub(crate) fn group_tile_fn(isa: crate::Isa, qtype: QuantType) -> Option<GroupTileFn> {
     #[cfg(target_arch = "x86_64")]
-    if isa == crate::Isa::Avx512Vnni {
-        return vnni::tile_fn(qtype, crate::x86::gfni_available());
+    match isa {
+        crate::Isa::Avx512Vnni => return vnni::tile_fn(qtype, crate::x86::gfni_available()),
+        crate::Isa::Avx2 => return avx2::tile_fn(qtype),
+        crate::Isa::Scalar => {}
     }
     let _ = (isa, qtype);
     None
+}
+
+/// The grouped kernels with AVX2, FMA and F16C (no `vpdpbusd`: the integer lane sums are
+/// `vpmaddubsw` + `vpmaddwd`, as in the single-row kernels).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::*;
+    use crate::block32::avx2::{hsum8_ps, tile8_body, Columns};
+    use crate::block32::{act_of, act_qoff, finish, MAX_TILE_ROWS};
+    use crate::x86::{dot_i8_i8, dot_u8_i8, fifth_bits};
+    use std::arch::x86_64::*;
+
+    /// How far ahead of the column in hand the kernels prefetch (as the row kernels do).
+    const PREFETCH: usize = crate::x86::ROW_PREFETCH;
+
+    /// The codes of row `k` of the packed block column at `col`, as
+    /// [`Fmt32::codes_avx2`] gives them for the row-major block.
+    #[inline(always)]
+    unsafe fn codes<F: Fmt32>(col: *const u8, k: usize) -> __m256i {
+        let (e, c) = (extra_bytes::<F>(), code_bytes::<F>());
+        let codes_at = col.add((2 + e) * GROUP);
+        if F::SIGNED {
+            return _mm256_loadu_si256(codes_at.add(c * k) as *const __m256i);
+        }
+        // Rows 2p and 2p + 1 share 32 bytes: low and high nibbles.
+        let v = _mm256_loadu_si256(codes_at.add(32 * (k / 2)) as *const __m256i);
+        let v = if k & 1 == 1 {
+            _mm256_srli_epi16::<4>(v)
+        } else {
+            v
+        };
+        let q = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
+        if F::QTYPE == QuantType::Q5_0 {
+            let qh = (col.add(2 * GROUP + e * k) as *const u32).read_unaligned();
+            _mm256_or_si256(q, fifth_bits(qh))
+        } else {
+            q
+        }
+    }
+
+    /// Prefetches the lines of block column `col` + [`PREFETCH`] bytes.
+    #[inline(always)]
+    unsafe fn prefetch_column<F: Fmt32>(col: *const u8) {
+        let mut l = 0;
+        while l < GROUP * F::BYTES {
+            _mm_prefetch::<_MM_HINT_T0>(col.wrapping_add(PREFETCH + l) as *const i8);
+            l += 64;
+        }
+    }
+
+    /// A packed group, read column by column.
+    struct Packed(*const u8);
+
+    impl Columns for Packed {
+        #[inline(always)]
+        unsafe fn column<F: Fmt32>(&self, b: usize) -> ([__m256i; 8], __m256, __m256) {
+            let col = self.0.add(b * GROUP * F::BYTES);
+            prefetch_column::<F>(col);
+            let dw = _mm256_cvtph_ps(_mm_loadu_si128(col as *const __m128i));
+            let mw = if F::MIN {
+                _mm256_cvtph_ps(_mm_loadu_si128(col.add(2 * GROUP) as *const __m128i))
+            } else {
+                _mm256_setzero_ps()
+            };
+            (std::array::from_fn(|k| codes::<F>(col, k)), dw, mw)
+        }
+    }
+
+    pub(super) fn tile_fn(qtype: QuantType) -> Option<GroupTileFn> {
+        Some(match qtype {
+            QuantType::Q4_0 => tile_group_checked::<crate::q4_0::Q4_0>,
+            QuantType::Q4_1 => tile_group_checked::<crate::q4_1::Q4_1>,
+            QuantType::Q5_0 => tile_group_checked::<crate::q5_0::Q5_0>,
+            QuantType::Q8_0 => tile_group_checked::<crate::q8_0::Q8_0>,
+            _ => return None,
+        })
+    }
+
+    /// The 8 rows of a packed group × activation rows `a0..a1`: [`dot_group`] for one
+    /// activation row, `block32::avx2::tile8`'s body over the packed columns for more.
+    fn tile_group_checked<F: Fmt32>(
+        group: &[u8],
+        acts: &QuantizedActs,
+        a0: usize,
+        a1: usize,
+        out: &mut [[f32; 8]],
+    ) {
+        assert_eq!(acts.act, act_of::<F>());
+        assert_eq!(group.len(), GROUP * acts.nb * F::BYTES, "group length");
+        assert!(a0 < a1 && a1 <= acts.rows && a1 - a0 <= MAX_TILE_ROWS && out.len() >= a1 - a0);
+        // SAFETY: `group_tile_fn` hands this out for Isa::Avx2 only, which the caller got
+        // from `Isa::checked`; the sizes were checked above.
+        unsafe { tile_group::<F>(group.as_ptr(), acts, a0, a1, out) }
+    }
+
+    /// # Safety
+    /// AVX2, FMA and F16C must be available; `group` must point at a packed group of
+    /// `acts.nb` columns; `a0..a1` as [`tile_group_checked`] checks.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn tile_group<F: Fmt32>(
+        group: *const u8,
+        acts: &QuantizedActs,
+        a0: usize,
+        a1: usize,
+        out: &mut [[f32; 8]],
+    ) {
+        if a1 - a0 == 1 {
+            out[0] = dot_group::<F>(group, acts, a0);
+        } else {
+            tile8_body::<F, _>(Packed(group), acts, a0, a1, out);
+        }
+    }
+
+    /// The 8 rows of a packed group · activation row `a`, each bit-identical to
+    /// `block32::avx2::dot` on the row-major row.
+    ///
+    /// One linear stream feeds 8 independent accumulator chains (one row at a time is
+    /// bound by the latency of its single chain of FMAs). Per block column, once for the
+    /// 8 rows: the activation block, the code bias times its lane sums (from
+    /// `neg_lanes`), the 8 scales times `d_y` as one vector, Q4_1's minimum terms as one
+    /// vector of 8 chains; per row: `lanes = maddubs·madd(codes, y) + bias term`,
+    /// `acc = fma(d, lanes, acc)` in the row's own order.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C must be available and enabled in the caller; `group` must point
+    /// at `GROUP · acts.nb` blocks; `a < acts.rows`.
+    #[inline(always)]
+    unsafe fn dot_group<F: Fmt32>(group: *const u8, acts: &QuantizedActs, a: usize) -> [f32; 8] {
+        let nb = acts.nb;
+        let ab = acts.act.block_bytes();
+        let col_bytes = GROUP * F::BYTES;
+        let ybase = acts
+            .bytes
+            .as_ptr()
+            .add(a * acts.row_bytes() + act_qoff::<F>());
+        let shift = _mm_cvtsi32_si128(F::BIAS.trailing_zeros() as i32);
+        let mut acc = [_mm256_setzero_ps(); GROUP];
+        let mut mins = _mm256_setzero_ps();
+        for b in 0..nb {
+            let blk = a * nb + b;
+            let col = group.add(b * col_bytes);
+            prefetch_column::<F>(col);
+            let y = _mm256_loadu_si256(ybase.add(b * ab) as *const __m256i);
+            // −BIAS · (the sums of each group of 4 y), for all 8 rows.
+            let bias = if !F::SIGNED && F::BIAS != 0 {
+                let nl = acts.neg_lanes.get_unchecked(blk).as_ptr() as *const __m256i;
+                _mm256_sll_epi32(_mm256_loadu_si256(nl), shift)
+            } else {
+                _mm256_setzero_si256()
+            };
+            let d8 = _mm256_mul_ps(
+                _mm256_cvtph_ps(_mm_loadu_si128(col as *const __m128i)),
+                _mm256_set1_ps(*acts.d.get_unchecked(blk)),
+            );
+            let mut d = [0f32; GROUP];
+            _mm256_storeu_ps(d.as_mut_ptr(), d8);
+            if F::MIN {
+                let mw = _mm256_cvtph_ps(_mm_loadu_si128(col.add(2 * GROUP) as *const __m128i));
+                mins = _mm256_fmadd_ps(mw, _mm256_set1_ps(*acts.s.get_unchecked(blk)), mins);
+            }
+            for (k, acc) in acc.iter_mut().enumerate() {
+                let q = codes::<F>(col, k);
+                let lanes = if F::SIGNED {
+                    dot_i8_i8(q, y)
+                } else {
+                    _mm256_add_epi32(dot_u8_i8(q, y), bias)
+                };
+                *acc = _mm256_fmadd_ps(_mm256_set1_ps(d[k]), _mm256_cvtepi32_ps(lanes), *acc);
+            }
+        }
+        let mut m = [0f32; GROUP];
+        _mm256_storeu_ps(m.as_mut_ptr(), mins);
+        std::array::from_fn(|k| finish::<F>(hsum8_ps(acc[k]), m[k]))
+    }
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -41,19 +41,7 @@ impl Fmt32 for Q5_0 {
         use std::arch::x86_64::*;
         let lo = crate::x86::nibbles32(block.add(6));
         let qh = (block.add(2) as *const u32).read_unaligned();
-        // Byte j of `spread` is byte j / 8 of qh; keep bit j % 8 of it.
-        let spread = _mm256_shuffle_epi8(
-            _mm256_set1_epi32(qh as i32),
-            _mm256_setr_epi64x(
-                0,
-                0x0101_0101_0101_0101,
-                0x0202_0202_0202_0202,
-                0x0303_0303_0303_0303,
-            ),
-        );
-        let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
-        let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
-        _mm256_or_si256(lo, _mm256_and_si256(set, _mm256_set1_epi8(0x10)))
+        _mm256_or_si256(lo, crate::x86::fifth_bits(qh))
     }
 }
 

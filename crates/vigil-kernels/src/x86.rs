@@ -75,6 +75,25 @@ pub(crate) unsafe fn nibbles32(p: *const u8) -> __m256i {
     _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
 }
 
+/// Q5_0's high bits `qh` as code bytes: byte j is 0x10 where bit j of `qh` is set, else 0.
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(crate) unsafe fn fifth_bits(qh: u32) -> __m256i {
+    // Byte j of `spread` is byte j / 8 of qh; keep bit j % 8 of it.
+    let spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(qh as i32),
+        _mm256_setr_epi64x(
+            0,
+            0x0101_0101_0101_0101,
+            0x0202_0202_0202_0202,
+            0x0303_0303_0303_0303,
+        ),
+    );
+    let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
+    let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+    _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+}
+
 /// Signed i8 × i8 products of 32 pairs, summed in groups of 4 → 8 i32 lanes.
 /// `w` may hold -128; `y` must not (activations are in -127..=127).
 #[target_feature(enable = "avx2")]
