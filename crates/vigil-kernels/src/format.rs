@@ -311,7 +311,7 @@ impl<'a> QuantMatrix<'a> {
     }
 
     /// A copy in [`Layout::RowGroups`] if `isa` has a decode kernel for that layout and
-    /// this format (AVX-512 VNNI, 32-value block formats) and the matrix has a full group
+    /// this format (AVX2 and AVX-512 VNNI, 32-value block formats) and the matrix has a full group
     /// of rows; `None` otherwise (the row-major matrix is then the faster one). Products
     /// over the copy equal products over `self` bit for bit, with any instruction set.
     pub fn packed_for(&self, isa: crate::Isa) -> Option<QuantMatrix<'static>> {

@@ -1,5 +1,6 @@
 //! The row-group layout of the 32-value block formats (Q4_0, Q4_1, Q5_0, Q8_0), and the
-//! decode kernel that reads it.
+//! kernels that read it: with AVX2 (one row's 8 lanes to a 256-bit vector) and with
+//! AVX-512 VNNI (two rows to a 512-bit vector).
 //!
 //! Why: a decode step multiplies every weight row by one activation row, and in ggml's
 //! order each row's blocks form one chain of dependent FMAs. One row at a time, a Q4_1

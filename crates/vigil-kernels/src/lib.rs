@@ -17,7 +17,7 @@
 //!   Inference opts in with [`team::with_team`]; inside other rayon pools (training)
 //!   sections stay on rayon.
 //! * A [`QuantMatrix`] is row-major as in the GGUF ([`Layout::RowMajor`]) or, for the
-//!   32-value block formats on CPUs with AVX-512 VNNI, packed in groups of 8 rows
+//!   32-value block formats on CPUs with AVX2 (and up), packed in groups of 8 rows
 //!   ([`Layout::RowGroups`], [`QuantMatrix::packed_for`]; the `groups` module): a decode
 //!   step then reads one linear stream that feeds 8 independent accumulator chains, where
 //!   one row at a time is bound by a single chain's FMA latency. Products are the same
@@ -29,7 +29,8 @@
 //!   [`q6_k`]), each documenting its block layout and exposing `vec_dot_scalar`,
 //!   `vec_dot_avx2` (x86-64) and `vec_dot` (run-time dispatch) for one weight row ·
 //!   one quantised activation row, plus `dequantize_row`.
-//! * Instruction sets ([`Isa`]), chosen at run time on x86-64: AVX2+FMA+F16C, and on top
+//! * Instruction sets ([`Isa`]), chosen at run time on x86-64: AVX2+FMA+F16C (tiles,
+//!   single-row kernels and the row groups' decode kernels), and on top
 //!   of it AVX-512 VNNI (`vpdpbusd`) for the tiles, the 32-value block formats' decode
 //!   kernels and the K-quants' (`q4_k::vec_dot_vnni`, `q6_k::vec_dot_vnni`: a decode step
 //!   reads each weight row as one linear stream); where the CPU also has GFNI, the nibble
