@@ -157,6 +157,62 @@ pub(crate) fn check_tile(
     (na, acts.nb)
 }
 
+/// Where a tile's 8 weight rows come from, block column by block column: the rows of a
+/// row-major matrix ([`RowMajor`]) or a packed group (`groups::Packed`).
+#[cfg(target_arch = "x86_64")]
+pub(crate) trait Columns {
+    /// Block column `b` of the 8 rows: their codes as the kernel multiplies them (with
+    /// `VNNI` as `vpdpbusd` takes them, [`vnni::vnni_codes`]; otherwise as
+    /// [`Fmt32::codes_avx2`] gives them), their scales and (Q4_1) their minimums as f32.
+    ///
+    /// # Safety
+    /// Called from a function with AVX2, FMA and F16C enabled (and AVX-512 VNNI with
+    /// `VNNI`); `b` within the rows.
+    unsafe fn column<F: Fmt32, const VNNI: bool>(
+        &self,
+        b: usize,
+    ) -> (
+        [std::arch::x86_64::__m256i; 8],
+        std::arch::x86_64::__m256,
+        std::arch::x86_64::__m256,
+    );
+}
+
+/// Eight rows of a row-major matrix.
+#[cfg(target_arch = "x86_64")]
+pub(crate) struct RowMajor(pub(crate) [*const u8; 8]);
+
+#[cfg(target_arch = "x86_64")]
+impl Columns for RowMajor {
+    #[inline(always)]
+    unsafe fn column<F: Fmt32, const VNNI: bool>(
+        &self,
+        b: usize,
+    ) -> (
+        [std::arch::x86_64::__m256i; 8],
+        std::arch::x86_64::__m256,
+        std::arch::x86_64::__m256,
+    ) {
+        use std::arch::x86_64::*;
+        let off = b * F::BYTES;
+        let codes = std::array::from_fn(|i| {
+            if VNNI {
+                vnni::vnni_codes::<F>(self.0[i].add(off))
+            } else {
+                // Eight row streams: prefetch a few cache lines ahead of each.
+                _mm_prefetch::<_MM_HINT_T0>(self.0[i].wrapping_add(off + PREFETCH) as *const i8);
+                F::codes_avx2(self.0[i].add(off))
+            }
+        });
+        let (dw, mw) = if F::MIN {
+            avx2::load_dm8(&self.0, off)
+        } else {
+            (crate::x86::load_f16x8(&self.0, off), _mm256_setzero_ps())
+        };
+        (codes, dw, mw)
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2 {
     use super::*;
@@ -259,38 +315,6 @@ pub(crate) mod avx2 {
         tile8_body::<F, _>(RowMajor(ptrs), acts, a0, a1, out)
     }
 
-    /// Where a tile's 8 weight rows come from, block column by block column.
-    pub(crate) trait Columns {
-        /// Block column `b` of the 8 rows: their codes as [`Fmt32::codes_avx2`] gives
-        /// them (Q8_0 signed, the others unsigned with their bias), their scales and
-        /// (Q4_1) their minimums as f32. Prefetches what later columns will read.
-        ///
-        /// # Safety
-        /// Called from a function with AVX2, FMA and F16C enabled; `b` within the rows.
-        unsafe fn column<F: Fmt32>(&self, b: usize) -> ([__m256i; 8], __m256, __m256);
-    }
-
-    /// Eight rows of a row-major matrix.
-    struct RowMajor([*const u8; 8]);
-
-    impl Columns for RowMajor {
-        #[inline(always)]
-        unsafe fn column<F: Fmt32>(&self, b: usize) -> ([__m256i; 8], __m256, __m256) {
-            let off = b * F::BYTES;
-            let codes = std::array::from_fn(|i| {
-                // Eight row streams: prefetch a few cache lines ahead of each.
-                _mm_prefetch::<_MM_HINT_T0>(self.0[i].wrapping_add(off + PREFETCH) as *const i8);
-                F::codes_avx2(self.0[i].add(off))
-            });
-            let (dw, mw) = if F::MIN {
-                load_dm8(&self.0, off)
-            } else {
-                (load_f16x8(&self.0, off), _mm256_setzero_ps())
-            };
-            (codes, dw, mw)
-        }
-    }
-
     /// The body of [`tile8`] for any [`Columns`]; at least two activation rows.
     ///
     /// Block-outer loop: each weight block of the 8 rows is unpacked once and used for
@@ -316,7 +340,7 @@ pub(crate) mod avx2 {
         let mut acc = [[_mm256_setzero_ps(); 8]; MAX_TILE_ROWS];
         let mut mins = [_mm256_setzero_ps(); MAX_TILE_ROWS];
         for b in 0..nb {
-            let (q, dw, mw) = cols.column::<F>(b);
+            let (q, dw, mw) = cols.column::<F, false>(b);
             let mut dws = [0f32; 8];
             _mm256_storeu_ps(dws.as_mut_ptr(), dw);
             for ai in 0..na {
@@ -499,33 +523,6 @@ pub(crate) mod vnni {
         tile8_body::<F, _>(RowMajor(ptrs), acts, a0, a1, out)
     }
 
-    /// Where a tile's 8 weight rows come from, block column by block column.
-    pub(crate) trait Columns {
-        /// Block column `b` of the 8 rows: their codes as `vpdpbusd` takes them
-        /// ([`vnni_codes`]), their scales and (Q4_1) their minimums as f32.
-        ///
-        /// # Safety
-        /// Called from a function with AVX-512 VNNI enabled; `b` within the rows.
-        unsafe fn column<F: Fmt32>(&self, b: usize) -> ([__m256i; 8], __m256, __m256);
-    }
-
-    /// Eight rows of a row-major matrix.
-    struct RowMajor([*const u8; 8]);
-
-    impl Columns for RowMajor {
-        #[inline(always)]
-        unsafe fn column<F: Fmt32>(&self, b: usize) -> ([__m256i; 8], __m256, __m256) {
-            let off = b * F::BYTES;
-            let codes = std::array::from_fn(|i| vnni_codes::<F>(self.0[i].add(off)));
-            let (dw, mw) = if F::MIN {
-                super::avx2::load_dm8(&self.0, off)
-            } else {
-                (load_f16x8(&self.0, off), _mm256_setzero_ps())
-            };
-            (codes, dw, mw)
-        }
-    }
-
     /// The body of [`tile8`] for any [`Columns`] (the rows' layout only changes how a
     /// chunk of block columns is unpacked); at least two activation rows.
     ///
@@ -557,7 +554,7 @@ pub(crate) mod vnni {
         for c0 in (0..nb).step_by(VNNI_CHUNK) {
             let c1 = (c0 + VNNI_CHUNK).min(nb);
             for b in c0..c1 {
-                ((*codes)[b - c0], (*dw)[b - c0], (*mw)[b - c0]) = cols.column::<F>(b);
+                ((*codes)[b - c0], (*dw)[b - c0], (*mw)[b - c0]) = cols.column::<F, true>(b);
             }
             for p in 0..na.div_ceil(2) {
                 // Two activation rows; an odd last row is computed twice.

@@ -170,13 +170,67 @@ pub(crate) fn group_tile_fn(isa: crate::Isa, qtype: QuantType) -> Option<GroupTi
     None
 }
 
+/// The checks a grouped tile kernel makes before it reads `group` and `acts` unchecked.
+#[cfg(target_arch = "x86_64")]
+fn check_group_call<F: Fmt32>(
+    group: &[u8],
+    acts: &QuantizedActs,
+    a0: usize,
+    a1: usize,
+    out: &[[f32; 8]],
+) {
+    use crate::block32::{act_of, MAX_TILE_ROWS};
+    assert_eq!(acts.act, act_of::<F>());
+    assert_eq!(group.len(), GROUP * acts.nb * F::BYTES, "group length");
+    assert!(a0 < a1 && a1 <= acts.rows && a1 - a0 <= MAX_TILE_ROWS && out.len() >= a1 - a0);
+}
+
+/// A packed group, read column by column by the prefill tiles.
+#[cfg(target_arch = "x86_64")]
+struct Packed(*const u8);
+
+#[cfg(target_arch = "x86_64")]
+impl crate::block32::Columns for Packed {
+    #[inline(always)]
+    unsafe fn column<F: Fmt32, const VNNI: bool>(
+        &self,
+        b: usize,
+    ) -> (
+        [std::arch::x86_64::__m256i; 8],
+        std::arch::x86_64::__m256,
+        std::arch::x86_64::__m256,
+    ) {
+        use std::arch::x86_64::*;
+        let col = self.0.add(b * GROUP * F::BYTES);
+        if !VNNI {
+            avx2::prefetch_column::<F>(col);
+        }
+        let dw = _mm256_cvtph_ps(_mm_loadu_si128(col as *const __m128i));
+        let mw = if F::MIN {
+            _mm256_cvtph_ps(_mm_loadu_si128(col.add(2 * GROUP) as *const __m128i))
+        } else {
+            _mm256_setzero_ps()
+        };
+        let codes = std::array::from_fn(|k| {
+            let q = avx2::codes::<F>(col, k);
+            if VNNI && F::SIGNED {
+                // `vpdpbusd` multiplies unsigned bytes: Q8_0's codes shifted by 128.
+                _mm256_xor_si256(q, _mm256_set1_epi8(-128))
+            } else {
+                q
+            }
+        });
+        (codes, dw, mw)
+    }
+}
+
 /// The grouped kernels with AVX2, FMA and F16C (no `vpdpbusd`: the integer lane sums are
 /// `vpmaddubsw` + `vpmaddwd`, as in the single-row kernels).
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::*;
-    use crate::block32::avx2::{hsum8_ps, tile8_body, Columns};
-    use crate::block32::{act_of, act_qoff, finish, MAX_TILE_ROWS};
+    use crate::block32::avx2::{hsum8_ps, tile8_body};
+    use crate::block32::{act_qoff, finish};
     use crate::x86::{dot_i8_i8, dot_u8_i8, fifth_bits};
     use std::arch::x86_64::*;
 
@@ -186,7 +240,7 @@ mod avx2 {
     /// The codes of row `k` of the packed block column at `col`, as
     /// [`Fmt32::codes_avx2`] gives them for the row-major block.
     #[inline(always)]
-    unsafe fn codes<F: Fmt32>(col: *const u8, k: usize) -> __m256i {
+    pub(super) unsafe fn codes<F: Fmt32>(col: *const u8, k: usize) -> __m256i {
         let (e, c) = (extra_bytes::<F>(), code_bytes::<F>());
         let codes_at = col.add((2 + e) * GROUP);
         if F::SIGNED {
@@ -210,29 +264,11 @@ mod avx2 {
 
     /// Prefetches the lines of block column `col` + [`PREFETCH`] bytes.
     #[inline(always)]
-    unsafe fn prefetch_column<F: Fmt32>(col: *const u8) {
+    pub(super) unsafe fn prefetch_column<F: Fmt32>(col: *const u8) {
         let mut l = 0;
         while l < GROUP * F::BYTES {
             _mm_prefetch::<_MM_HINT_T0>(col.wrapping_add(PREFETCH + l) as *const i8);
             l += 64;
-        }
-    }
-
-    /// A packed group, read column by column.
-    struct Packed(*const u8);
-
-    impl Columns for Packed {
-        #[inline(always)]
-        unsafe fn column<F: Fmt32>(&self, b: usize) -> ([__m256i; 8], __m256, __m256) {
-            let col = self.0.add(b * GROUP * F::BYTES);
-            prefetch_column::<F>(col);
-            let dw = _mm256_cvtph_ps(_mm_loadu_si128(col as *const __m128i));
-            let mw = if F::MIN {
-                _mm256_cvtph_ps(_mm_loadu_si128(col.add(2 * GROUP) as *const __m128i))
-            } else {
-                _mm256_setzero_ps()
-            };
-            (std::array::from_fn(|k| codes::<F>(col, k)), dw, mw)
         }
     }
 
@@ -255,9 +291,7 @@ mod avx2 {
         a1: usize,
         out: &mut [[f32; 8]],
     ) {
-        assert_eq!(acts.act, act_of::<F>());
-        assert_eq!(group.len(), GROUP * acts.nb * F::BYTES, "group length");
-        assert!(a0 < a1 && a1 <= acts.rows && a1 - a0 <= MAX_TILE_ROWS && out.len() >= a1 - a0);
+        check_group_call::<F>(group, acts, a0, a1, out);
         // SAFETY: `group_tile_fn` hands this out for Isa::Avx2 only, which the caller got
         // from `Isa::checked`; the sizes were checked above.
         unsafe { tile_group::<F>(group.as_ptr(), acts, a0, a1, out) }
@@ -347,54 +381,12 @@ mod avx2 {
 #[cfg(target_arch = "x86_64")]
 mod vnni {
     use super::*;
-    use crate::block32::vnni::{bias, bias_lanes, tile8_body, Columns};
-    use crate::block32::{act_of, act_qoff, finish, hsum8_ggml, MAX_TILE_ROWS};
+    use crate::block32::vnni::{bias, bias_lanes, tile8_body};
+    use crate::block32::{act_qoff, finish, hsum8_ggml};
     use std::arch::x86_64::*;
 
     /// How far ahead of the column in hand the kernel prefetches (as the row kernels do).
     const PREFETCH: usize = crate::x86::ROW_PREFETCH;
-
-    /// A packed group, read column by column.
-    struct Packed(*const u8);
-
-    impl Columns for Packed {
-        #[inline(always)]
-        unsafe fn column<F: Fmt32>(&self, b: usize) -> ([__m256i; 8], __m256, __m256) {
-            let (e, c) = (extra_bytes::<F>(), code_bytes::<F>());
-            let col = self.0.add(b * GROUP * F::BYTES);
-            let codes_at = col.add((2 + e) * GROUP);
-            let dw = _mm256_cvtph_ps(_mm_loadu_si128(col as *const __m128i));
-            let mw = if F::MIN {
-                _mm256_cvtph_ps(_mm_loadu_si128(col.add(2 * GROUP) as *const __m128i))
-            } else {
-                _mm256_setzero_ps()
-            };
-            let low4 = _mm256_set1_epi8(0x0F);
-            let codes = std::array::from_fn(|k| {
-                let q = if F::SIGNED {
-                    let v = _mm256_loadu_si256(codes_at.add(c * k) as *const __m256i);
-                    _mm256_xor_si256(v, _mm256_set1_epi8(-128))
-                } else {
-                    // Rows 2p and 2p + 1 share 32 bytes: low and high nibbles.
-                    let v = _mm256_loadu_si256(codes_at.add(32 * (k / 2)) as *const __m256i);
-                    let v = if k % 2 == 0 {
-                        v
-                    } else {
-                        _mm256_srli_epi16::<4>(v)
-                    };
-                    _mm256_and_si256(v, low4)
-                };
-                if F::QTYPE == QuantType::Q5_0 {
-                    // Bit j of qh is bit 4 of code j.
-                    let qh = (col.add(2 * GROUP + e * k) as *const u32).read_unaligned();
-                    _mm256_or_si256(q, _mm256_maskz_mov_epi8(qh, _mm256_set1_epi8(0x10)))
-                } else {
-                    q
-                }
-            });
-            (codes, dw, mw)
-        }
-    }
 
     /// The tile kernel for `qtype`, with GFNI's nibble extraction or without (Q8_0 has
     /// no nibbles: the same code either way).
@@ -424,9 +416,7 @@ mod vnni {
         a1: usize,
         out: &mut [[f32; 8]],
     ) {
-        assert_eq!(acts.act, act_of::<F>());
-        assert_eq!(group.len(), GROUP * acts.nb * F::BYTES, "group length");
-        assert!(a0 < a1 && a1 <= acts.rows && a1 - a0 <= MAX_TILE_ROWS && out.len() >= a1 - a0);
+        check_group_call::<F>(group, acts, a0, a1, out);
         assert!(
             !GFNI || crate::x86::gfni_available(),
             "GFNI is not available"
