@@ -18,14 +18,21 @@
 //!
 //! ```text
 //! d × 8        the 8 rows' f16 scales (16 bytes)
-//! extra × 8    what lies between d and the codes: Q4_1's f16 minimum m, Q5_0's 32 high
-//!              bits qh (8 · 2 or 8 · 4 bytes; nothing for Q4_0 and Q8_0)
+//! extra × 8    what lies between d and the codes: Q4_1's f16 minimum m (8 · 2 bytes),
+//!              Q5_0's high bits qh transposed (32 bytes: bit k of byte j is bit j of row
+//!              k's qh, i.e. bit 4 of its code j); nothing for Q4_0 and Q8_0
 //! codes        nibble formats: 4 pairs of rows (2p, 2p + 1), 32 bytes each: byte i < 16
 //!              holds element i of row 2p (low nibble) and of row 2p + 1 (high nibble),
 //!              byte 16 + i element 16 + i of each; so `v & 0xF` is row 2p's 32 codes in
 //!              element order and `(v >> 4) & 0xF` row 2p + 1's.
 //!              Q8_0: the 8 rows' 32 code bytes, as stored
 //! ```
+//!
+//! Q5_0's transposed high bits let a kernel take row k's fifth bits from one vector of the
+//! column with a shift and an AND (one 16-bit shift by `4 − k` puts bit k of every byte on
+//! bit 4; what it moves in from the neighbouring byte lands elsewhere), where the GGUF's
+//! order needs a byte shuffle, a compare and two masks per row. For AVX-512 the same
+//! bytes give each pair of rows its byte mask with one `vptestmb`.
 //!
 //! Every row's arithmetic is [`crate::block32`]'s, in the same order, so a product over a
 //! packed matrix is bit-identical to one over the row-major matrix. Paths without a
@@ -59,13 +66,24 @@ fn pack_column<F: Fmt32>(rows: &[u8], row_bytes: usize, b: usize, col: &mut [u8]
     let (e, c) = (extra_bytes::<F>(), code_bytes::<F>());
     let codes_at = (2 + e) * GROUP;
     let block = |k: usize| &rows[k * row_bytes + b * F::BYTES..k * row_bytes + (b + 1) * F::BYTES];
+    let mut transposed = [0u8; 32];
     for k in 0..GROUP {
         let blk = block(k);
         col[2 * k..2 * k + 2].copy_from_slice(&blk[..2]);
-        col[2 * GROUP + e * k..2 * GROUP + e * (k + 1)].copy_from_slice(&blk[2..2 + e]);
+        if F::QTYPE == QuantType::Q5_0 {
+            let qh = u32::from_le_bytes([blk[2], blk[3], blk[4], blk[5]]);
+            for (j, t) in transposed.iter_mut().enumerate() {
+                *t |= (((qh >> j) & 1) as u8) << k;
+            }
+        } else {
+            col[2 * GROUP + e * k..2 * GROUP + e * (k + 1)].copy_from_slice(&blk[2..2 + e]);
+        }
         if F::SIGNED {
             col[codes_at + c * k..codes_at + c * (k + 1)].copy_from_slice(&blk[2 + e..]);
         }
+    }
+    if F::QTYPE == QuantType::Q5_0 {
+        col[2 * GROUP..2 * GROUP + 32].copy_from_slice(&transposed);
     }
     if !F::SIGNED {
         for p in 0..GROUP / 2 {
@@ -87,7 +105,14 @@ fn unpack_column<F: Fmt32>(col: &[u8], rows: &mut [u8], row_bytes: usize, b: usi
     for k in 0..GROUP {
         let blk = &mut rows[at(k)..at(k) + F::BYTES];
         blk[..2].copy_from_slice(&col[2 * k..2 * k + 2]);
-        blk[2..2 + e].copy_from_slice(&col[2 * GROUP + e * k..2 * GROUP + e * (k + 1)]);
+        if F::QTYPE == QuantType::Q5_0 {
+            let qh = (0..32).fold(0u32, |qh, j| {
+                qh | (((col[2 * GROUP + j] >> k) & 1) as u32) << j
+            });
+            blk[2..6].copy_from_slice(&qh.to_le_bytes());
+        } else {
+            blk[2..2 + e].copy_from_slice(&col[2 * GROUP + e * k..2 * GROUP + e * (k + 1)]);
+        }
         if F::SIGNED {
             blk[2 + e..].copy_from_slice(&col[codes_at + c * k..codes_at + c * (k + 1)]);
         }
@@ -211,15 +236,16 @@ impl crate::block32::Columns for Packed {
         } else {
             _mm256_setzero_ps()
         };
-        let codes = std::array::from_fn(|k| {
-            let q = avx2::codes::<F>(col, k);
+        // A loop, not `array::from_fn`: a closure too large to inline would be compiled
+        // without the caller's vector features, every intrinsic in it a call.
+        let mut codes = [_mm256_setzero_si256(); GROUP];
+        for (k, q) in codes.iter_mut().enumerate() {
+            *q = avx2::codes::<F>(col, k);
             if VNNI && F::SIGNED {
                 // `vpdpbusd` multiplies unsigned bytes: Q8_0's codes shifted by 128.
-                _mm256_xor_si256(q, _mm256_set1_epi8(-128))
-            } else {
-                q
+                *q = _mm256_xor_si256(*q, _mm256_set1_epi8(-128));
             }
-        });
+        }
         (codes, dw, mw)
     }
 }
@@ -231,7 +257,7 @@ mod avx2 {
     use super::*;
     use crate::block32::avx2::{hsum8_ps, tile8_body};
     use crate::block32::{act_qoff, finish};
-    use crate::x86::{dot_i8_i8, dot_u8_i8, fifth_bits};
+    use crate::x86::{dot_i8_i8, dot_u8_i8};
     use std::arch::x86_64::*;
 
     /// How far ahead of the column in hand the kernels prefetch (as the row kernels do).
@@ -255,11 +281,30 @@ mod avx2 {
         };
         let q = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
         if F::QTYPE == QuantType::Q5_0 {
-            let qh = (col.add(2 * GROUP + e * k) as *const u32).read_unaligned();
-            _mm256_or_si256(q, fifth_bits(qh))
+            let t = _mm256_loadu_si256(col.add(2 * GROUP) as *const __m256i);
+            _mm256_or_si256(q, fifth_bits_of_row(t, k))
         } else {
             q
         }
+    }
+
+    /// Row `k`'s fifth bits from a packed Q5_0 column's transposed `qh` (`t`): byte j is
+    /// 0x10 where bit k of `t`'s byte j is set, else 0. A 16-bit shift moves bit k to bit
+    /// 4 of the same byte; the bits it carries over from the other byte of the pair land
+    /// on other bit positions, which the AND clears.
+    #[inline(always)]
+    unsafe fn fifth_bits_of_row(t: __m256i, k: usize) -> __m256i {
+        let at4 = match k {
+            0 => _mm256_slli_epi16::<4>(t),
+            1 => _mm256_slli_epi16::<3>(t),
+            2 => _mm256_slli_epi16::<2>(t),
+            3 => _mm256_slli_epi16::<1>(t),
+            4 => t,
+            5 => _mm256_srli_epi16::<1>(t),
+            6 => _mm256_srli_epi16::<2>(t),
+            _ => _mm256_srli_epi16::<3>(t),
+        };
+        _mm256_and_si256(at4, _mm256_set1_epi8(0x10))
     }
 
     /// Prefetches the lines of block column `col` + [`PREFETCH`] bytes.
@@ -540,6 +585,12 @@ mod vnni {
                 let mw = _mm256_cvtph_ps(_mm_loadu_si128(col.add(2 * GROUP) as *const __m128i));
                 mins = _mm256_fmadd_ps(mw, _mm256_set1_ps(*acts.s.get_unchecked(blk)), mins);
             }
+            // Q5_0's transposed high bits, in both halves.
+            let qt = if F::QTYPE == QuantType::Q5_0 {
+                _mm512_broadcast_i64x4(_mm256_loadu_si256(col.add(2 * GROUP) as *const __m256i))
+            } else {
+                _mm512_setzero_si512()
+            };
             for p in 0..PAIRS {
                 let q = if F::SIGNED {
                     // Rows 2p and 2p + 1: 64 consecutive code bytes.
@@ -550,9 +601,15 @@ mod vnni {
                     crate::x86::nibble_halves::<GFNI>(codes_at.add(32 * p))
                 };
                 let q = if F::QTYPE == QuantType::Q5_0 {
-                    // The two rows' qh are adjacent: bit j of each is bit 4 of code j.
-                    let qh = (col.add(2 * GROUP + e * 2 * p) as *const u64).read_unaligned();
-                    _mm512_mask_add_epi8(q, qh, q, _mm512_set1_epi8(0x10))
+                    // Bit j (low half) / 32 + j (high half) of the mask: bit 2p / 2p + 1
+                    // of byte j of the transposed qh, i.e. bit 4 of code j of row 2p /
+                    // 2p + 1.
+                    let rows = _mm512_inserti64x4::<1>(
+                        _mm512_set1_epi8((1u8 << (2 * p)) as i8),
+                        _mm256_set1_epi8((1u8 << (2 * p + 1)) as i8),
+                    );
+                    let fifth = _mm512_test_epi8_mask(qt, rows);
+                    _mm512_mask_add_epi8(q, fifth, q, _mm512_set1_epi8(0x10))
                 } else {
                     q
                 };
