@@ -419,12 +419,18 @@ impl<'a> QuantMatrix<'a> {
 
     /// The packed bytes of the group holding rows `8g..8g + 8`.
     pub(crate) fn group(&self, g: usize) -> &[u8] {
+        self.groups(g..g + 1)
+    }
+
+    /// The packed bytes of groups `gs` (rows `8 · gs.start..8 · gs.end`), one after
+    /// another.
+    pub(crate) fn groups(&self, gs: std::ops::Range<usize>) -> &[u8] {
         let span = crate::groups::GROUP * self.row_bytes();
         assert!(
-            (g + 1) * crate::groups::GROUP <= self.grouped_rows(),
-            "group {g} is not packed"
+            gs.end * crate::groups::GROUP <= self.grouped_rows(),
+            "groups {gs:?} are not all packed"
         );
-        &self.data[g * span..(g + 1) * span]
+        &self.data[gs.start * span..gs.end * span]
     }
 
     /// Rows `8g..8g + 8` as row-major bytes into `out` (8 × [`Self::row_bytes`]), from a

@@ -195,6 +195,35 @@ pub(crate) fn group_tile_fn(isa: crate::Isa, qtype: QuantType) -> Option<GroupTi
     None
 }
 
+/// A grouped decode kernel over a run of packed groups: the 8 rows of each group in
+/// `groups` (consecutive groups of one matrix) · activation row `a`, into `out`, 8 values
+/// per group. One call for all the groups a thread takes in a decode step, where a call
+/// per group paid its checks, its dispatch and the copy of its outputs every 8 rows.
+pub(crate) type GroupRunFn = fn(&[u8], &QuantizedActs, usize, &mut [f32]);
+
+/// The run kernel of `qtype` for `isa`, where [`group_tile_fn`] has a tile kernel.
+pub(crate) fn group_run_fn(isa: crate::Isa, qtype: QuantType) -> Option<GroupRunFn> {
+    #[cfg(target_arch = "x86_64")]
+    match isa {
+        crate::Isa::Avx512Vnni => return vnni::run_fn(qtype, crate::x86::gfni_available()),
+        crate::Isa::Avx2 => return avx2::run_fn(qtype),
+        crate::Isa::Scalar => {}
+    }
+    let _ = (isa, qtype);
+    None
+}
+
+/// The checks a run kernel makes before it reads `groups` and `acts` unchecked.
+#[cfg(target_arch = "x86_64")]
+fn check_run_call<F: Fmt32>(groups: &[u8], acts: &QuantizedActs, a: usize, out: &[f32]) {
+    use crate::block32::act_of;
+    assert_eq!(acts.act, act_of::<F>());
+    assert!(out.len().is_multiple_of(GROUP), "whole groups of outputs");
+    let span = GROUP * acts.nb * F::BYTES;
+    assert_eq!(groups.len(), out.len() / GROUP * span, "groups length");
+    assert!(a < acts.rows);
+}
+
 /// The checks a grouped tile kernel makes before it reads `group` and `acts` unchecked.
 #[cfg(target_arch = "x86_64")]
 fn check_group_call<F: Fmt32>(
@@ -327,6 +356,43 @@ mod avx2 {
         })
     }
 
+    pub(super) fn run_fn(qtype: QuantType) -> Option<GroupRunFn> {
+        Some(match qtype {
+            QuantType::Q4_0 => run_groups_checked::<crate::q4_0::Q4_0>,
+            QuantType::Q4_1 => run_groups_checked::<crate::q4_1::Q4_1>,
+            QuantType::Q5_0 => run_groups_checked::<crate::q5_0::Q5_0>,
+            QuantType::Q8_0 => run_groups_checked::<crate::q8_0::Q8_0>,
+            _ => return None,
+        })
+    }
+
+    /// [`dot_group`] over a run of groups.
+    fn run_groups_checked<F: Fmt32>(
+        groups: &[u8],
+        acts: &QuantizedActs,
+        a: usize,
+        out: &mut [f32],
+    ) {
+        check_run_call::<F>(groups, acts, a, out);
+        // SAFETY: as `tile_group_checked`.
+        unsafe { run_groups::<F>(groups.as_ptr(), acts, a, out) }
+    }
+
+    /// # Safety
+    /// As [`tile_group`]; `groups` must point at `out.len() / GROUP` packed groups.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn run_groups<F: Fmt32>(
+        groups: *const u8,
+        acts: &QuantizedActs,
+        a: usize,
+        out: &mut [f32],
+    ) {
+        let span = GROUP * acts.nb * F::BYTES;
+        for (g, o) in out.chunks_exact_mut(GROUP).enumerate() {
+            o.copy_from_slice(&dot_group::<F>(groups.add(g * span), acts, a));
+        }
+    }
+
     /// The 8 rows of a packed group × activation rows `a0..a1`: [`dot_group`] for one
     /// activation row, `block32::avx2::tile8`'s body over the packed columns for more.
     fn tile_group_checked<F: Fmt32>(
@@ -450,6 +516,85 @@ mod vnni {
             QuantType::Q8_0 => pick::<crate::q8_0::Q8_0>(gfni),
             _ => return None,
         })
+    }
+
+    /// The run kernel for `qtype`, with GFNI's nibble extraction or without.
+    pub(super) fn run_fn(qtype: QuantType, gfni: bool) -> Option<GroupRunFn> {
+        fn pick<F: Fmt32>(gfni: bool) -> GroupRunFn {
+            if gfni {
+                run_groups_checked::<F, true>
+            } else {
+                run_groups_checked::<F, false>
+            }
+        }
+        Some(match qtype {
+            QuantType::Q4_0 => pick::<crate::q4_0::Q4_0>(gfni),
+            QuantType::Q4_1 => pick::<crate::q4_1::Q4_1>(gfni),
+            QuantType::Q5_0 => pick::<crate::q5_0::Q5_0>(gfni),
+            QuantType::Q8_0 => pick::<crate::q8_0::Q8_0>(gfni),
+            _ => return None,
+        })
+    }
+
+    /// [`dot_group`] over a run of groups.
+    fn run_groups_checked<F: Fmt32, const GFNI: bool>(
+        groups: &[u8],
+        acts: &QuantizedActs,
+        a: usize,
+        out: &mut [f32],
+    ) {
+        check_run_call::<F>(groups, acts, a, out);
+        assert!(
+            !GFNI || crate::x86::gfni_available(),
+            "GFNI is not available"
+        );
+        // SAFETY: as `tile_group_checked`.
+        unsafe {
+            if GFNI {
+                run_groups_gfni::<F>(groups.as_ptr(), acts, a, out)
+            } else {
+                run_groups::<F>(groups.as_ptr(), acts, a, out)
+            }
+        }
+    }
+
+    /// # Safety
+    /// As [`tile_group`]; `groups` must point at `out.len() / GROUP` packed groups.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")]
+    unsafe fn run_groups<F: Fmt32>(
+        groups: *const u8,
+        acts: &QuantizedActs,
+        a: usize,
+        out: &mut [f32],
+    ) {
+        run_groups_body::<F, false>(groups, acts, a, out)
+    }
+
+    /// [`run_groups`] with GFNI as well.
+    ///
+    /// # Safety
+    /// As [`run_groups`], and the CPU must have GFNI.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni,gfni")]
+    unsafe fn run_groups_gfni<F: Fmt32>(
+        groups: *const u8,
+        acts: &QuantizedActs,
+        a: usize,
+        out: &mut [f32],
+    ) {
+        run_groups_body::<F, true>(groups, acts, a, out)
+    }
+
+    #[inline(always)]
+    unsafe fn run_groups_body<F: Fmt32, const GFNI: bool>(
+        groups: *const u8,
+        acts: &QuantizedActs,
+        a: usize,
+        out: &mut [f32],
+    ) {
+        let span = GROUP * acts.nb * F::BYTES;
+        for (g, o) in out.chunks_exact_mut(GROUP).enumerate() {
+            o.copy_from_slice(&dot_group::<F, GFNI>(groups.add(g * span), acts, a));
+        }
     }
 
     /// The prefill tile over a packed group: `block32::vnni::tile8`'s body, its block

@@ -244,6 +244,8 @@ struct Product<'a> {
     tile: TileFn,
     /// The tile kernel for `w`'s packed groups, where `isa` has one.
     group_tile: Option<crate::groups::GroupTileFn>,
+    /// The decode kernel for runs of `w`'s packed groups, where `isa` has one.
+    group_run: Option<crate::groups::GroupRunFn>,
 }
 
 impl<'a> Product<'a> {
@@ -273,12 +275,39 @@ impl<'a> Product<'a> {
             y: OutPtr(y.as_mut_ptr() as *mut f32),
             tile: tile_fn(w.qtype()),
             group_tile: crate::groups::group_tile_fn(isa, w.qtype()),
+            group_run: crate::groups::group_run_fn(isa, w.qtype()),
         })
     }
 
     /// Tiles of 8 output features.
     fn tiles(&self) -> usize {
         self.w.rows().div_ceil(8)
+    }
+
+    /// Writes the outputs of tiles `tiles` for every activation row: a decode step's
+    /// packed groups in one call of the run kernel, the others tile by tile.
+    fn run_tiles(
+        &self,
+        isa: Isa,
+        tiles: std::ops::Range<usize>,
+        buf: &mut [[f32; 8]; MAX_TILE_ROWS],
+        unpacked: &mut Vec<u8>,
+    ) {
+        let mut first = tiles.start;
+        if let (1, Some(group_run)) = (self.acts.rows(), self.group_run) {
+            let packed_end = tiles.end.min(self.w.grouped_rows() / 8);
+            if first < packed_end {
+                let n = 8 * (packed_end - first);
+                // SAFETY: y holds rows · out = out values (checked in `new`); outputs
+                // 8 · first .. 8 · packed_end belong to this task's tiles only.
+                let y = unsafe { std::slice::from_raw_parts_mut(self.y.get().add(8 * first), n) };
+                group_run(self.w.groups(first..packed_end), self.acts, 0, y);
+                first = packed_end;
+            }
+        }
+        for tile in first..tiles.end {
+            self.run_tile(isa, tile, buf, unpacked);
+        }
     }
 
     /// Writes the outputs of tile `tile` for every activation row. `unpacked` is scratch
@@ -351,12 +380,16 @@ fn run(isa: Isa, products: &[Product]) {
         let mut buf = [[0f32; 8]; MAX_TILE_ROWS];
         let mut unpacked = Vec::new();
         let (mut p, mut first) = (0, 0);
-        for g in t * ntiles / ntasks..(t + 1) * ntiles / ntasks {
+        let (mut g, end) = (t * ntiles / ntasks, (t + 1) * ntiles / ntasks);
+        // The task's tiles, product by product.
+        while g < end {
             while g >= first + products[p].tiles() {
                 first += products[p].tiles();
                 p += 1;
             }
-            products[p].run_tile(isa, g - first, &mut buf, &mut unpacked);
+            let stop = end.min(first + products[p].tiles());
+            products[p].run_tiles(isa, g - first..stop - first, &mut buf, &mut unpacked);
+            g = stop;
         }
     };
     crate::team::for_each_index(ntasks, body);
