@@ -341,8 +341,6 @@ pub(crate) mod avx2 {
         let mut mins = [_mm256_setzero_ps(); MAX_TILE_ROWS];
         for b in 0..nb {
             let (q, dw, mw) = cols.column::<F, false>(b);
-            let mut dws = [0f32; 8];
-            _mm256_storeu_ps(dws.as_mut_ptr(), dw);
             for ai in 0..na {
                 let blk = (a0 + ai) * nb + b;
                 let y = _mm256_loadu_si256(
@@ -354,10 +352,15 @@ pub(crate) mod avx2 {
                     let s = _mm256_set1_ps(*acts.s.get_unchecked(blk));
                     mins[ai] = _mm256_fmadd_ps(mw, s, mins[ai]);
                 }
+                // The 8 products d_w · d_y at once, each then broadcast from memory (a
+                // load, where a scalar product and a broadcast per weight row were two
+                // vector-unit operations).
+                let mut dd = [0f32; 8];
+                _mm256_storeu_ps(dd.as_mut_ptr(), _mm256_mul_ps(dw, _mm256_set1_ps(dy)));
                 let row = &mut acc[ai];
                 for i in 0..8 {
                     let xy = _mm256_cvtepi32_ps(lanes::<F>(q[i], y, ysum));
-                    row[i] = _mm256_fmadd_ps(_mm256_set1_ps(dws[i] * dy), xy, row[i]);
+                    row[i] = _mm256_fmadd_ps(broadcast_from_memory(&dd[i]), xy, row[i]);
                 }
             }
         }
@@ -368,6 +371,22 @@ pub(crate) mod avx2 {
                 out[ai][i] = finish::<F>(hsum8_ps(acc[ai][i]), m[i]);
             }
         }
+    }
+
+    /// `*x` in all 8 lanes by `vbroadcastss` from memory: the load unit alone does it.
+    /// (Written out because the compiler turns a broadcast of a value it has just stored
+    /// back into shuffles of the register, which take the vector units.)
+    #[target_feature(enable = "avx")]
+    #[inline]
+    pub(crate) unsafe fn broadcast_from_memory(x: &f32) -> __m256 {
+        let v: __m256;
+        std::arch::asm!(
+            "vbroadcastss {v}, dword ptr [{p}]",
+            v = out(ymm_reg) v,
+            p = in(reg) x as *const f32,
+            options(pure, readonly, nostack, preserves_flags),
+        );
+        v
     }
 
     /// The d and m of 8 Q4_1 blocks: one u32 load per row, split with a shuffle.
