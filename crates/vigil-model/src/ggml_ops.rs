@@ -659,6 +659,26 @@ mod avx2 {
         let yp = y.as_ptr();
         // t3[r] = hi + lo of row r's 16 lanes (reduce16's first halving).
         let mut t3 = [_mm256_setzero_ps(); 8];
+        if n == STEP {
+            // One step per row (a head of 64, SmolLM2's and Qwen2.5's): `y` stays in
+            // registers for the eight rows (half the loads), each accumulator takes one
+            // fused add.
+            let mut yv = [_mm256_setzero_ps(); 8];
+            for (h, v) in yv.iter_mut().enumerate() {
+                *v = _mm256_loadu_ps(yp.add(8 * h));
+            }
+            for (r, t) in t3.iter_mut().enumerate() {
+                let xp = x[r].as_ptr();
+                let mut p = [_mm256_setzero_ps(); 8];
+                for (h, ph) in p.iter_mut().enumerate() {
+                    *ph = _mm256_fmadd_ps(_mm256_loadu_ps(xp.add(8 * h)), yv[h], *ph);
+                }
+                let lo = _mm256_add_ps(_mm256_add_ps(p[0], p[4]), _mm256_add_ps(p[2], p[6]));
+                let hi = _mm256_add_ps(_mm256_add_ps(p[1], p[5]), _mm256_add_ps(p[3], p[7]));
+                *t = _mm256_add_ps(hi, lo);
+            }
+            return reduce_rows8(t3);
+        }
         for (r, t) in t3.iter_mut().enumerate() {
             let xp = x[r].as_ptr();
             let mut acc = [_mm256_setzero_ps(); 8];
