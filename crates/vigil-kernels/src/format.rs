@@ -315,7 +315,7 @@ impl<'a> QuantMatrix<'a> {
     /// of rows; `None` otherwise (the row-major matrix is then the faster one). Products
     /// over the copy equal products over `self` bit for bit, with any instruction set.
     pub fn packed_for(&self, isa: crate::Isa) -> Option<QuantMatrix<'static>> {
-        crate::groups::group_tile_fn(isa.checked(), self.qtype)?;
+        crate::groups::group_kernels(isa.checked(), self.qtype)?;
         self.with_row_groups()
     }
 
@@ -334,7 +334,7 @@ impl<'a> QuantMatrix<'a> {
         copied: &mut dyn FnMut(&[u8]),
     ) -> QuantMatrix<'static> {
         let grouped =
-            self.can_group() && crate::groups::group_tile_fn(isa.checked(), self.qtype).is_some();
+            self.can_group() && crate::groups::group_kernels(isa.checked(), self.qtype).is_some();
         let (data, ()) = arena.alloc_with(self.data.len(), |dst| {
             if grouped {
                 self.pack_rows_into(dst, copied);

@@ -180,33 +180,30 @@ pub(crate) fn unpack_group(qtype: QuantType, src: &[u8], dst: &mut [u8]) {
 /// most 16) into `out[ai][k]`; one activation row (decode) streams the group once.
 pub(crate) type GroupTileFn = fn(&[u8], &QuantizedActs, usize, usize, &mut [[f32; 8]]);
 
-/// The grouped tile kernel of `qtype` for `isa`, if there is one: AVX2 ([`avx2`]) and
-/// AVX-512 VNNI (`vnni`; the nibble formats' decode loop takes GFNI too where the CPU has
-/// it: one affine map per pair of rows instead of a shift and an AND, 1.14–1.16× the L2
-/// throughput of Q4_1 and Q5_0 on an Intel Xeon).
-pub(crate) fn group_tile_fn(isa: crate::Isa, qtype: QuantType) -> Option<GroupTileFn> {
-    #[cfg(target_arch = "x86_64")]
-    match isa {
-        crate::Isa::Avx512Vnni => return vnni::tile_fn(qtype, crate::x86::gfni_available()),
-        crate::Isa::Avx2 => return avx2::tile_fn(qtype),
-        crate::Isa::Scalar => {}
-    }
-    let _ = (isa, qtype);
-    None
-}
-
 /// A grouped decode kernel over a run of packed groups: the 8 rows of each group in
 /// `groups` (consecutive groups of one matrix) · activation row `a`, into `out`, 8 values
 /// per group. One call for all the groups a thread takes in a decode step, where a call
 /// per group paid its checks, its dispatch and the copy of its outputs every 8 rows.
 pub(crate) type GroupRunFn = fn(&[u8], &QuantizedActs, usize, &mut [f32]);
 
-/// The run kernel of `qtype` for `isa`, where [`group_tile_fn`] has a tile kernel.
-pub(crate) fn group_run_fn(isa: crate::Isa, qtype: QuantType) -> Option<GroupRunFn> {
+/// The kernels of one format and instruction set over packed groups.
+#[derive(Clone, Copy)]
+pub(crate) struct GroupKernels {
+    /// Any number of activation rows, one group.
+    pub(crate) tile: GroupTileFn,
+    /// One activation row, a run of groups.
+    pub(crate) run: GroupRunFn,
+}
+
+/// The grouped kernels of `qtype` for `isa`, if there are: AVX2 ([`avx2`]) and AVX-512
+/// VNNI (`vnni`; the nibble formats' decode loop takes GFNI too where the CPU has it: one
+/// affine map per pair of rows instead of a shift and an AND, 1.14–1.16× the L2
+/// throughput of Q4_1 and Q5_0 on an Intel Xeon).
+pub(crate) fn group_kernels(isa: crate::Isa, qtype: QuantType) -> Option<GroupKernels> {
     #[cfg(target_arch = "x86_64")]
     match isa {
-        crate::Isa::Avx512Vnni => return vnni::run_fn(qtype, crate::x86::gfni_available()),
-        crate::Isa::Avx2 => return avx2::run_fn(qtype),
+        crate::Isa::Avx512Vnni => return vnni::kernels(qtype, crate::x86::gfni_available()),
+        crate::Isa::Avx2 => return avx2::kernels(qtype),
         crate::Isa::Scalar => {}
     }
     let _ = (isa, qtype);
@@ -346,22 +343,18 @@ mod avx2 {
         }
     }
 
-    pub(super) fn tile_fn(qtype: QuantType) -> Option<GroupTileFn> {
+    pub(super) fn kernels(qtype: QuantType) -> Option<GroupKernels> {
+        fn of<F: Fmt32>() -> GroupKernels {
+            GroupKernels {
+                tile: tile_group_checked::<F>,
+                run: run_groups_checked::<F>,
+            }
+        }
         Some(match qtype {
-            QuantType::Q4_0 => tile_group_checked::<crate::q4_0::Q4_0>,
-            QuantType::Q4_1 => tile_group_checked::<crate::q4_1::Q4_1>,
-            QuantType::Q5_0 => tile_group_checked::<crate::q5_0::Q5_0>,
-            QuantType::Q8_0 => tile_group_checked::<crate::q8_0::Q8_0>,
-            _ => return None,
-        })
-    }
-
-    pub(super) fn run_fn(qtype: QuantType) -> Option<GroupRunFn> {
-        Some(match qtype {
-            QuantType::Q4_0 => run_groups_checked::<crate::q4_0::Q4_0>,
-            QuantType::Q4_1 => run_groups_checked::<crate::q4_1::Q4_1>,
-            QuantType::Q5_0 => run_groups_checked::<crate::q5_0::Q5_0>,
-            QuantType::Q8_0 => run_groups_checked::<crate::q8_0::Q8_0>,
+            QuantType::Q4_0 => of::<crate::q4_0::Q4_0>(),
+            QuantType::Q4_1 => of::<crate::q4_1::Q4_1>(),
+            QuantType::Q5_0 => of::<crate::q5_0::Q5_0>(),
+            QuantType::Q8_0 => of::<crate::q8_0::Q8_0>(),
             _ => return None,
         })
     }
@@ -403,7 +396,7 @@ mod avx2 {
         out: &mut [[f32; 8]],
     ) {
         check_group_call::<F>(group, acts, a0, a1, out);
-        // SAFETY: `group_tile_fn` hands this out for Isa::Avx2 only, which the caller got
+        // SAFETY: `group_kernels` hands this out for Isa::Avx2 only, which the caller got
         // from `Isa::checked`; the sizes were checked above.
         unsafe { tile_group::<F>(group.as_ptr(), acts, a0, a1, out) }
     }
@@ -499,32 +492,20 @@ mod vnni {
     /// How far ahead of the column in hand the kernel prefetches (as the row kernels do).
     const PREFETCH: usize = crate::x86::ROW_PREFETCH;
 
-    /// The tile kernel for `qtype`, with GFNI's nibble extraction or without (Q8_0 has
-    /// no nibbles: the same code either way).
-    pub(super) fn tile_fn(qtype: QuantType, gfni: bool) -> Option<GroupTileFn> {
-        fn pick<F: Fmt32>(gfni: bool) -> GroupTileFn {
+    /// The kernels for `qtype`, with GFNI's nibble extraction or without (Q8_0 has no
+    /// nibbles: the same code either way).
+    pub(super) fn kernels(qtype: QuantType, gfni: bool) -> Option<GroupKernels> {
+        fn pick<F: Fmt32>(gfni: bool) -> GroupKernels {
             if gfni {
-                tile_group_checked::<F, true>
+                GroupKernels {
+                    tile: tile_group_checked::<F, true>,
+                    run: run_groups_checked::<F, true>,
+                }
             } else {
-                tile_group_checked::<F, false>
-            }
-        }
-        Some(match qtype {
-            QuantType::Q4_0 => pick::<crate::q4_0::Q4_0>(gfni),
-            QuantType::Q4_1 => pick::<crate::q4_1::Q4_1>(gfni),
-            QuantType::Q5_0 => pick::<crate::q5_0::Q5_0>(gfni),
-            QuantType::Q8_0 => pick::<crate::q8_0::Q8_0>(gfni),
-            _ => return None,
-        })
-    }
-
-    /// The run kernel for `qtype`, with GFNI's nibble extraction or without.
-    pub(super) fn run_fn(qtype: QuantType, gfni: bool) -> Option<GroupRunFn> {
-        fn pick<F: Fmt32>(gfni: bool) -> GroupRunFn {
-            if gfni {
-                run_groups_checked::<F, true>
-            } else {
-                run_groups_checked::<F, false>
+                GroupKernels {
+                    tile: tile_group_checked::<F, false>,
+                    run: run_groups_checked::<F, false>,
+                }
             }
         }
         Some(match qtype {
@@ -611,7 +592,7 @@ mod vnni {
             !GFNI || crate::x86::gfni_available(),
             "GFNI is not available"
         );
-        // SAFETY: `group_tile_fn` hands this out for Isa::Avx512Vnni only, which the
+        // SAFETY: `group_kernels` hands this out for Isa::Avx512Vnni only, which the
         // caller got from `Isa::checked`, and GFNI was checked above; the sizes too.
         unsafe {
             if GFNI {
@@ -822,7 +803,7 @@ mod tests {
                 matmul_with(Isa::Avx512Vnni, &w, &x, 1, &mut want).unwrap();
                 let acts = QuantizedActs::with_isa(Isa::Avx512Vnni, t.act_type(), &x, 1, cols);
                 for &gfni in ways {
-                    let tile = vnni::tile_fn(t, gfni).expect("a grouped kernel");
+                    let tile = vnni::kernels(t, gfni).expect("grouped kernels").tile;
                     for g in 0..2 {
                         let mut out = [[0f32; 8]; 1];
                         tile(packed.group(g), &acts, 0, 1, &mut out);

@@ -242,10 +242,8 @@ struct Product<'a> {
     acts: &'a QuantizedActs,
     y: OutPtr,
     tile: TileFn,
-    /// The tile kernel for `w`'s packed groups, where `isa` has one.
-    group_tile: Option<crate::groups::GroupTileFn>,
-    /// The decode kernel for runs of `w`'s packed groups, where `isa` has one.
-    group_run: Option<crate::groups::GroupRunFn>,
+    /// The kernels for `w`'s packed groups, where `isa` has them.
+    grouped: Option<crate::groups::GroupKernels>,
 }
 
 impl<'a> Product<'a> {
@@ -274,8 +272,7 @@ impl<'a> Product<'a> {
             acts,
             y: OutPtr(y.as_mut_ptr() as *mut f32),
             tile: tile_fn(w.qtype()),
-            group_tile: crate::groups::group_tile_fn(isa, w.qtype()),
-            group_run: crate::groups::group_run_fn(isa, w.qtype()),
+            grouped: crate::groups::group_kernels(isa, w.qtype()),
         })
     }
 
@@ -294,14 +291,14 @@ impl<'a> Product<'a> {
         unpacked: &mut Vec<u8>,
     ) {
         let mut first = tiles.start;
-        if let (1, Some(group_run)) = (self.acts.rows(), self.group_run) {
+        if let (1, Some(grouped)) = (self.acts.rows(), self.grouped) {
             let packed_end = tiles.end.min(self.w.grouped_rows() / 8);
             if first < packed_end {
                 let n = 8 * (packed_end - first);
                 // SAFETY: y holds rows · out = out values (checked in `new`); outputs
                 // 8 · first .. 8 · packed_end belong to this task's tiles only.
                 let y = unsafe { std::slice::from_raw_parts_mut(self.y.get().add(8 * first), n) };
-                group_run(self.w.groups(first..packed_end), self.acts, 0, y);
+                (grouped.run)(self.w.groups(first..packed_end), self.acts, 0, y);
                 first = packed_end;
             }
         }
@@ -324,7 +321,7 @@ impl<'a> Product<'a> {
         let o0 = tile * 8;
         let valid = (out - o0).min(8);
         let packed = o0 < w.grouped_rows();
-        let wr: [&[u8]; 8] = match (packed, self.group_tile) {
+        let wr: [&[u8]; 8] = match (packed, self.grouped) {
             (true, Some(_)) => [&[]; 8],
             (true, None) => {
                 // An instruction set without the grouped kernel reads the group's rows
@@ -340,9 +337,9 @@ impl<'a> Product<'a> {
         let mut a0 = 0;
         while a0 < rows {
             let a1 = (a0 + MAX_TILE_ROWS).min(rows);
-            match self.group_tile {
-                Some(group_tile) if packed => {
-                    group_tile(w.group(tile), acts, a0, a1, &mut buf[..a1 - a0])
+            match self.grouped {
+                Some(grouped) if packed => {
+                    (grouped.tile)(w.group(tile), acts, a0, a1, &mut buf[..a1 - a0])
                 }
                 _ => (self.tile)(isa, &wr, acts, a0, a1, &mut buf[..a1 - a0]),
             }
