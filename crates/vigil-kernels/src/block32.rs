@@ -378,7 +378,7 @@ pub(crate) mod avx2 {
     /// back into shuffles of the register, which take the vector units.)
     #[target_feature(enable = "avx")]
     #[inline]
-    pub(crate) unsafe fn broadcast_from_memory(x: &f32) -> __m256 {
+    unsafe fn broadcast_from_memory(x: &f32) -> __m256 {
         let v: __m256;
         std::arch::asm!(
             "vbroadcastss {v}, dword ptr [{p}]",
