@@ -352,68 +352,73 @@ unsafe fn vec_dot_wide_body<const GFNI: bool>(w: &[u8], a: &[u8]) -> f32 {
 }
 
 /// Weight row · activation row in [`Order::PerBlock`], bit-identical to
-/// [`vec_dot_scalar_in`]. Per block: the eight sub-blocks' products in lanes, reduced
-/// once into one vector (lane = sub-block), times the scales unpacked with integer masks
-/// rather than byte by byte; the minima's term the same way. A row is one linear read of
-/// its weights: rows one after another stream best on this machine (a tile's eight rows
-/// side by side made a Q4_K decode step compute-bound at 8 GB/s). The AVX2 decode
-/// kernel; with AVX-512 VNNI, [`vec_dot_wide_body`] does the same with fewer operations.
+/// [`vec_dot_scalar_in`]. Per block the integer sums `s = Σⱼ scⱼ · (qⱼ · yⱼ)` and `m =
+/// Σⱼ mnⱼ · bsumⱼ` are exact whatever the order of their additions, so they are built
+/// the cheapest way: each sub-block's byte products (`vpmaddubsw`) are multiplied by its
+/// scale and paired in one `vpmaddwd` (the scale broadcast by a byte shuffle of the
+/// block's eight scales as i16), the minima against the activation's pair sums in
+/// another, and one horizontal reduction gives both; only the two f32 fused adds per
+/// block are ggml's order. (Reducing the eight sub-block vectors first and multiplying
+/// by the scales in 32 bits took about half again as many operations: 12 GB/s from L2.)
+/// A row is one linear read of its weights: rows one after another stream best on this
+/// machine (a tile's eight rows side by side made a Q4_K decode step compute-bound at 8
+/// GB/s). The AVX2 decode kernel; with AVX-512 VNNI, [`vec_dot_wide_body`] does the same
+/// with fewer operations.
 ///
 /// # Safety
 /// The features of the entry point that inlines it.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn vec_dot_body(w: &[u8], a: &[u8]) -> f32 {
-    use crate::x86::{dot_u8_i8, hsum_epi32, reduce8};
     use std::arch::x86_64::*;
     let nb = w.len() / BYTES;
     assert_eq!(w.len(), nb * BYTES, "weight row length");
     assert_eq!(a.len(), nb * ABYTES, "activation row length");
     let low = _mm256_set1_epi8(0x0F);
+    // pick[j]: scale j (an i16 of the eight) in every word.
+    let mut pick = [_mm256_setzero_si256(); 8];
+    for (j, p) in pick.iter_mut().enumerate() {
+        *p = _mm256_set1_epi16((2 * j as i16) | (2 * j as i16 + 1) << 8);
+    }
     let (mut acc, mut mins) = (0f32, 0f32);
     for (b, yb) in w.chunks_exact(BYTES).zip(a.chunks_exact(ABYTES)) {
         crate::x86::prefetch_ahead::<BYTES>(b.as_ptr());
         let (qp, yp) = (b.as_ptr().add(16), yb.as_ptr().add(4));
-        let mut p = [_mm256_setzero_si256(); 8];
+        let (sc, mn) = scale_words(b.as_ptr().add(4));
+        let bytes = |v: [u32; 2]| _mm_cvtsi64_si128((v[0] as u64 | (v[1] as u64) << 32) as i64);
+        let sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(bytes(sc)));
+        let mut isum = _mm256_setzero_si256();
         for c in 0..4 {
-            let bytes = _mm256_loadu_si256(qp.add(32 * c) as *const __m256i);
-            let lo = _mm256_and_si256(bytes, low);
-            let hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
+            let q = _mm256_loadu_si256(qp.add(32 * c) as *const __m256i);
+            let lo = _mm256_and_si256(q, low);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
             let ylo = _mm256_loadu_si256(yp.add(64 * c) as *const __m256i);
             let yhi = _mm256_loadu_si256(yp.add(64 * c + 32) as *const __m256i);
-            p[2 * c] = dot_u8_i8(lo, ylo);
-            p[2 * c + 1] = dot_u8_i8(hi, yhi);
+            let plo = _mm256_madd_epi16(
+                _mm256_maddubs_epi16(lo, ylo),
+                _mm256_shuffle_epi8(sc16, pick[2 * c]),
+            );
+            let phi = _mm256_madd_epi16(
+                _mm256_maddubs_epi16(hi, yhi),
+                _mm256_shuffle_epi8(sc16, pick[2 * c + 1]),
+            );
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(plo, phi));
         }
-        let (sc, mn) = scales_mins_x8(b.as_ptr().add(4));
-        // Lane j: sub-block j's products (≤ 32 · 15 · 128) times its scale.
-        let s = hsum_epi32(_mm256_mullo_epi32(reduce8(&p), sc));
-        // Lane j: the activation sum of sub-block j (bsums 2j and 2j + 1) times m_j.
-        let ysum = _mm256_madd_epi16(
-            _mm256_loadu_si256(yb.as_ptr().add(260) as *const __m256i),
-            _mm256_set1_epi16(1),
-        );
-        let m = hsum_epi32(_mm256_mullo_epi32(ysum, mn));
+        // Word 2j and 2j + 1 of the activation's 16 sums both take minimum j.
+        let mnb = bytes(mn);
+        let mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mnb, mnb));
+        let bsums = _mm256_loadu_si256(yb.as_ptr().add(260) as *const __m256i);
+        let msum = _mm256_madd_epi16(bsums, mn16);
+        // [s, m] from the two vectors' lanes.
+        let x = _mm256_hadd_epi32(isum, msum);
+        let x = _mm256_hadd_epi32(x, x);
+        let x = _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256::<1>(x));
+        let (s, m) = (_mm_cvtsi128_si32(x), _mm_extract_epi32::<1>(x));
         let yd = f32_at(yb, 0);
         acc = (s as f32).mul_add(crate::x86::f16c(b.as_ptr()) * yd, acc);
         mins = (m as f32).mul_add(crate::x86::f16c(b.as_ptr().add(2)) * yd, mins);
     }
     acc - mins
-}
-
-/// [`scales_mins`] as two vectors of eight i32 lanes, unpacked a 32-bit word at a time
-/// (`s` points at the block's 12 scale bytes).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn scales_mins_x8(s: *const u8) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i) {
-    use std::arch::x86_64::*;
-    let (sc, mn) = scale_words(s);
-    let widen = |v: [u32; 2]| {
-        _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(
-            (v[0] as u64 | (v[1] as u64) << 32) as i64,
-        ))
-    };
-    (widen(sc), widen(mn))
 }
 
 /// The eight 6-bit scales and eight minima of a block as bytes (scale `j` in byte `j` of

@@ -183,14 +183,60 @@ pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
     assert_eq!(a.len(), nb * ABYTES, "activation row length");
     let low = _mm256_set1_epi8(0x0F);
     let high = _mm256_set1_epi8(0x30);
+    // Vector k of a half takes scale 2k (of that half's eight) in its low 128 bits and
+    // 2k + 1 in its high 128 bits: byte shuffles of the half's scales as i16 in both
+    // 128-bit lanes (a scale broadcast from a scalar load was ~5 operations per vector).
+    let pick: [__m256i; 4] = std::array::from_fn(|k| {
+        let (lo, hi) = ((4 * k) as i8, (4 * k + 2) as i8);
+        _mm256_setr_epi8(
+            lo,
+            lo + 1,
+            lo,
+            lo + 1,
+            lo,
+            lo + 1,
+            lo,
+            lo + 1,
+            lo,
+            lo + 1,
+            lo,
+            lo + 1,
+            lo,
+            lo + 1,
+            lo,
+            lo + 1,
+            hi,
+            hi + 1,
+            hi,
+            hi + 1,
+            hi,
+            hi + 1,
+            hi,
+            hi + 1,
+            hi,
+            hi + 1,
+            hi,
+            hi + 1,
+            hi,
+            hi + 1,
+            hi,
+            hi + 1,
+        )
+    });
     let mut acc = _mm256_setzero_ps();
     for (b, yb) in w.chunks_exact(BYTES).zip(a.chunks_exact(ABYTES)) {
         let bp = b.as_ptr();
         crate::x86::prefetch_ahead::<BYTES>(bp);
         let yp = yb.as_ptr().add(4);
-        let sc = |j: usize| b[192 + j] as i8 as i16;
+        let scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(bp.add(192) as *const __m128i));
         let mut isum = _mm256_setzero_si256();
         for n in 0..2 {
+            // Half n's eight scales (i16) in both 128-bit lanes.
+            let half = if n == 0 {
+                _mm256_permute2x128_si256::<0x00>(scales, scales)
+            } else {
+                _mm256_permute2x128_si256::<0x11>(scales, scales)
+            };
             let ql0 = _mm256_loadu_si256(bp.add(64 * n) as *const __m256i);
             let ql1 = _mm256_loadu_si256(bp.add(64 * n + 32) as *const __m256i);
             let qh = _mm256_loadu_si256(bp.add(128 + 32 * n) as *const __m256i);
@@ -213,14 +259,12 @@ pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
                 ),
             ];
             for (k, vk) in v.iter().enumerate() {
-                let j = 8 * n + 2 * k;
                 let y = _mm256_loadu_si256(yp.add(128 * n + 32 * k) as *const __m256i);
-                let scales = _mm256_set_m128i(_mm_set1_epi16(sc(j + 1)), _mm_set1_epi16(sc(j)));
-                let p = _mm256_madd_epi16(_mm256_maddubs_epi16(*vk, y), scales);
+                let sc = _mm256_shuffle_epi8(half, pick[k]);
+                let p = _mm256_madd_epi16(_mm256_maddubs_epi16(*vk, y), sc);
                 isum = _mm256_add_epi32(isum, p);
             }
         }
-        let scales = _mm256_cvtepi8_epi16(_mm_loadu_si128(bp.add(192) as *const __m128i));
         acc = lanes_step(isum, scales, bp, yb, acc);
     }
     let mut l = [0f32; 8];

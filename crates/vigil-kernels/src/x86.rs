@@ -22,16 +22,6 @@ pub(crate) unsafe fn prefetch_ahead<const BYTES: usize>(block: *const u8) {
     _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(BYTES - 1) as *const i8);
 }
 
-/// Sum of the 8 i32 lanes (wrapping, like the hardware adds).
-#[target_feature(enable = "avx2")]
-#[inline]
-pub(crate) unsafe fn hsum_epi32(v: __m256i) -> i32 {
-    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
-    _mm_cvtsi128_si32(s)
-}
-
 /// Eight vectors of 8 i32 lanes → one vector whose lane `i` is the sum of `p[i]`'s lanes.
 #[target_feature(enable = "avx2")]
 #[inline]
