@@ -170,6 +170,26 @@ unsafe fn lanes_step(
     _mm256_fmadd_ps(_mm256_set1_ps(d), lanes, acc)
 }
 
+/// Byte shuffles for [`vec_dot_avx2`]: vector k of a half (32 values) takes scale 2k of
+/// that half's eight in its low 128 bits and 2k + 1 in its high 128 bits, picked as i16
+/// words from the half's scales held in both 128-bit lanes (a broadcast of each scale
+/// from a scalar load was ~5 operations per vector).
+#[cfg(target_arch = "x86_64")]
+const SCALE_PICK: [[u8; 32]; 4] = {
+    let mut t = [[0u8; 32]; 4];
+    let mut k = 0;
+    while k < 4 {
+        let mut e = 0;
+        while e < 32 {
+            let word = if e < 16 { 2 * k } else { 2 * k + 1 };
+            t[k][e] = (2 * word + e % 2) as u8;
+            e += 1;
+        }
+        k += 1;
+    }
+    t
+};
+
 /// Weight row · Q8_K activation row with AVX2; bit-identical to [`vec_dot_scalar`].
 ///
 /// # Safety
@@ -183,46 +203,10 @@ pub unsafe fn vec_dot_avx2(w: &[u8], a: &[u8]) -> f32 {
     assert_eq!(a.len(), nb * ABYTES, "activation row length");
     let low = _mm256_set1_epi8(0x0F);
     let high = _mm256_set1_epi8(0x30);
-    // Vector k of a half takes scale 2k (of that half's eight) in its low 128 bits and
-    // 2k + 1 in its high 128 bits: byte shuffles of the half's scales as i16 in both
-    // 128-bit lanes (a scale broadcast from a scalar load was ~5 operations per vector).
-    let pick: [__m256i; 4] = std::array::from_fn(|k| {
-        let (lo, hi) = ((4 * k) as i8, (4 * k + 2) as i8);
-        _mm256_setr_epi8(
-            lo,
-            lo + 1,
-            lo,
-            lo + 1,
-            lo,
-            lo + 1,
-            lo,
-            lo + 1,
-            lo,
-            lo + 1,
-            lo,
-            lo + 1,
-            lo,
-            lo + 1,
-            lo,
-            lo + 1,
-            hi,
-            hi + 1,
-            hi,
-            hi + 1,
-            hi,
-            hi + 1,
-            hi,
-            hi + 1,
-            hi,
-            hi + 1,
-            hi,
-            hi + 1,
-            hi,
-            hi + 1,
-            hi,
-            hi + 1,
-        )
-    });
+    let mut pick = [_mm256_setzero_si256(); 4];
+    for (p, t) in pick.iter_mut().zip(&SCALE_PICK) {
+        *p = _mm256_loadu_si256(t.as_ptr() as *const __m256i);
+    }
     let mut acc = _mm256_setzero_ps();
     for (b, yb) in w.chunks_exact(BYTES).zip(a.chunks_exact(ABYTES)) {
         let bp = b.as_ptr();
