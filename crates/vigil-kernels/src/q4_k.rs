@@ -290,9 +290,8 @@ unsafe fn vec_dot_wide_gfni(w: &[u8], a: &[u8]) -> f32 {
 /// register (low nibbles, then high: [`crate::x86::nibble_halves`]), which lines up with
 /// 64 contiguous activation bytes, so one `vpdpbusd` gives both sub-blocks' lane sums
 /// (|sum| ≤ 4 · 15 · 128, an i16). Two pairs packed to i16 and one `vpdpwssd` with each
-/// lane's scale then add up the scaled sums (instead of eight vectors reduced by
-/// horizontal adds, then a 32-bit multiply: the AVX2 body's cost, bound by those
-/// operations at 13 GB/s from L2).
+/// lane's scale then add up the scaled sums (the AVX2 body needs a `vpmaddubsw`, a
+/// `vpmaddwd` and a scale shuffle per sub-block for the same).
 ///
 /// # Safety
 /// The features of the entry point that inlines it.
