@@ -321,8 +321,7 @@ unsafe fn vec_dot_wide_body<const GFNI: bool>(w: &[u8], a: &[u8]) -> f32 {
             _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes, y)
         });
         let (sc, mn) = scale_words(b.as_ptr().add(4));
-        let bytes = |v: [u32; 2]| _mm_cvtsi64_si128((v[0] as u64 | (v[1] as u64) << 32) as i64);
-        let sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(bytes(sc)));
+        let sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(word_bytes(sc)));
         let t = _mm512_dpwssd_epi32(
             _mm512_setzero_si512(),
             _mm512_packs_epi32(p[0], p[1]),
@@ -333,19 +332,8 @@ unsafe fn vec_dot_wide_body<const GFNI: bool>(w: &[u8], a: &[u8]) -> f32 {
             _mm512_packs_epi32(p[2], p[3]),
             _mm512_permutexvar_epi16(idx23, sc16),
         );
-        // Words 2j and 2j + 1 of the minima: mn_j, against bsums 2j and 2j + 1.
-        let mnb = bytes(mn);
-        let mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mnb, mnb));
-        let bsums = _mm256_loadu_si256(yb.as_ptr().add(260) as *const __m256i);
-        let m8 = _mm256_madd_epi16(bsums, mn16);
         let t8 = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64::<1>(t));
-        let x = _mm256_hadd_epi32(t8, m8);
-        let x = _mm256_hadd_epi32(x, x);
-        let x = _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256::<1>(x));
-        let (s, m) = (_mm_cvtsi128_si32(x), _mm_extract_epi32::<1>(x));
-        let yd = f32_at(yb, 0);
-        acc = (s as f32).mul_add(crate::x86::f16c(b.as_ptr()) * yd, acc);
-        mins = (m as f32).mul_add(crate::x86::f16c(b.as_ptr().add(2)) * yd, mins);
+        finish_block(b, yb, t8, mn, &mut acc, &mut mins);
     }
     acc - mins
 }
@@ -384,8 +372,7 @@ unsafe fn vec_dot_body(w: &[u8], a: &[u8]) -> f32 {
         crate::x86::prefetch_ahead::<BYTES>(b.as_ptr());
         let (qp, yp) = (b.as_ptr().add(16), yb.as_ptr().add(4));
         let (sc, mn) = scale_words(b.as_ptr().add(4));
-        let bytes = |v: [u32; 2]| _mm_cvtsi64_si128((v[0] as u64 | (v[1] as u64) << 32) as i64);
-        let sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(bytes(sc)));
+        let sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(word_bytes(sc)));
         let mut isum = _mm256_setzero_si256();
         for c in 0..4 {
             let q = _mm256_loadu_si256(qp.add(32 * c) as *const __m256i);
@@ -403,21 +390,48 @@ unsafe fn vec_dot_body(w: &[u8], a: &[u8]) -> f32 {
             );
             isum = _mm256_add_epi32(isum, _mm256_add_epi32(plo, phi));
         }
-        // Word 2j and 2j + 1 of the activation's 16 sums both take minimum j.
-        let mnb = bytes(mn);
-        let mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mnb, mnb));
-        let bsums = _mm256_loadu_si256(yb.as_ptr().add(260) as *const __m256i);
-        let msum = _mm256_madd_epi16(bsums, mn16);
-        // [s, m] from the two vectors' lanes.
-        let x = _mm256_hadd_epi32(isum, msum);
-        let x = _mm256_hadd_epi32(x, x);
-        let x = _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256::<1>(x));
-        let (s, m) = (_mm_cvtsi128_si32(x), _mm_extract_epi32::<1>(x));
-        let yd = f32_at(yb, 0);
-        acc = (s as f32).mul_add(crate::x86::f16c(b.as_ptr()) * yd, acc);
-        mins = (m as f32).mul_add(crate::x86::f16c(b.as_ptr().add(2)) * yd, mins);
+        finish_block(b, yb, isum, mn, &mut acc, &mut mins);
     }
     acc - mins
+}
+
+/// The end of a block in both single-row kernels ([`vec_dot_body`], [`vec_dot_wide_body`]):
+/// the minima's term (words 2j and 2j + 1 of the activation's 16 sums both take minimum
+/// j, one `vpmaddwd`), reduced together with the lanes of the scaled sums `isum` into
+/// the exact `s` and `m`, then ggml's two f32 fused adds into `acc` and `mins`.
+///
+/// # Safety
+/// AVX2, FMA and F16C enabled in the caller; `b` and `yb` are whole blocks.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn finish_block(
+    b: &[u8],
+    yb: &[u8],
+    isum: std::arch::x86_64::__m256i,
+    mn: [u32; 2],
+    acc: &mut f32,
+    mins: &mut f32,
+) {
+    use std::arch::x86_64::*;
+    let mnb = word_bytes(mn);
+    let mn16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mnb, mnb));
+    let bsums = _mm256_loadu_si256(yb.as_ptr().add(260) as *const __m256i);
+    let msum = _mm256_madd_epi16(bsums, mn16);
+    // [s, m] from the two vectors' lanes.
+    let x = _mm256_hadd_epi32(isum, msum);
+    let x = _mm256_hadd_epi32(x, x);
+    let x = _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256::<1>(x));
+    let (s, m) = (_mm_cvtsi128_si32(x), _mm_extract_epi32::<1>(x));
+    let yd = f32_at(yb, 0);
+    *acc = (s as f32).mul_add(crate::x86::f16c(b.as_ptr()) * yd, *acc);
+    *mins = (m as f32).mul_add(crate::x86::f16c(b.as_ptr().add(2)) * yd, *mins);
+}
+
+/// A pair of [`scale_words`] words as the low 8 bytes of a vector.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn word_bytes(v: [u32; 2]) -> std::arch::x86_64::__m128i {
+    std::arch::x86_64::_mm_cvtsi64_si128((v[0] as u64 | (v[1] as u64) << 32) as i64)
 }
 
 /// The eight 6-bit scales and eight minima of a block as bytes (scale `j` in byte `j` of
